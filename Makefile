@@ -1,0 +1,45 @@
+# Berth's build entry points. Plugins are WebAssembly components built from source for
+# wasm32-wasip2; the host finds them in target/plugins (see PluginDir::default_location).
+
+CARGO ?= cargo
+PLUGIN_PROFILE := plugin
+WASM_OUT := target/wasm32-wasip2/$(PLUGIN_PROFILE)
+# Bundled renderers, one crate each (package name -> file in target/plugins).
+PLUGINS := berth-plugin-portal
+# Purpose-built bad plugins for the sandbox tests (never bundled).
+TEST_PLUGINS := berth-test-hostile
+
+.PHONY: render plugins test-plugins test bench crd clean-plugins
+
+## render: build the plugins and the host, then render examples/minimal.yaml
+render: plugins
+	$(CARGO) run --release -q -p berth -- render -f examples/minimal.yaml
+
+## plugins: build every bundled plugin into target/plugins
+plugins:
+	rustup target add wasm32-wasip2 >/dev/null 2>&1 || rustup target list --installed | grep -qx wasm32-wasip2
+	$(CARGO) build --target wasm32-wasip2 --profile $(PLUGIN_PROFILE) $(addprefix -p ,$(PLUGINS))
+	mkdir -p target/plugins
+	for p in $(PLUGINS); do cp $(WASM_OUT)/$$(echo $$p | tr - _).wasm target/plugins/; done
+
+## test-plugins: build the hostile test plugins into target/test-plugins
+test-plugins: plugins
+	$(CARGO) build --target wasm32-wasip2 --profile $(PLUGIN_PROFILE) $(addprefix -p ,$(TEST_PLUGINS))
+	mkdir -p target/test-plugins
+	for p in $(TEST_PLUGINS); do cp $(WASM_OUT)/$$(echo $$p | tr - _).wasm target/test-plugins/; done
+	cp tests/plugins/*.wat target/test-plugins/
+
+## test: every test in the workspace (plugins are built first)
+test: test-plugins
+	$(CARGO) test --workspace
+
+## bench: the sandbox benchmark (compile, cached load, instantiate, render)
+bench: plugins
+	$(CARGO) bench -p berth --bench sandbox
+
+## crd: regenerate crds/harborclusters.yaml
+crd:
+	$(CARGO) run -q -p berth -- crd > crds/harborclusters.yaml
+
+clean-plugins:
+	rm -rf target/plugins target/test-plugins

@@ -1,0 +1,20 @@
+//! Berth: a Kubernetes operator for Harbor whose component renderers are sandboxed
+//! WebAssembly plugins.
+//!
+//! - [`sandbox`]: the wasmtime runtime that loads, verifies and runs plugins.
+//! - [`plugin_dir`]: the plugin directory, read through a directory capability.
+//! - [`catalog`]: which loaded plugin renders which component.
+//! - [`topology`]: names, Services, URLs and images the host resolves for plugins.
+//! - [`render`]: one HarborCluster through every enabled component's plugin.
+//! - [`manifest`]: reading HarborCluster files and writing multi-document YAML.
+//! - [`crd`]: the generated CustomResourceDefinition.
+
+pub mod catalog;
+pub mod crd;
+pub mod manifest;
+pub mod plugin_dir;
+pub mod render;
+pub mod sandbox;
+pub mod topology;
+
+pub use berth_sdk::spec::{HarborCluster, HarborClusterSpec};

@@ -1,0 +1,367 @@
+//! One HarborCluster through every enabled component's plugin, then the host's own
+//! stamping: namespace forced, labels and audit annotations added, config checksums on
+//! pod templates, and a stable order.
+
+use std::collections::BTreeMap;
+
+use berth_sdk::contract::{ClusterIdentity, Condition, GeneratedSecret, RenderInput};
+use berth_sdk::spec::HarborClusterSpec;
+use berth_sdk::topology::Topology;
+use serde_json::{Map, Value};
+use sha2::{Digest as _, Sha256};
+
+use crate::catalog::Catalog;
+use crate::sandbox::{Digest, SandboxError};
+use crate::topology::{self, SpecError};
+
+/// Label on every object Berth applies: the HarborCluster it belongs to.
+pub const CLUSTER_LABEL: &str = "berth.dev/cluster";
+/// Label on every object Berth applies: the component that rendered it.
+pub const COMPONENT_LABEL: &str = "berth.dev/component";
+/// Audit annotations naming what rendered an object.
+pub const PLUGIN_ANNOTATION: &str = "berth.dev/plugin";
+pub const PLUGIN_DIGEST_ANNOTATION: &str = "berth.dev/plugin-digest";
+
+/// The HarborCluster being rendered.
+#[derive(Debug, Clone)]
+pub struct ClusterRef<'a> {
+    pub name: &'a str,
+    pub namespace: &'a str,
+    /// Empty offline.
+    pub uid: &'a str,
+    pub spec: &'a HarborClusterSpec,
+}
+
+/// One object with the component that rendered it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RenderedObject {
+    pub component: String,
+    pub object: Map<String, Value>,
+}
+
+impl RenderedObject {
+    pub fn kind(&self) -> &str {
+        self.object.get("kind").and_then(Value::as_str).unwrap_or_default()
+    }
+    pub fn name(&self) -> &str {
+        self.object.get("metadata").and_then(|m| m.get("name")).and_then(Value::as_str).unwrap_or_default()
+    }
+}
+
+/// What one component's render produced.
+#[derive(Debug, Clone)]
+pub struct ComponentRender {
+    pub component: String,
+    pub plugin: String,
+    pub plugin_version: String,
+    pub digest: Digest,
+    pub objects: Vec<RenderedObject>,
+    pub secrets: Vec<GeneratedSecret>,
+    pub conditions: Vec<Condition>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ComponentError {
+    #[error("no plugin renders component {component:?}")]
+    NoPlugin { component: String },
+    #[error("component {component}: {source}")]
+    Plugin {
+        component: String,
+        #[source]
+        source: SandboxError,
+    },
+    #[error("component {component}: plugin {plugin} returned {kind}/{name}, which another component also returned")]
+    Conflict { component: String, plugin: String, kind: String, name: String },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterRenderError {
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    #[error("serialising the spec for the plugins failed")]
+    Serialize(#[source] serde_json::Error),
+}
+
+/// The whole cluster's render: each component's result on its own, so one failing
+/// component never stops the others (and never applies half of itself).
+#[derive(Debug)]
+pub struct ClusterRender {
+    pub topology: Topology,
+    pub components: Vec<(String, Result<ComponentRender, ComponentError>)>,
+}
+
+impl ClusterRender {
+    /// Every object of every component that rendered, in apply order.
+    pub fn objects(&self) -> Vec<&RenderedObject> {
+        let mut objects: Vec<&RenderedObject> = self
+            .components
+            .iter()
+            .filter_map(|(_, r)| r.as_ref().ok())
+            .flat_map(|c| c.objects.iter())
+            .collect();
+        objects.sort_by(|a, b| apply_order(a).cmp(&apply_order(b)));
+        objects
+    }
+
+    pub fn errors(&self) -> impl Iterator<Item = &ComponentError> {
+        self.components.iter().filter_map(|(_, r)| r.as_ref().err())
+    }
+}
+
+/// The components a spec enables, in a fixed order.
+pub fn enabled_components(_spec: &HarborClusterSpec) -> Vec<&'static str> {
+    // The renderers issue adds core, jobservice, registry, trivy, exporter, database,
+    // redis and exposure here as their plugins land.
+    vec!["portal"]
+}
+
+/// Renders every enabled component. Spec problems the host can see itself stop
+/// everything; a plugin's failure is that component's alone.
+pub fn render_cluster(catalog: &Catalog, cluster: &ClusterRef<'_>) -> Result<ClusterRender, ClusterRenderError> {
+    let topology = topology::resolve(cluster.name, cluster.spec)?;
+    let spec_json = serde_json::to_string(cluster.spec).map_err(ClusterRenderError::Serialize)?;
+    let topology_json = serde_json::to_string(&topology).map_err(ClusterRenderError::Serialize)?;
+    let input = RenderInput {
+        cluster: ClusterIdentity {
+            name: cluster.name.to_owned(),
+            namespace: cluster.namespace.to_owned(),
+            uid: cluster.uid.to_owned(),
+        },
+        harbor_version: cluster.spec.version.clone(),
+        spec_json,
+        topology_json,
+    };
+
+    let mut seen: BTreeMap<(String, String), String> = BTreeMap::new();
+    let mut components = Vec::new();
+    for component in enabled_components(cluster.spec) {
+        let result = render_component(catalog, component, &input, cluster).and_then(|rendered| {
+            for object in &rendered.objects {
+                let key = (object.kind().to_owned(), object.name().to_owned());
+                if let Some(owner) = seen.get(&key) {
+                    if owner != component {
+                        return Err(ComponentError::Conflict {
+                            component: component.to_owned(),
+                            plugin: rendered.plugin.clone(),
+                            kind: key.0,
+                            name: key.1,
+                        });
+                    }
+                }
+            }
+            for object in &rendered.objects {
+                seen.insert((object.kind().to_owned(), object.name().to_owned()), component.to_owned());
+            }
+            Ok(rendered)
+        });
+        components.push((component.to_owned(), result));
+    }
+    Ok(ClusterRender { topology, components })
+}
+
+fn render_component(
+    catalog: &Catalog,
+    component: &str,
+    input: &RenderInput,
+    cluster: &ClusterRef<'_>,
+) -> Result<ComponentRender, ComponentError> {
+    let plugin = catalog.get(component).ok_or_else(|| ComponentError::NoPlugin { component: component.to_owned() })?;
+    let output = plugin
+        .render(input)
+        .map_err(|source| ComponentError::Plugin { component: component.to_owned(), source })?;
+    let description = plugin.description();
+    let stamp = Stamp {
+        cluster: cluster.name,
+        namespace: cluster.namespace,
+        component,
+        plugin: format!("{}@{}", description.name, description.version),
+        digest: plugin.digest().to_string(),
+    };
+    let mut objects: Vec<RenderedObject> = output
+        .objects
+        .into_iter()
+        .map(|mut object| {
+            stamp.apply(&mut object);
+            RenderedObject { component: component.to_owned(), object }
+        })
+        .collect();
+    stamp_config_checksums(&mut objects);
+    Ok(ComponentRender {
+        component: component.to_owned(),
+        plugin: description.name.clone(),
+        plugin_version: description.version.clone(),
+        digest: plugin.digest(),
+        objects,
+        secrets: output.secrets,
+        conditions: output.conditions,
+    })
+}
+
+/// What the host writes onto every object, whatever the plugin said.
+struct Stamp<'a> {
+    cluster: &'a str,
+    namespace: &'a str,
+    component: &'a str,
+    plugin: String,
+    digest: String,
+}
+
+impl Stamp<'_> {
+    fn apply(&self, object: &mut Map<String, Value>) {
+        let metadata = object.entry("metadata").or_insert_with(|| Value::Object(Map::new()));
+        let Value::Object(metadata) = metadata else { return };
+        metadata.insert("namespace".to_owned(), Value::String(self.namespace.to_owned()));
+        let labels = object_map(metadata, "labels");
+        labels.insert(CLUSTER_LABEL.to_owned(), Value::String(self.cluster.to_owned()));
+        labels.insert(COMPONENT_LABEL.to_owned(), Value::String(self.component.to_owned()));
+        labels.insert("app.kubernetes.io/managed-by".to_owned(), Value::String("berth".to_owned()));
+        let annotations = object_map(metadata, "annotations");
+        annotations.insert(PLUGIN_ANNOTATION.to_owned(), Value::String(self.plugin.clone()));
+        annotations.insert(PLUGIN_DIGEST_ANNOTATION.to_owned(), Value::String(self.digest.clone()));
+    }
+}
+
+/// The map under `key`, created (or replaced, if it was not a map) as needed.
+fn object_map<'m>(parent: &'m mut Map<String, Value>, key: &str) -> &'m mut Map<String, Value> {
+    let slot = parent.entry(key).or_insert_with(|| Value::Object(Map::new()));
+    if !slot.is_object() {
+        *slot = Value::Object(Map::new());
+    }
+    match slot {
+        Value::Object(map) => map,
+        _ => unreachable!("slot was just made an object"),
+    }
+}
+
+/// Annotates each workload's pod template with a checksum of every ConfigMap and Secret
+/// of this render that it consumes, so a change rolls exactly the pods that use it.
+fn stamp_config_checksums(objects: &mut [RenderedObject]) {
+    let mut checksums: BTreeMap<(String, String), String> = BTreeMap::new();
+    for o in objects.iter() {
+        let kind = o.kind();
+        if kind == "ConfigMap" || kind == "Secret" {
+            let mut hasher = Sha256::new();
+            for field in ["data", "stringData", "binaryData"] {
+                if let Some(value) = o.object.get(field) {
+                    hasher.update(field.as_bytes());
+                    hasher.update(value.to_string().as_bytes());
+                }
+            }
+            checksums.insert((kind.to_owned(), o.name().to_owned()), hex::encode(hasher.finalize()));
+        }
+    }
+    for o in objects.iter_mut() {
+        if !matches!(o.kind(), "Deployment" | "StatefulSet" | "DaemonSet") {
+            continue;
+        }
+        let Some(Value::Object(template)) = o.object.get_mut("spec").and_then(|s| s.get_mut("template")) else { continue };
+        let consumed = template.get("spec").map(consumed_configs).unwrap_or_default();
+        let mut wanted = BTreeMap::new();
+        for (kind, name) in consumed {
+            if let Some(sum) = checksums.get(&(kind.clone(), name.clone())) {
+                let prefix = if kind == "ConfigMap" { "configmap" } else { "secret" };
+                wanted.insert(format!("{prefix}.checksum.berth.dev/{name}"), Value::String(sum.clone()));
+            }
+        }
+        if wanted.is_empty() {
+            continue;
+        }
+        let metadata = object_map(template, "metadata");
+        object_map(metadata, "annotations").extend(wanted);
+    }
+}
+
+/// (kind, name) of every ConfigMap and Secret a pod spec references.
+fn consumed_configs(pod: &Value) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    let mut push = |kind: &str, name: Option<&Value>| {
+        if let Some(Value::String(name)) = name {
+            found.push((kind.to_owned(), name.clone()));
+        }
+    };
+    for volume in pod.get("volumes").and_then(Value::as_array).into_iter().flatten() {
+        push("ConfigMap", volume.get("configMap").and_then(|c| c.get("name")));
+        push("Secret", volume.get("secret").and_then(|s| s.get("secretName")));
+        for source in volume.pointer("/projected/sources").and_then(Value::as_array).into_iter().flatten() {
+            push("ConfigMap", source.get("configMap").and_then(|c| c.get("name")));
+            push("Secret", source.get("secret").and_then(|s| s.get("name")));
+        }
+    }
+    for list in ["containers", "initContainers"] {
+        for container in pod.get(list).and_then(Value::as_array).into_iter().flatten() {
+            for from in container.get("envFrom").and_then(Value::as_array).into_iter().flatten() {
+                push("ConfigMap", from.get("configMapRef").and_then(|c| c.get("name")));
+                push("Secret", from.get("secretRef").and_then(|s| s.get("name")));
+            }
+            for env in container.get("env").and_then(Value::as_array).into_iter().flatten() {
+                push("ConfigMap", env.pointer("/valueFrom/configMapKeyRef/name"));
+                push("Secret", env.pointer("/valueFrom/secretKeyRef/name"));
+            }
+        }
+    }
+    found.sort();
+    found.dedup();
+    found
+}
+
+/// Helm's install order, condensed: what others depend on comes first.
+fn apply_order(o: &RenderedObject) -> (usize, &str, &str) {
+    const ORDER: &[&str] = &[
+        "NetworkPolicy", "PodDisruptionBudget", "ServiceAccount", "Secret", "ConfigMap",
+        "PersistentVolumeClaim", "Role", "RoleBinding", "Service", "Deployment", "StatefulSet",
+        "Job", "Ingress", "HTTPRoute",
+    ];
+    let rank = ORDER.iter().position(|k| *k == o.kind()).unwrap_or(ORDER.len());
+    (rank, o.kind(), o.name())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn object(kind: &str, name: &str, extra: Value) -> RenderedObject {
+        let mut map = Map::new();
+        map.insert("kind".to_owned(), Value::String(kind.to_owned()));
+        map.insert("metadata".to_owned(), serde_json::json!({"name": name}));
+        if let Value::Object(extra) = extra {
+            map.extend(extra);
+        }
+        RenderedObject { component: "c".to_owned(), object: map }
+    }
+
+    #[test]
+    fn workloads_get_checksums_of_the_configs_they_consume_only() {
+        let mut objects = vec![
+            object("ConfigMap", "used", serde_json::json!({"data": {"a": "1"}})),
+            object("ConfigMap", "unused", serde_json::json!({"data": {"b": "2"}})),
+            object("Deployment", "d", serde_json::json!({"spec": {"template": {"spec": {
+                "volumes": [{"name": "v", "configMap": {"name": "used"}}],
+                "containers": [{"name": "c"}]
+            }}}})),
+        ];
+        stamp_config_checksums(&mut objects);
+        let annotations = objects[2].object.pointer("/spec/template/metadata/annotations").cloned();
+        let annotations = annotations.and_then(|a| a.as_object().cloned()).unwrap_or_default();
+        assert_eq!(annotations.len(), 1);
+        assert!(annotations.contains_key("configmap.checksum.berth.dev/used"));
+
+        // A changed ConfigMap changes the checksum.
+        let before = annotations["configmap.checksum.berth.dev/used"].clone();
+        objects[0].object.insert("data".to_owned(), serde_json::json!({"a": "2"}));
+        if let Some(Value::Object(t)) = objects[2].object.pointer_mut("/spec/template/metadata") {
+            t.remove("annotations");
+        }
+        stamp_config_checksums(&mut objects);
+        let after = objects[2].object.pointer("/spec/template/metadata/annotations/configmap.checksum.berth.dev~1used").cloned();
+        assert_ne!(Some(before), after);
+    }
+
+    #[test]
+    fn stamp_forces_namespace_and_labels() {
+        let mut o = object("ConfigMap", "x", serde_json::json!({"metadata": {"name": "x", "namespace": "elsewhere", "labels": "bogus"}}));
+        let stamp = Stamp { cluster: "demo", namespace: "ns", component: "portal", plugin: "p@1".to_owned(), digest: "sha256:00".to_owned() };
+        stamp.apply(&mut o.object);
+        assert_eq!(o.object.pointer("/metadata/namespace"), Some(&Value::String("ns".to_owned())));
+        assert_eq!(o.object.pointer("/metadata/labels/berth.dev~1cluster"), Some(&Value::String("demo".to_owned())));
+    }
+}

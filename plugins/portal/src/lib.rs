@@ -1,0 +1,186 @@
+//! Harbor's portal: an nginx serving the web UI's static files, rendered as the Harbor
+//! Helm chart renders it (`templates/portal/{configmap,deployment,service}.yaml`).
+
+use std::collections::BTreeMap;
+
+use berth_sdk::k8s::{self, HARBOR_UID};
+use berth_sdk::k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
+use berth_sdk::k8s_openapi::api::core::v1::{
+    ConfigMapVolumeSource, Container, ContainerPort, PodSpec, PodTemplateSpec, Volume,
+    VolumeMount,
+};
+use berth_sdk::k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use berth_sdk::{
+    CONTRACT_VERSION, PluginDescription, RenderError, RenderRequest, Rendered, Renderer,
+};
+
+const COMPONENT: &str = "portal";
+
+pub struct Portal;
+
+impl Renderer for Portal {
+    fn describe() -> PluginDescription {
+        PluginDescription {
+            name: "berth-portal".to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            component: COMPONENT.to_owned(),
+            harbor_versions: vec!["2.13".to_owned(), "2.14".to_owned(), "2.15".to_owned()],
+            contract_version: CONTRACT_VERSION.to_owned(),
+        }
+    }
+
+    fn render(req: &RenderRequest) -> Result<Rendered, RenderError> {
+        let spec = &req.spec.portal;
+        let topology = &req.topology;
+        let portal = topology.component(COMPONENT)?;
+        let replicas = k8s::replicas(spec, "spec.portal")?;
+        let ip = req.spec.ip_family;
+        if !ip.ipv4 && !ip.ipv6 {
+            return Err(RenderError::invalid(
+                "spec.ipFamily",
+                "at least one of ipv4 and ipv6 must be enabled, or the portal listens nowhere",
+            ));
+        }
+
+        let labels = topology.labels_for(COMPONENT);
+        let selector = topology.selector_for(COMPONENT);
+
+        let config = k8s::config_map(
+            &portal.name,
+            &labels,
+            BTreeMap::from([(
+                "nginx.conf".to_owned(),
+                nginx_conf(portal.container_port, ip.ipv4, ip.ipv6),
+            )]),
+        );
+
+        let container = Container {
+            name: COMPONENT.to_owned(),
+            image: Some(match &spec.image {
+                Some(image) => image.clone(),
+                None => portal.image(COMPONENT)?.to_owned(),
+            }),
+            image_pull_policy: Some(topology.image_pull_policy.clone()),
+            ports: Some(vec![ContainerPort {
+                name: Some("http".to_owned()),
+                container_port: i32::from(portal.container_port),
+                protocol: Some("TCP".to_owned()),
+                ..ContainerPort::default()
+            }]),
+            liveness_probe: Some(k8s::http_probe("/", portal.container_port, &portal.scheme, 300, 10)),
+            readiness_probe: Some(k8s::http_probe("/", portal.container_port, &portal.scheme, 1, 10)),
+            resources: spec.resources.clone(),
+            env: (!spec.env.is_empty()).then(|| spec.env.clone()),
+            security_context: Some(k8s::restricted_container_security()),
+            volume_mounts: Some(vec![VolumeMount {
+                name: "portal-config".to_owned(),
+                mount_path: "/etc/nginx/nginx.conf".to_owned(),
+                sub_path: Some("nginx.conf".to_owned()),
+                ..VolumeMount::default()
+            }]),
+            ..Container::default()
+        };
+
+        let mut pod = PodSpec {
+            containers: vec![container],
+            security_context: Some(k8s::pod_security(HARBOR_UID)),
+            volumes: Some(vec![Volume {
+                name: "portal-config".to_owned(),
+                config_map: Some(ConfigMapVolumeSource {
+                    name: portal.name.clone(),
+                    ..ConfigMapVolumeSource::default()
+                }),
+                ..Volume::default()
+            }]),
+            ..PodSpec::default()
+        };
+        k8s::apply_pod_settings(&mut pod, spec, topology);
+
+        let deployment = Deployment {
+            metadata: k8s::meta(&portal.name, &labels),
+            spec: Some(DeploymentSpec {
+                replicas: Some(replicas),
+                revision_history_limit: Some(10),
+                selector: LabelSelector {
+                    match_labels: Some(selector.clone()),
+                    ..LabelSelector::default()
+                },
+                template: PodTemplateSpec {
+                    metadata: Some(ObjectMeta {
+                        labels: Some(k8s::pod_labels(&selector, spec)),
+                        annotations: k8s::pod_annotations(spec),
+                        ..ObjectMeta::default()
+                    }),
+                    spec: Some(pod),
+                },
+                ..DeploymentSpec::default()
+            }),
+            ..Deployment::default()
+        };
+
+        let service = k8s::cluster_ip_service(
+            &portal.service_name,
+            &labels,
+            &selector,
+            vec![k8s::service_port(
+                &portal.scheme,
+                portal.service_port,
+                portal.container_port,
+            )],
+        );
+
+        let mut out = Rendered::default();
+        out.object(&config)?.object(&deployment)?.object(&service)?;
+        Ok(out)
+    }
+}
+
+/// The chart's portal nginx.conf (plain HTTP; internal TLS comes with the renderers issue).
+fn nginx_conf(port: u16, ipv4: bool, ipv6: bool) -> String {
+    let mut listen = String::new();
+    if ipv4 {
+        listen.push_str(&format!("        listen {port};\n"));
+    }
+    if ipv6 {
+        listen.push_str(&format!("        listen [::]:{port};\n"));
+    }
+    format!(
+        r#"worker_processes auto;
+pid /tmp/nginx.pid;
+events {{
+    worker_connections  1024;
+}}
+http {{
+    client_body_temp_path /tmp/client_body_temp;
+    proxy_temp_path /tmp/proxy_temp;
+    fastcgi_temp_path /tmp/fastcgi_temp;
+    uwsgi_temp_path /tmp/uwsgi_temp;
+    scgi_temp_path /tmp/scgi_temp;
+    server {{
+{listen}        server_name  localhost;
+        root   /usr/share/nginx/html;
+        index  index.html index.htm;
+        include /etc/nginx/mime.types;
+        gzip on;
+        gzip_min_length 1000;
+        gzip_proxied expired no-cache no-store private auth;
+        gzip_types text/plain text/css application/json application/javascript application/x-javascript text/xml application/xml application/xml+rss text/javascript;
+        location /devcenter-api-2.0 {{
+            try_files $uri $uri/ /swagger-ui-index.html;
+        }}
+        location / {{
+            try_files $uri $uri/ /index.html;
+        }}
+        location = /index.html {{
+            add_header Cache-Control "no-store, no-cache, must-revalidate";
+        }}
+    }}
+}}
+"#
+    )
+}
+
+berth_sdk::export_renderer!(Portal);
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,173 @@
+//! Helpers to build the Kubernetes objects every Harbor component needs, the way the
+//! chart builds them: restricted security contexts, probes, scheduling knobs.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{
+    Capabilities, ConfigMap, HTTPGetAction, LocalObjectReference, PodSecurityContext, PodSpec,
+    Probe, SeccompProfile, SecurityContext, Service, ServicePort, ServiceSpec,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+use crate::RenderError;
+use crate::spec::ComponentSpec;
+use crate::topology::Topology;
+
+/// The uid/gid Harbor's photon images run as (the chart's `securityContext`).
+pub const HARBOR_UID: i64 = 10000;
+
+/// Metadata with a name and labels; the host forces the namespace.
+pub fn meta(name: &str, labels: &BTreeMap<String, String>) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name.to_owned()),
+        labels: Some(labels.clone()),
+        ..ObjectMeta::default()
+    }
+}
+
+/// PSS-restricted container security context: non-root, no privilege escalation, every
+/// capability dropped, RuntimeDefault seccomp.
+pub fn restricted_container_security() -> SecurityContext {
+    SecurityContext {
+        run_as_non_root: Some(true),
+        privileged: Some(false),
+        allow_privilege_escalation: Some(false),
+        capabilities: Some(Capabilities {
+            drop: Some(vec!["ALL".to_owned()]),
+            add: None,
+        }),
+        seccomp_profile: Some(SeccompProfile {
+            type_: "RuntimeDefault".to_owned(),
+            localhost_profile: None,
+        }),
+        ..SecurityContext::default()
+    }
+}
+
+/// Pod security context running as `uid` with the same group and fsGroup.
+pub fn pod_security(uid: i64) -> PodSecurityContext {
+    PodSecurityContext {
+        run_as_user: Some(uid),
+        run_as_group: Some(uid),
+        fs_group: Some(uid),
+        run_as_non_root: Some(true),
+        seccomp_profile: Some(SeccompProfile {
+            type_: "RuntimeDefault".to_owned(),
+            localhost_profile: None,
+        }),
+        ..PodSecurityContext::default()
+    }
+}
+
+/// An HTTP GET probe on a container port.
+pub fn http_probe(path: &str, port: u16, scheme: &str, initial_delay: i32, period: i32) -> Probe {
+    Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some(path.to_owned()),
+            port: IntOrString::Int(i32::from(port)),
+            scheme: Some(scheme.to_uppercase()),
+            ..HTTPGetAction::default()
+        }),
+        initial_delay_seconds: Some(initial_delay),
+        period_seconds: Some(period),
+        ..Probe::default()
+    }
+}
+
+/// A ConfigMap holding files or environment values.
+pub fn config_map(
+    name: &str,
+    labels: &BTreeMap<String, String>,
+    data: BTreeMap<String, String>,
+) -> ConfigMap {
+    ConfigMap {
+        metadata: meta(name, labels),
+        data: Some(data),
+        ..ConfigMap::default()
+    }
+}
+
+/// A ClusterIP Service selecting `selector` with the given ports.
+pub fn cluster_ip_service(
+    name: &str,
+    labels: &BTreeMap<String, String>,
+    selector: &BTreeMap<String, String>,
+    ports: Vec<ServicePort>,
+) -> Service {
+    Service {
+        metadata: meta(name, labels),
+        spec: Some(ServiceSpec {
+            selector: Some(selector.clone()),
+            ports: Some(ports),
+            ..ServiceSpec::default()
+        }),
+        ..Service::default()
+    }
+}
+
+/// A Service port mapping `port` to the container's `target`.
+pub fn service_port(name: &str, port: u16, target: u16) -> ServicePort {
+    ServicePort {
+        name: Some(name.to_owned()),
+        port: i32::from(port),
+        target_port: Some(IntOrString::Int(i32::from(target))),
+        protocol: Some("TCP".to_owned()),
+        ..ServicePort::default()
+    }
+}
+
+/// The replica count of a component, refusing a negative number with the field named.
+pub fn replicas(spec: &ComponentSpec, field: &str) -> Result<i32, RenderError> {
+    match spec.replicas {
+        None => Ok(1),
+        Some(n) if n >= 0 => Ok(n),
+        Some(n) => Err(RenderError::invalid(
+            format!("{field}.replicas"),
+            format!("must be 0 or more, got {n}"),
+        )),
+    }
+}
+
+/// Applies a component's scheduling and identity knobs to its pod spec, and the
+/// cluster-wide image pull secrets.
+pub fn apply_pod_settings(pod: &mut PodSpec, spec: &ComponentSpec, topology: &Topology) {
+    if !spec.node_selector.is_empty() {
+        pod.node_selector = Some(spec.node_selector.clone());
+    }
+    if !spec.tolerations.is_empty() {
+        pod.tolerations = Some(spec.tolerations.clone());
+    }
+    pod.affinity = spec.affinity.clone();
+    if !spec.topology_spread_constraints.is_empty() {
+        pod.topology_spread_constraints = Some(spec.topology_spread_constraints.clone());
+    }
+    pod.priority_class_name = spec.priority_class_name.clone();
+    pod.service_account_name = spec.service_account_name.clone();
+    pod.automount_service_account_token = Some(false);
+    if !topology.image_pull_secrets.is_empty() {
+        pod.image_pull_secrets = Some(
+            topology
+                .image_pull_secrets
+                .iter()
+                .map(|name| LocalObjectReference { name: name.clone() })
+                .collect(),
+        );
+    }
+}
+
+/// Pod labels: the selector plus the user's extra labels (which never override the
+/// selector, or the Deployment would stop matching its own pods).
+pub fn pod_labels(
+    selector: &BTreeMap<String, String>,
+    spec: &ComponentSpec,
+) -> BTreeMap<String, String> {
+    let mut labels = spec.pod_labels.clone();
+    labels.extend(selector.iter().map(|(k, v)| (k.clone(), v.clone())));
+    labels
+}
+
+/// Pod annotations from the spec, or None when there are none.
+pub fn pod_annotations(spec: &ComponentSpec) -> Option<BTreeMap<String, String>> {
+    (!spec.pod_annotations.is_empty()).then(|| spec.pod_annotations.clone())
+}

@@ -1,0 +1,164 @@
+//! The Berth plugin SDK.
+//!
+//! A component renderer implements [`Renderer`] and calls [`export_renderer!`]. The SDK
+//! parses the spec and topology JSON, names the offending field when the spec is
+//! invalid, serialises typed Kubernetes objects, and converts to and from the WIT
+//! contract. Renderers stay plain Rust functions that unit-test natively.
+//!
+//! ```ignore
+//! struct Portal;
+//! impl berth_sdk::Renderer for Portal {
+//!     fn describe() -> berth_sdk::PluginDescription { /* name, version, component */ }
+//!     fn render(req: &berth_sdk::RenderRequest) -> Result<berth_sdk::Rendered, berth_sdk::RenderError> {
+//!         let mut out = berth_sdk::Rendered::default();
+//!         out.object(&config_map)?;
+//!         Ok(out)
+//!     }
+//! }
+//! berth_sdk::export_renderer!(Portal);
+//! ```
+
+pub mod contract;
+pub mod k8s;
+pub mod spec;
+pub mod status;
+pub mod topology;
+
+#[cfg(target_arch = "wasm32")]
+#[doc(hidden)]
+pub mod guest;
+
+pub use contract::{
+    CONTRACT_VERSION, ClusterIdentity, Condition, ConditionStatus, GeneratedKey,
+    GeneratedSecret, PluginDescription, RenderError, RenderInput, RenderOutput, SecretValue,
+};
+pub use k8s_openapi;
+pub use spec::HarborClusterSpec;
+pub use topology::{ComponentTopology, Topology};
+
+use serde::Serialize;
+
+/// What a renderer receives: the parsed spec and topology.
+#[derive(Debug, Clone)]
+pub struct RenderRequest {
+    pub cluster: ClusterIdentity,
+    pub harbor_version: String,
+    pub spec: HarborClusterSpec,
+    pub topology: Topology,
+}
+
+/// A component renderer.
+pub trait Renderer {
+    /// Names the plugin; the host calls it once at load.
+    fn describe() -> PluginDescription;
+    /// Renders the component's objects.
+    fn render(request: &RenderRequest) -> Result<Rendered, RenderError>;
+}
+
+/// The objects, secrets and conditions a render produces, built up in order.
+#[derive(Debug, Default)]
+pub struct Rendered {
+    output: RenderOutput,
+}
+
+impl Rendered {
+    /// Adds a typed Kubernetes object; apiVersion and kind come from its type.
+    pub fn object<K>(&mut self, object: &K) -> Result<&mut Self, RenderError>
+    where
+        K: k8s_openapi::Resource + Serialize,
+    {
+        let json = serde_json::to_string(object)
+            .map_err(|e| RenderError::Internal(format!("serialising a {}: {e}", K::KIND)))?;
+        self.output.objects.push(json);
+        Ok(self)
+    }
+
+    /// Adds an object of a kind k8s-openapi does not model (a Gateway API HTTPRoute, say).
+    /// It must carry apiVersion, kind and metadata.name.
+    pub fn raw_object(&mut self, object: &serde_json::Value) -> &mut Self {
+        self.output.objects.push(object.to_string());
+        self
+    }
+
+    /// Declares a Secret the host must generate once.
+    pub fn secret(&mut self, secret: GeneratedSecret) -> &mut Self {
+        self.output.secrets.push(secret);
+        self
+    }
+
+    /// Surfaces a condition on the HarborCluster.
+    pub fn condition(&mut self, condition: Condition) -> &mut Self {
+        self.output.conditions.push(condition);
+        self
+    }
+
+    pub fn into_output(self) -> RenderOutput {
+        self.output
+    }
+}
+
+/// Parses the contract's JSON payloads, runs the renderer and returns the contract's
+/// output. The guest glue calls this; tests can call it natively.
+pub fn render_input<R: Renderer>(input: &RenderInput) -> Result<RenderOutput, RenderError> {
+    let request = parse_request(input)?;
+    let description = R::describe();
+    if !description.supports_harbor(&request.harbor_version) {
+        return Err(RenderError::Unsupported(format!(
+            "{} {} renders Harbor {}, not {}",
+            description.name,
+            description.version,
+            description.harbor_versions.join(", "),
+            request.harbor_version
+        )));
+    }
+    R::render(&request).map(Rendered::into_output)
+}
+
+/// Parses the spec (naming the offending field on error) and the topology.
+pub fn parse_request(input: &RenderInput) -> Result<RenderRequest, RenderError> {
+    let spec = parse_spec_json(&input.spec_json)?;
+    let topology: Topology = serde_json::from_str(&input.topology_json)
+        .map_err(|e| RenderError::Internal(format!("the host's topology is not valid: {e}")))?;
+    Ok(RenderRequest {
+        cluster: input.cluster.clone(),
+        harbor_version: input.harbor_version.clone(),
+        spec,
+        topology,
+    })
+}
+
+/// Parses a spec from JSON; a type error names the field, e.g. `spec.portal.replicas`.
+pub fn parse_spec_json(json: &str) -> Result<HarborClusterSpec, RenderError> {
+    let mut deserializer = serde_json::Deserializer::from_str(json);
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." { "spec".to_owned() } else { format!("spec.{path}") };
+        RenderError::invalid(field, e.into_inner().to_string())
+    })
+}
+
+/// Exports a [`Renderer`] as the component's `berth:plugin/renderer` interface.
+/// Expands to nothing outside wasm32, so the renderer still builds and tests natively.
+#[macro_export]
+macro_rules! export_renderer {
+    ($renderer:ty) => {
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            struct BerthGuest;
+            impl $crate::guest::exports::berth::plugin::renderer::Guest for BerthGuest {
+                fn describe() -> $crate::guest::exports::berth::plugin::renderer::PluginDescription {
+                    $crate::guest::describe::<$renderer>()
+                }
+                fn render(
+                    input: $crate::guest::exports::berth::plugin::renderer::RenderInput,
+                ) -> ::core::result::Result<
+                    $crate::guest::exports::berth::plugin::renderer::RenderOutput,
+                    $crate::guest::exports::berth::plugin::renderer::RenderError,
+                > {
+                    $crate::guest::render::<$renderer>(input)
+                }
+            }
+            $crate::guest::__berth_export_renderer!(BerthGuest with_types_in $crate::guest);
+        };
+    };
+}

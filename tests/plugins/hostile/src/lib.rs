@@ -1,0 +1,60 @@
+//! A renderer that misbehaves on purpose, so the sandbox tests can prove each limit.
+//! It implements the raw WIT bindings, as a hostile plugin would, rather than the SDK's
+//! friendly trait. The HarborCluster's name picks the misbehaviour; any other name
+//! renders one ConfigMap, which shows the same runtime still serves good renders.
+
+#![cfg(target_arch = "wasm32")]
+
+use std::hint::black_box;
+
+use berth_sdk::guest::exports::berth::plugin::renderer::{
+    Guest, PluginDescription, RenderError, RenderInput, RenderOutput,
+};
+
+struct Hostile;
+
+fn config_map(name: &str, value: &str) -> String {
+    format!(
+        r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"{name}"}},"data":{{"x":"{value}"}}}}"#
+    )
+}
+
+impl Guest for Hostile {
+    fn describe() -> PluginDescription {
+        PluginDescription {
+            name: "berth-test-hostile".to_owned(),
+            version: "0.0.0".to_owned(),
+            component: "hostile".to_owned(),
+            harbor_versions: vec!["2.13".to_owned(), "2.14".to_owned(), "2.15".to_owned()],
+            contract_version: berth_sdk::CONTRACT_VERSION.to_owned(),
+        }
+    }
+
+    fn render(input: RenderInput) -> Result<RenderOutput, RenderError> {
+        let objects = match input.cluster.name.as_str() {
+            "loop" => {
+                let mut n: u64 = 0;
+                loop {
+                    n = black_box(n.wrapping_mul(6364136223846793005).wrapping_add(1));
+                }
+            }
+            "alloc" => {
+                // 1 GiB, kept alive through black_box so it cannot be optimised away.
+                let big = black_box(vec![1u8; 1 << 30]);
+                vec![config_map("alloc", &big.len().to_string())]
+            }
+            "panic" => panic!("hostile plugin panics on purpose"),
+            "huge" => vec![config_map("huge", &"x".repeat(100 * 1024 * 1024))],
+            "badjson" => vec![r#"{"apiVersion": "v1", "kind": "#.to_owned()],
+            "many" => (0..5000).map(|i| config_map(&format!("cm-{i}"), "y")).collect(),
+            name => vec![config_map(&format!("{name}-fine"), "ok")],
+        };
+        Ok(RenderOutput {
+            objects,
+            secrets: Vec::new(),
+            conditions: Vec::new(),
+        })
+    }
+}
+
+berth_sdk::guest::__berth_export_renderer!(Hostile with_types_in berth_sdk::guest);
