@@ -13,7 +13,7 @@ TEST_PLUGINS := berth-test-hostile
 
 ## render: build the plugins and the host, then render examples/minimal.yaml
 render: plugins
-	$(CARGO) run --release -q -p berth -- render -f examples/minimal.yaml
+	$(CARGO) run -q -p berth -- render -f examples/minimal.yaml
 
 ## plugins: build every bundled plugin into target/plugins
 plugins:

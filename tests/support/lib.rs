@@ -1,1 +1,96 @@
+//! Shared fixtures for the cross-crate tests: where the built plugins are, a sandbox,
+//! and rendering an example file through the bundled plugins.
 
+use std::path::{Path, PathBuf};
+
+use berth::catalog::Catalog;
+use berth::plugin_dir::PluginDir;
+use berth::render::{ClusterRef, ClusterRender, ClusterRenderError, render_cluster};
+use berth::sandbox::{EngineSettings, Limits, Sandbox};
+use berth_sdk::spec::HarborCluster;
+
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// target/plugins, where `make plugins` puts the bundled renderers.
+pub fn bundled_plugins() -> PathBuf {
+    let dir = workspace().join("target/plugins");
+    assert!(
+        dir.join("berth_plugin_portal.wasm").is_file(),
+        "no bundled plugins in {}: run `make plugins` (or `make test`) first",
+        dir.display()
+    );
+    dir
+}
+
+/// target/test-plugins, where `make test-plugins` puts the hostile plugins.
+pub fn test_plugins() -> PathBuf {
+    let dir = workspace().join("target/test-plugins");
+    assert!(
+        dir.join("berth_test_hostile.wasm").is_file(),
+        "no test plugins in {}: run `make test-plugins` (or `make test`) first",
+        dir.display()
+    );
+    dir
+}
+
+/// A sandbox without a disk cache.
+pub fn sandbox() -> Sandbox {
+    Sandbox::new(EngineSettings::default(), None).unwrap_or_else(|e| panic!("sandbox: {e}"))
+}
+
+pub fn bundled_catalog(sandbox: &Sandbox) -> Catalog {
+    let dir = PluginDir::open(&bundled_plugins()).unwrap_or_else(|e| panic!("{e}"));
+    Catalog::load_dir(sandbox, &dir, Limits::default()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+pub fn read_example(name: &str) -> HarborCluster {
+    berth::manifest::read_cluster(&workspace().join("examples").join(name)).unwrap_or_else(|e| panic!("{e}"))
+}
+
+pub fn render(catalog: &Catalog, cluster: &HarborCluster) -> Result<ClusterRender, ClusterRenderError> {
+    render_cluster(
+        catalog,
+        &ClusterRef {
+            name: cluster.metadata.name.as_deref().unwrap_or_default(),
+            namespace: cluster.metadata.namespace.as_deref().unwrap_or("default"),
+            uid: cluster.metadata.uid.as_deref().unwrap_or_default(),
+            spec: &cluster.spec,
+        },
+    )
+}
+
+/// The YAML `berth render` prints for a cluster, failing on any component error.
+pub fn render_yaml(catalog: &Catalog, cluster: &HarborCluster) -> String {
+    let rendered = render(catalog, cluster).unwrap_or_else(|e| panic!("{e}"));
+    let errors: Vec<String> = rendered.errors().map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "components failed: {errors:?}");
+    let objects = rendered.objects();
+    berth::manifest::to_yaml(objects.iter().map(|o| &o.object)).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Compares with a golden file; `UPDATE_GOLDEN=1` rewrites it instead.
+pub fn assert_golden(name: &str, actual: &str) {
+    let path = workspace().join("tests/golden").join(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, actual).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+        return;
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (UPDATE_GOLDEN=1 creates it)", path.display()));
+    if expected != actual {
+        let first_diff = expected
+            .lines()
+            .zip(actual.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or_else(|| expected.lines().count().min(actual.lines().count()));
+        panic!(
+            "{} differs from the render at line {}:\n  golden: {:?}\n  render: {:?}\n(UPDATE_GOLDEN=1 rewrites it after review)",
+            path.display(),
+            first_diff + 1,
+            expected.lines().nth(first_diff),
+            actual.lines().nth(first_diff)
+        );
+    }
+}

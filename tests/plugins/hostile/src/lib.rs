@@ -44,7 +44,14 @@ impl Guest for Hostile {
                 vec![config_map("alloc", &big.len().to_string())]
             }
             "panic" => panic!("hostile plugin panics on purpose"),
-            "huge" => vec![config_map("huge", &"x".repeat(100 * 1024 * 1024))],
+            "huge" => {
+                // 100 MiB built in place, so memory use stays near the output's size.
+                let mut object = String::with_capacity(100 * 1024 * 1024 + 128);
+                object.push_str(r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"huge"},"data":{"x":""#);
+                object.extend(std::iter::repeat_n('x', 100 * 1024 * 1024));
+                object.push_str(r#""}}"#);
+                vec![object]
+            }
             "badjson" => vec![r#"{"apiVersion": "v1", "kind": "#.to_owned()],
             "many" => (0..5000).map(|i| config_map(&format!("cm-{i}"), "y")).collect(),
             name => vec![config_map(&format!("{name}-fine"), "ok")],

@@ -1,0 +1,10 @@
+;; A component that exports the renderer interface of another contract version
+;; (berth:plugin@0.0.1). The host must refuse it with ContractMismatch, naming both.
+(component
+  (core module $m
+    (func (export "describe") (result i32) (i32.const 0)))
+  (core instance $i (instantiate $m))
+  (func $describe (result u32) (canon lift (core func $i "describe")))
+  (instance $renderer (export "describe" (func $describe)))
+  (export "berth:plugin/renderer@0.0.1" (instance $renderer))
+)
