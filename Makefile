@@ -5,7 +5,8 @@ CARGO ?= cargo
 PLUGIN_PROFILE := plugin
 WASM_OUT := target/wasm32-wasip2/$(PLUGIN_PROFILE)
 # Bundled renderers, one crate each (package name -> file in target/plugins).
-PLUGINS := berth-plugin-portal
+PLUGINS := berth-plugin-core berth-plugin-jobservice berth-plugin-portal berth-plugin-registry \
+	berth-plugin-trivy berth-plugin-exporter berth-plugin-database berth-plugin-redis berth-plugin-expose
 # Purpose-built bad plugins for the sandbox tests (never bundled).
 TEST_PLUGINS := berth-test-hostile
 

@@ -1,1 +1,111 @@
-fn main(){}
+//! What the sandbox costs: a cold Cranelift compile, a load from the precompiled cache,
+//! the bare per-render instantiation, and one full portal render.
+//!
+//! Needs the bundled plugins; `make bench` builds them before running this.
+
+use std::hint::black_box;
+use std::path::Path;
+use std::time::Duration;
+
+use berth::sandbox::{Digest, EngineSettings, Limits, LoadedFrom, Plugin, Sandbox};
+use berth_sdk::contract::{ClusterIdentity, RenderInput};
+use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
+
+const PORTAL_WASM: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/plugins/berth_plugin_portal.wasm");
+const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/minimal.yaml");
+const PORTAL: &str = "berth_plugin_portal.wasm";
+
+fn portal_wasm() -> Vec<u8> {
+    std::fs::read(PORTAL_WASM).unwrap_or_else(|e| panic!("{PORTAL_WASM}: {e}: run `make plugins` first"))
+}
+
+fn sandbox(cache_dir: Option<&Path>) -> Sandbox {
+    Sandbox::new(EngineSettings::default(), cache_dir).unwrap_or_else(|e| panic!("sandbox: {e}"))
+}
+
+fn load_portal(sandbox: &Sandbox) -> Plugin {
+    sandbox
+        .load(PORTAL, &portal_wasm(), None, Limits::default())
+        .unwrap_or_else(|e| panic!("loading the portal plugin: {e}"))
+}
+
+/// The input `berth render -f examples/minimal.yaml` hands the portal plugin.
+fn minimal_input() -> RenderInput {
+    let cluster = berth::manifest::read_cluster(Path::new(EXAMPLE)).unwrap_or_else(|e| panic!("{e}"));
+    let name = cluster.metadata.name.as_deref().unwrap_or_default();
+    let topology = berth::topology::resolve(name, &cluster.spec).unwrap_or_else(|e| panic!("topology: {e}"));
+    RenderInput {
+        cluster: ClusterIdentity {
+            name: name.to_owned(),
+            namespace: cluster.metadata.namespace.as_deref().unwrap_or("default").to_owned(),
+            uid: cluster.metadata.uid.clone().unwrap_or_default(),
+        },
+        harbor_version: cluster.spec.version.clone(),
+        spec_json: serde_json::to_string(&cluster.spec).unwrap_or_else(|e| panic!("spec to JSON: {e}")),
+        topology_json: serde_json::to_string(&topology).unwrap_or_else(|e| panic!("topology to JSON: {e}")),
+    }
+}
+
+fn compile(c: &mut Criterion) {
+    let wasm = portal_wasm();
+    let digest = Digest::of(&wasm);
+    let sandbox = sandbox(None);
+    let mut group = c.benchmark_group("sandbox");
+    // One compile takes ~0.5 s: flat sampling keeps it to ten compiles, where linear
+    // sampling would run 55.
+    group
+        .sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(6));
+    group.bench_function("compile_portal_uncached", |b| {
+        b.iter_with_large_drop(|| {
+            sandbox
+                .component(PORTAL, black_box(&wasm), &digest)
+                .unwrap_or_else(|e| panic!("compile: {e}"))
+        })
+    });
+    group.finish();
+}
+
+fn cached_load(c: &mut Criterion) {
+    let wasm = portal_wasm();
+    let digest = Digest::of(&wasm);
+    let dir = tempfile::TempDir::new().unwrap_or_else(|e| panic!("temporary cache dir: {e}"));
+    let sandbox = sandbox(Some(dir.path()));
+    let load = || sandbox.component(PORTAL, &wasm, &digest).unwrap_or_else(|e| panic!("load: {e}"));
+    // The first load compiles and stores the artifact; only the ones after it are timed.
+    assert_eq!(load().1, LoadedFrom::Compiled, "the cache dir was fresh");
+    assert_eq!(load().1, LoadedFrom::Cache, "the primed cache was not used");
+    let mut group = c.benchmark_group("sandbox");
+    // Dropping a Component unmaps its code; that is not part of loading it.
+    group.bench_function("cached_load_portal", |b| b.iter_with_large_drop(load));
+    group.finish();
+}
+
+fn instantiate(c: &mut Criterion) {
+    let sandbox = sandbox(None);
+    let plugin = load_portal(&sandbox);
+    plugin.instantiate_only().unwrap_or_else(|e| panic!("instantiate: {e}"));
+    let mut group = c.benchmark_group("sandbox");
+    group.bench_function("instantiate_portal", |b| {
+        b.iter(|| plugin.instantiate_only().unwrap_or_else(|e| panic!("instantiate: {e}")))
+    });
+    group.finish();
+}
+
+fn portal_render(c: &mut Criterion) {
+    let sandbox = sandbox(None);
+    let plugin = load_portal(&sandbox);
+    let input = minimal_input();
+    let output = plugin.render(&input).unwrap_or_else(|e| panic!("render: {e}"));
+    assert_eq!(output.objects.len(), 3, "the portal renders a Deployment, a Service and a ConfigMap");
+    let mut group = c.benchmark_group("sandbox");
+    group.bench_function("render_portal_minimal", |b| {
+        b.iter(|| plugin.render(black_box(&input)).unwrap_or_else(|e| panic!("render: {e}")))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, compile, cached_load, instantiate, portal_render);
+criterion_main!(benches);

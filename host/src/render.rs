@@ -108,13 +108,6 @@ impl ClusterRender {
     }
 }
 
-/// The components a spec enables, in a fixed order.
-pub fn enabled_components(_spec: &HarborClusterSpec) -> Vec<&'static str> {
-    // The renderers issue adds core, jobservice, registry, trivy, exporter, database,
-    // redis and exposure here as their plugins land.
-    vec!["portal"]
-}
-
 /// Renders every enabled component. Spec problems the host can see itself stop
 /// everything; a plugin's failure is that component's alone.
 pub fn render_cluster(catalog: &Catalog, cluster: &ClusterRef<'_>) -> Result<ClusterRender, ClusterRenderError> {
@@ -134,7 +127,7 @@ pub fn render_cluster(catalog: &Catalog, cluster: &ClusterRef<'_>) -> Result<Clu
 
     let mut seen: BTreeMap<(String, String), String> = BTreeMap::new();
     let mut components = Vec::new();
-    for component in enabled_components(cluster.spec) {
+    for component in topology::enabled_components(cluster.spec) {
         let result = render_component(catalog, component, &input, cluster).and_then(|rendered| {
             for object in &rendered.objects {
                 let key = (object.kind().to_owned(), object.name().to_owned());

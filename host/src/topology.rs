@@ -5,8 +5,10 @@
 use std::collections::BTreeMap;
 
 use berth_sdk::contract::major_minor;
-use berth_sdk::spec::{HarborClusterSpec, PullPolicy};
-use berth_sdk::topology::{ComponentTopology, Topology};
+use berth_sdk::spec::{HarborClusterSpec, Placement, PullPolicy};
+use berth_sdk::topology::{
+    ComponentTopology, DatabaseEndpoint, RedisEndpoint, RedisIndices, SecretKey, SecretNames, Topology, keys,
+};
 
 /// Harbor minors this host resolves images and topology for.
 pub const SUPPORTED_HARBOR_MINORS: &[&str] = &["2.13", "2.14", "2.15"];
@@ -118,14 +120,115 @@ pub fn resolve(release: &str, spec: &HarborClusterSpec) -> Result<Topology, Spec
         ("app.kubernetes.io/version".to_owned(), spec.version.clone()),
     ]);
 
+    let secrets = SecretNames {
+        core: format!("{fullname}-core"),
+        jobservice: format!("{fullname}-jobservice"),
+        registry: format!("{fullname}-registry"),
+        registry_htpasswd: format!("{fullname}-registry-htpasswd"),
+        admin_password: match &spec.admin_password {
+            Some(r) => SecretKey { name: r.name.clone(), key: r.key.clone() },
+            None => SecretKey { name: format!("{fullname}-core"), key: keys::ADMIN_PASSWORD.to_owned() },
+        },
+    };
+    let database = database_endpoint(&fullname, spec)?;
+    let redis = redis_endpoint(&fullname, spec)?;
+
     Ok(Topology {
+        image_pull_policy: source.pull_policy.unwrap_or(PullPolicy::IfNotPresent).as_str().to_owned(),
+        image_pull_secrets: source.pull_secrets.clone(),
+        external_url: spec.external_url.clone(),
+        enabled: enabled_components(spec).into_iter().map(str::to_owned).collect(),
         fullname,
         labels,
         selector_labels,
         components,
-        image_pull_policy: source.pull_policy.unwrap_or(PullPolicy::IfNotPresent).as_str().to_owned(),
-        image_pull_secrets: source.pull_secrets.clone(),
+        secrets,
+        database,
+        redis,
     })
+}
+
+/// The components a spec enables, in render order.
+pub fn enabled_components(spec: &HarborClusterSpec) -> Vec<&'static str> {
+    let mut enabled = vec!["core", "jobservice", "portal", "registry"];
+    if spec.trivy.enabled {
+        enabled.push("trivy");
+    }
+    if spec.metrics.enabled {
+        enabled.push("exporter");
+    }
+    if spec.database.type_ == Placement::Internal {
+        enabled.push("database");
+    }
+    if spec.redis.type_ == Placement::Internal {
+        enabled.push("redis");
+    }
+    enabled.push("expose");
+    enabled
+}
+
+fn database_endpoint(fullname: &str, spec: &HarborClusterSpec) -> Result<DatabaseEndpoint, SpecError> {
+    let db = &spec.database;
+    match db.type_ {
+        Placement::Internal => Ok(DatabaseEndpoint {
+            host: format!("{fullname}-database"),
+            port: 5432,
+            username: "postgres".to_owned(),
+            database: "registry".to_owned(),
+            sslmode: "disable".to_owned(),
+            max_idle_conns: db.max_idle_conns,
+            max_open_conns: db.max_open_conns,
+            password: SecretKey { name: format!("{fullname}-database"), key: keys::POSTGRES_PASSWORD.to_owned() },
+        }),
+        Placement::External => {
+            let ext = db.external.as_ref().ok_or_else(|| {
+                SpecError::new("spec.database.external", "type is external but no external database is described")
+            })?;
+            if ext.host.trim().is_empty() {
+                return Err(SpecError::new("spec.database.external.host", "an external database needs a host"));
+            }
+            Ok(DatabaseEndpoint {
+                host: ext.host.clone(),
+                port: ext.port,
+                username: ext.username.clone(),
+                database: ext.database.clone(),
+                sslmode: ext.sslmode.as_str().to_owned(),
+                max_idle_conns: db.max_idle_conns,
+                max_open_conns: db.max_open_conns,
+                password: SecretKey { name: ext.password_secret.name.clone(), key: ext.password_secret.key.clone() },
+            })
+        }
+    }
+}
+
+fn redis_endpoint(fullname: &str, spec: &HarborClusterSpec) -> Result<RedisEndpoint, SpecError> {
+    let redis = &spec.redis;
+    match redis.type_ {
+        Placement::Internal => Ok(RedisEndpoint {
+            addr: format!("{fullname}-redis:6379"),
+            sentinel_master_set: None,
+            username: None,
+            password: None,
+            tls: false,
+            indices: RedisIndices::default(),
+        }),
+        Placement::External => {
+            let ext = redis.external.as_ref().ok_or_else(|| {
+                SpecError::new("spec.redis.external", "type is external but no external Redis is described")
+            })?;
+            if ext.addr.trim().is_empty() {
+                return Err(SpecError::new("spec.redis.external.addr", "an external Redis needs an address"));
+            }
+            Ok(RedisEndpoint {
+                addr: ext.addr.clone(),
+                sentinel_master_set: ext.sentinel_master_set.clone().filter(|m| !m.is_empty()),
+                username: ext.username.clone(),
+                password: ext.password_secret.as_ref().map(|r| SecretKey { name: r.name.clone(), key: r.key.clone() }),
+                tls: ext.tls,
+                indices: RedisIndices::default(),
+            })
+        }
+    }
 }
 
 fn check_external_url(url: &str) -> Result<(), SpecError> {

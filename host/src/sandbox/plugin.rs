@@ -147,6 +147,14 @@ impl Plugin {
         store
     }
 
+    /// Instantiates the plugin in a fresh store and drops it without calling the guest.
+    /// Every render pays this cost, so it exists to measure it (the sandbox benchmark)
+    /// and to health-check that a loaded plugin still instantiates under its limits.
+    pub fn instantiate_only(&self) -> Result<(), SandboxError> {
+        let mut store = self.store();
+        self.inner.pre.instantiate(&mut store).map(drop).map_err(|e| self.classify(e, &store))
+    }
+
     fn call_describe(&self) -> Result<PluginDescription, SandboxError> {
         let mut store = self.store();
         let result = self

@@ -28,7 +28,7 @@ fn request(spec: serde_json::Value) -> RenderRequest {
             },
         )]),
         image_pull_policy: "IfNotPresent".to_owned(),
-        image_pull_secrets: vec![],
+        ..Topology::default()
     };
     RenderRequest {
         cluster: ClusterIdentity {

@@ -25,6 +25,135 @@ pub struct Topology {
     /// Secret names used to pull images.
     #[serde(default)]
     pub image_pull_secrets: Vec<String>,
+    /// spec.externalURL.
+    pub external_url: String,
+    /// Components the host renders for this cluster (core, portal, trivy, ...), sorted.
+    pub enabled: Vec<String>,
+    /// Names of the Secrets the host generates, and where the admin password is.
+    pub secrets: SecretNames,
+    /// The PostgreSQL every component connects to, in-cluster or external.
+    pub database: DatabaseEndpoint,
+    /// The Redis every component connects to, in-cluster or external.
+    pub redis: RedisEndpoint,
+}
+
+/// A key of a Secret.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretKey {
+    pub name: String,
+    pub key: String,
+}
+
+/// Keys of the Secrets the host generates (chart-compatible names).
+pub mod keys {
+    /// `<fullname>-core`: the 16-character data-encryption key. Never rotated.
+    pub const SECRET_KEY: &str = "secretKey";
+    /// `<fullname>-core`: the secret core, jobservice and registryctl share.
+    pub const CORE_SECRET: &str = "secret";
+    /// `<fullname>-core`: the 32-character CSRF key.
+    pub const CSRF_KEY: &str = "CSRF_KEY";
+    /// `<fullname>-core`: the token-signing key and its certificate.
+    pub const TOKEN_KEY: &str = "tls.key";
+    pub const TOKEN_CERT: &str = "tls.crt";
+    /// `<fullname>-core`: the generated admin password (when none is given).
+    pub const ADMIN_PASSWORD: &str = "HARBOR_ADMIN_PASSWORD";
+    /// `<fullname>-jobservice`.
+    pub const JOBSERVICE_SECRET: &str = "JOBSERVICE_SECRET";
+    /// `<fullname>-registry`: the upload-state HMAC secret, the same on every replica.
+    pub const REGISTRY_HTTP_SECRET: &str = "REGISTRY_HTTP_SECRET";
+    /// `<fullname>-registry-htpasswd`: the registry credential and its bcrypt line.
+    pub const REGISTRY_PASSWORD: &str = "REGISTRY_PASSWD";
+    pub const REGISTRY_HTPASSWD: &str = "REGISTRY_HTPASSWD";
+    /// `<fullname>-database`: the in-cluster PostgreSQL password.
+    pub const POSTGRES_PASSWORD: &str = "POSTGRES_PASSWORD";
+}
+
+/// The user name core and jobservice present to the registry (htpasswd basic auth).
+pub const REGISTRY_USERNAME: &str = "harbor_registry_user";
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretNames {
+    /// `<fullname>-core`: secretKey, secret, CSRF_KEY, tls.key, tls.crt[, HARBOR_ADMIN_PASSWORD].
+    pub core: String,
+    /// `<fullname>-jobservice`: JOBSERVICE_SECRET.
+    pub jobservice: String,
+    /// `<fullname>-registry`: REGISTRY_HTTP_SECRET.
+    pub registry: String,
+    /// `<fullname>-registry-htpasswd`: REGISTRY_PASSWD, REGISTRY_HTPASSWD.
+    pub registry_htpasswd: String,
+    /// The admin password: the user's Secret key, or the generated one.
+    pub admin_password: SecretKey,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DatabaseEndpoint {
+    pub host: String,
+    pub port: u16,
+    pub username: String,
+    pub database: String,
+    pub sslmode: String,
+    pub max_idle_conns: u32,
+    pub max_open_conns: u32,
+    pub password: SecretKey,
+}
+
+/// Redis database indices, the chart's (so a chart install can be adopted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RedisIndices {
+    pub core: u8,
+    pub jobservice: u8,
+    pub registry: u8,
+    pub trivy: u8,
+}
+
+impl Default for RedisIndices {
+    fn default() -> Self {
+        RedisIndices { core: 0, jobservice: 1, registry: 2, trivy: 5 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RedisEndpoint {
+    /// "host:port", or a comma-separated sentinel list.
+    pub addr: String,
+    #[serde(default)]
+    pub sentinel_master_set: Option<String>,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<SecretKey>,
+    pub tls: bool,
+    pub indices: RedisIndices,
+}
+
+/// The environment variable a container must define (from `RedisEndpoint::password`)
+/// before any variable whose value uses [`RedisEndpoint::url`].
+pub const REDIS_PASSWORD_ENV: &str = "REDIS_PASSWORD";
+
+impl RedisEndpoint {
+    /// A Redis URL for database `db`, as the chart builds it. The password is written
+    /// as `$(REDIS_PASSWORD)`, which Kubernetes expands from an earlier env var, so the
+    /// password never lands in a ConfigMap.
+    pub fn url(&self, db: u8) -> String {
+        let auth = match (&self.username, &self.password) {
+            (Some(user), Some(_)) => format!("{user}:$({REDIS_PASSWORD_ENV})@"),
+            (None, Some(_)) => format!(":$({REDIS_PASSWORD_ENV})@"),
+            (Some(user), None) => format!("{user}@"),
+            (None, None) => String::new(),
+        };
+        match &self.sentinel_master_set {
+            Some(master) => format!("redis+sentinel://{auth}{}/{master}/{db}", self.addr),
+            None => {
+                let scheme = if self.tls { "rediss" } else { "redis" };
+                format!("{scheme}://{auth}{}/{db}", self.addr)
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -79,5 +208,23 @@ impl ComponentTopology {
                 self.name
             ))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redis_urls_follow_the_chart_and_keep_the_password_out() {
+        let mut redis = RedisEndpoint { addr: "r:6379".to_owned(), ..RedisEndpoint::default() };
+        assert_eq!(redis.url(0), "redis://r:6379/0");
+        redis.password = Some(SecretKey { name: "s".to_owned(), key: "k".to_owned() });
+        redis.tls = true;
+        assert_eq!(redis.url(2), "rediss://:$(REDIS_PASSWORD)@r:6379/2");
+        redis.sentinel_master_set = Some("mymaster".to_owned());
+        redis.addr = "s1:26379,s2:26379".to_owned();
+        redis.username = Some("harbor".to_owned());
+        assert_eq!(redis.url(1), "redis+sentinel://harbor:$(REDIS_PASSWORD)@s1:26379,s2:26379/mymaster/1");
     }
 }

@@ -1,0 +1,23 @@
+//! Harbor's jobservice renderer. (Being written; renders nothing yet.)
+
+use berth_sdk::{CONTRACT_VERSION, PluginDescription, RenderError, RenderRequest, Rendered, Renderer};
+
+pub struct Plugin;
+
+impl Renderer for Plugin {
+    fn describe() -> PluginDescription {
+        PluginDescription {
+            name: "berth-jobservice".to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            component: "jobservice".to_owned(),
+            harbor_versions: vec!["2.13".to_owned(), "2.14".to_owned(), "2.15".to_owned()],
+            contract_version: CONTRACT_VERSION.to_owned(),
+        }
+    }
+
+    fn render(_req: &RenderRequest) -> Result<Rendered, RenderError> {
+        Err(RenderError::Unsupported("the jobservice renderer is not written yet".to_owned()))
+    }
+}
+
+berth_sdk::export_renderer!(Plugin);
