@@ -15,6 +15,7 @@ pub mod manifest;
 pub mod plugin_dir;
 pub mod render;
 pub mod sandbox;
+pub mod secrets;
 pub mod topology;
 
 pub use berth_sdk::spec::{HarborCluster, HarborClusterSpec};

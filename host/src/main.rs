@@ -39,6 +39,11 @@ enum Command {
         /// Namespace when the manifest names none.
         #[arg(short = 'n', long, default_value = "default")]
         namespace: String,
+        /// Also print the generated Secrets, with fresh values (immutable, so applying
+        /// them a second time is refused rather than rotating keys). Use once, for a
+        /// cluster that has none yet.
+        #[arg(long)]
+        emit_secrets: bool,
     },
     /// Inspect plugins.
     Plugins {
@@ -73,9 +78,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", berth::crd::harbor_cluster_crd_yaml()?);
             Ok(())
         }
-        Command::Render { ref file, ref plugins, ref namespace } => {
+        Command::Render { ref file, ref plugins, ref namespace, emit_secrets } => {
             let sandbox = sandbox(&cli)?;
-            render(&sandbox, file, plugins.as_deref(), namespace)
+            render(&sandbox, file, plugins.as_deref(), namespace, emit_secrets)
         }
         Command::Plugins { command: PluginsCommand::Inspect { ref file } } => {
             let sandbox = sandbox(&cli)?;
@@ -96,7 +101,13 @@ fn default_cache_dir() -> Option<PathBuf> {
     Some(base.join("berth"))
 }
 
-fn render(sandbox: &Sandbox, file: &Path, plugins: Option<&Path>, default_namespace: &str) -> anyhow::Result<()> {
+fn render(
+    sandbox: &Sandbox,
+    file: &Path,
+    plugins: Option<&Path>,
+    default_namespace: &str,
+    emit_secrets: bool,
+) -> anyhow::Result<()> {
     let cluster = berth::manifest::read_cluster(file)?;
     let dir_path = plugins.map(Path::to_owned).unwrap_or_else(PluginDir::default_location);
     let dir = PluginDir::open(&dir_path).with_context(|| {
@@ -117,8 +128,30 @@ fn render(sandbox: &Sandbox, file: &Path, plugins: Option<&Path>, default_namesp
             tracing::info!(component, plugin = %c.plugin, version = %c.plugin_version, digest = %c.digest, objects = c.objects.len(), "rendered");
         }
     }
+    let mut secrets = Vec::new();
+    if emit_secrets {
+        for secret in &rendered.secrets {
+            let data = berth::secrets::generate(secret)?;
+            let mut object = berth::secrets::secret_object(&secret.name, &data);
+            if let Some(serde_json::Value::Object(meta)) = object.get_mut("metadata") {
+                meta.insert("namespace".to_owned(), serde_json::Value::String(namespace.to_owned()));
+                meta.insert("labels".to_owned(), serde_json::to_value(&rendered.topology.labels)?);
+            }
+            secrets.push(object);
+        }
+    } else if !rendered.secrets.is_empty() {
+        let names: Vec<&str> = rendered.secrets.iter().map(|s| s.name.as_str()).collect();
+        eprintln!(
+            "note: {} generated Secrets are referenced but not printed: {}.\n      \
+             They must exist in namespace {namespace} (the operator creates them; offline, \
+             run once with --emit-secrets). Rendering never regenerates them.",
+            names.len(),
+            names.join(", ")
+        );
+    }
     let objects = rendered.objects();
-    print!("{}", berth::manifest::to_yaml(objects.iter().map(|o| &o.object))?);
+    let yaml = berth::manifest::to_yaml(secrets.iter().chain(objects.iter().map(|o| &o.object)))?;
+    print!("{yaml}");
     Ok(())
 }
 

@@ -80,6 +80,8 @@ pub enum ClusterRenderError {
     Spec(#[from] SpecError),
     #[error("serialising the spec for the plugins failed")]
     Serialize(#[source] serde_json::Error),
+    #[error(transparent)]
+    Secrets(#[from] crate::secrets::SecretError),
 }
 
 /// The whole cluster's render: each component's result on its own, so one failing
@@ -88,6 +90,8 @@ pub enum ClusterRenderError {
 pub struct ClusterRender {
     pub topology: Topology,
     pub components: Vec<(String, Result<ComponentRender, ComponentError>)>,
+    /// Every Secret to generate once: the host's inventory plus what plugins declared.
+    pub secrets: Vec<GeneratedSecret>,
 }
 
 impl ClusterRender {
@@ -149,7 +153,9 @@ pub fn render_cluster(catalog: &Catalog, cluster: &ClusterRef<'_>) -> Result<Clu
         });
         components.push((component.to_owned(), result));
     }
-    Ok(ClusterRender { topology, components })
+    let declared = components.iter().filter_map(|(_, r)| r.as_ref().ok()).flat_map(|c| c.secrets.iter().cloned());
+    let secrets = crate::secrets::merge(crate::secrets::inventory(cluster.spec, &topology).into_iter().chain(declared))?;
+    Ok(ClusterRender { topology, components, secrets })
 }
 
 fn render_component(

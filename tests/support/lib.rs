@@ -1,6 +1,8 @@
 //! Shared fixtures for the cross-crate tests: where the built plugins are, a sandbox,
 //! and rendering an example file through the bundled plugins.
 
+pub mod control_plane;
+
 use std::path::{Path, PathBuf};
 
 use berth::catalog::Catalog;
