@@ -1,23 +1,189 @@
-//! Harbor's exporter renderer. (Being written; renders nothing yet.)
+//! Harbor's exporter: Prometheus metrics read from core's API, the database and the
+//! jobservice's Redis queues, rendered as the Harbor Helm chart renders it
+//! (`templates/exporter/{exporter-cm-env,exporter-dpl,exporter-svc}.yaml`). The host
+//! renders it only when spec.metrics.enabled.
 
-use berth_sdk::{CONTRACT_VERSION, PluginDescription, RenderError, RenderRequest, Rendered, Renderer};
+use std::collections::BTreeMap;
 
-pub struct Plugin;
+use berth_sdk::k8s::{self, HARBOR_UID};
+use berth_sdk::k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
+use berth_sdk::k8s_openapi::api::core::v1::{
+    ConfigMapEnvSource, Container, ContainerPort, EnvFromSource, EnvVar, EnvVarSource, PodSpec,
+    PodTemplateSpec, SecretKeySelector,
+};
+use berth_sdk::k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use berth_sdk::topology::{REDIS_PASSWORD_ENV, SecretKey};
+use berth_sdk::{
+    CONTRACT_VERSION, HarborClusterSpec, PluginDescription, RenderError, RenderRequest, Rendered,
+    Renderer, Topology,
+};
 
-impl Renderer for Plugin {
+const COMPONENT: &str = "exporter";
+/// The Redis namespace the jobservice keeps its queues under, which the exporter reads.
+const JOBSERVICE_REDIS_NAMESPACE: &str = "harbor_job_service_namespace";
+const PORT_NAME: &str = "http-metrics";
+
+pub struct Exporter;
+
+impl Renderer for Exporter {
     fn describe() -> PluginDescription {
         PluginDescription {
             name: "berth-exporter".to_owned(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
-            component: "exporter".to_owned(),
+            component: COMPONENT.to_owned(),
             harbor_versions: vec!["2.13".to_owned(), "2.14".to_owned(), "2.15".to_owned()],
             contract_version: CONTRACT_VERSION.to_owned(),
         }
     }
 
-    fn render(_req: &RenderRequest) -> Result<Rendered, RenderError> {
-        Err(RenderError::Unsupported("the exporter renderer is not written yet".to_owned()))
+    fn render(req: &RenderRequest) -> Result<Rendered, RenderError> {
+        let spec = &req.spec.exporter;
+        let topology = &req.topology;
+        let me = topology.component(COMPONENT)?;
+        let replicas = k8s::replicas(spec, "spec.exporter")?;
+        let port = me.container_port;
+
+        let labels = topology.labels_for(COMPONENT);
+        let selector = topology.selector_for(COMPONENT);
+
+        let env_name = format!("{}-env", me.name);
+        let env_config = k8s::config_map(&env_name, &labels, env_data(&req.spec, topology, port)?);
+
+        let redis = &topology.redis;
+        let mut env = vec![
+            secret_env("HARBOR_ADMIN_PASSWORD", &topology.secrets.admin_password),
+            secret_env("HARBOR_DATABASE_PASSWORD", &topology.database.password),
+        ];
+        if let Some(password) = &redis.password {
+            env.push(secret_env(REDIS_PASSWORD_ENV, password));
+        }
+        // After REDIS_PASSWORD: Kubernetes expands $(REDIS_PASSWORD) only from earlier
+        // variables, and the URL stays out of the ConfigMap.
+        env.push(EnvVar {
+            name: "HARBOR_REDIS_URL".to_owned(),
+            value: Some(redis.url(redis.indices.jobservice)),
+            ..EnvVar::default()
+        });
+        env.extend(spec.env.iter().cloned());
+
+        let container = Container {
+            name: COMPONENT.to_owned(),
+            image: Some(match &spec.image {
+                Some(image) => image.clone(),
+                None => me.image(COMPONENT)?.to_owned(),
+            }),
+            image_pull_policy: Some(topology.image_pull_policy.clone()),
+            args: Some(vec!["-log-level".to_owned(), req.spec.log_level.as_str().to_owned()]),
+            ports: Some(vec![ContainerPort {
+                name: Some(PORT_NAME.to_owned()),
+                container_port: i32::from(port),
+                protocol: Some("TCP".to_owned()),
+                ..ContainerPort::default()
+            }]),
+            liveness_probe: Some(k8s::http_probe("/", port, &me.scheme, 300, 10)),
+            readiness_probe: Some(k8s::http_probe("/", port, &me.scheme, 30, 10)),
+            resources: spec.resources.clone(),
+            env_from: Some(vec![EnvFromSource {
+                config_map_ref: Some(ConfigMapEnvSource { name: env_name.clone(), optional: None }),
+                ..EnvFromSource::default()
+            }]),
+            env: Some(env),
+            security_context: Some(k8s::restricted_container_security()),
+            ..Container::default()
+        };
+
+        let mut pod = PodSpec {
+            containers: vec![container],
+            security_context: Some(k8s::pod_security(HARBOR_UID)),
+            ..PodSpec::default()
+        };
+        k8s::apply_pod_settings(&mut pod, spec, topology);
+
+        let deployment = Deployment {
+            metadata: k8s::meta(&me.name, &labels),
+            spec: Some(DeploymentSpec {
+                replicas: Some(replicas),
+                revision_history_limit: Some(10),
+                selector: LabelSelector {
+                    match_labels: Some(selector.clone()),
+                    ..LabelSelector::default()
+                },
+                template: PodTemplateSpec {
+                    metadata: Some(ObjectMeta {
+                        labels: Some(k8s::pod_labels(&selector, spec)),
+                        annotations: k8s::pod_annotations(spec),
+                        ..ObjectMeta::default()
+                    }),
+                    spec: Some(pod),
+                },
+                ..DeploymentSpec::default()
+            }),
+            ..Deployment::default()
+        };
+
+        let service = k8s::cluster_ip_service(
+            &me.service_name,
+            &labels,
+            &selector,
+            vec![k8s::service_port(PORT_NAME, me.service_port, port)],
+        );
+
+        let mut out = Rendered::default();
+        out.object(&env_config)?.object(&deployment)?.object(&service)?;
+        Ok(out)
     }
 }
 
-berth_sdk::export_renderer!(Plugin);
+/// The `<exporter>-env` ConfigMap: where core and the database are, cache timings, and
+/// the metric names. No password and no Redis URL (it may carry one) goes here.
+fn env_data(
+    spec: &HarborClusterSpec,
+    topology: &Topology,
+    port: u16,
+) -> Result<BTreeMap<String, String>, RenderError> {
+    let core = topology.component("core")?;
+    let db = &topology.database;
+    let pairs: [(&str, String); 20] = [
+        ("LOG_LEVEL", spec.log_level.as_str().to_owned()),
+        ("HARBOR_EXPORTER_PORT", port.to_string()),
+        ("HARBOR_EXPORTER_METRICS_PATH", "/metrics".to_owned()),
+        ("HARBOR_EXPORTER_METRICS_ENABLED", "true".to_owned()),
+        ("HARBOR_EXPORTER_CACHE_TIME", "23".to_owned()),
+        ("HARBOR_EXPORTER_CACHE_CLEAN_INTERVAL", "14400".to_owned()),
+        ("HARBOR_METRIC_NAMESPACE", "harbor".to_owned()),
+        ("HARBOR_METRIC_SUBSYSTEM", "exporter".to_owned()),
+        ("HARBOR_REDIS_NAMESPACE", JOBSERVICE_REDIS_NAMESPACE.to_owned()),
+        ("HARBOR_REDIS_TIMEOUT", "3600".to_owned()),
+        ("HARBOR_SERVICE_SCHEME", core.scheme.clone()),
+        ("HARBOR_SERVICE_HOST", core.service_name.clone()),
+        ("HARBOR_SERVICE_PORT", core.service_port.to_string()),
+        ("HARBOR_DATABASE_HOST", db.host.clone()),
+        ("HARBOR_DATABASE_PORT", db.port.to_string()),
+        ("HARBOR_DATABASE_USERNAME", db.username.clone()),
+        ("HARBOR_DATABASE_DBNAME", db.database.clone()),
+        ("HARBOR_DATABASE_SSLMODE", db.sslmode.clone()),
+        ("HARBOR_DATABASE_MAX_IDLE_CONNS", db.max_idle_conns.to_string()),
+        ("HARBOR_DATABASE_MAX_OPEN_CONNS", db.max_open_conns.to_string()),
+    ];
+    Ok(pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+}
+
+fn secret_env(name: &str, secret: &SecretKey) -> EnvVar {
+    EnvVar {
+        name: name.to_owned(),
+        value_from: Some(EnvVarSource {
+            secret_key_ref: Some(SecretKeySelector {
+                name: secret.name.clone(),
+                key: secret.key.clone(),
+                optional: None,
+            }),
+            ..EnvVarSource::default()
+        }),
+        ..EnvVar::default()
+    }
+}
+
+berth_sdk::export_renderer!(Exporter);
+
+#[cfg(test)]
+mod tests;

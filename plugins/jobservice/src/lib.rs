@@ -1,23 +1,280 @@
-//! Harbor's jobservice renderer. (Being written; renders nothing yet.)
+//! Harbor's jobservice: the asynchronous job runner (replication, GC, scans), rendered as
+//! the Harbor Helm chart renders it (`templates/jobservice/*`): config.yml, the `-env`
+//! ConfigMap, a job-log PVC for the file logger, the Deployment and its Service.
 
-use berth_sdk::{CONTRACT_VERSION, PluginDescription, RenderError, RenderRequest, Rendered, Renderer};
+mod config;
 
-pub struct Plugin;
+use std::collections::BTreeMap;
 
-impl Renderer for Plugin {
+use berth_sdk::k8s::{self, HARBOR_UID};
+use berth_sdk::k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
+use berth_sdk::k8s_openapi::api::core::v1::{
+    ConfigMapEnvSource, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource,
+    EnvFromSource, EnvVar, EnvVarSource, PersistentVolumeClaim, PersistentVolumeClaimSpec,
+    PersistentVolumeClaimVolumeSource, PodSpec, PodTemplateSpec, SecretKeySelector, Volume,
+    VolumeMount, VolumeResourceRequirements,
+};
+use berth_sdk::k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use berth_sdk::k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use berth_sdk::spec::{JobLogger, VolumeSpec};
+use berth_sdk::topology::{REDIS_PASSWORD_ENV, SecretKey, keys};
+use berth_sdk::{
+    CONTRACT_VERSION, PluginDescription, RenderError, RenderRequest, Rendered, Renderer,
+};
+
+use crate::config::{ConfigInput, JOB_LOG_DIR, METRICS_PORT};
+
+const COMPONENT: &str = "jobservice";
+
+pub struct Jobservice;
+
+impl Renderer for Jobservice {
     fn describe() -> PluginDescription {
         PluginDescription {
             name: "berth-jobservice".to_owned(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
-            component: "jobservice".to_owned(),
+            component: COMPONENT.to_owned(),
             harbor_versions: vec!["2.13".to_owned(), "2.14".to_owned(), "2.15".to_owned()],
             contract_version: CONTRACT_VERSION.to_owned(),
         }
     }
 
-    fn render(_req: &RenderRequest) -> Result<Rendered, RenderError> {
-        Err(RenderError::Unsupported("the jobservice renderer is not written yet".to_owned()))
+    fn render(req: &RenderRequest) -> Result<Rendered, RenderError> {
+        let spec = &req.spec.jobservice;
+        let pod_spec = spec.pod();
+        let topology = &req.topology;
+        let me = topology.component(COMPONENT)?;
+        let replicas = k8s::replicas(&pod_spec, "spec.jobservice")?;
+        config::validate(spec, replicas)?;
+        let metrics = req.spec.metrics.enabled;
+        let file_logger = spec.job_loggers.contains(&JobLogger::File);
+
+        let labels = topology.labels_for(COMPONENT);
+        let selector = topology.selector_for(COMPONENT);
+        let redis = &topology.redis;
+        let redis_url = redis.url(redis.indices.jobservice);
+        let level = req.spec.log_level.as_str().to_uppercase();
+
+        let config = k8s::config_map(
+            &me.name,
+            &labels,
+            BTreeMap::from([(
+                "config.yml".to_owned(),
+                config::config_yml(&ConfigInput {
+                    port: me.container_port,
+                    workers: spec.workers,
+                    redis_url: redis.password.is_none().then_some(redis_url.as_str()),
+                    loggers: &spec.job_loggers,
+                    sweeper_days: spec.logger_sweeper_days,
+                    level: &level,
+                    metrics,
+                }),
+            )]),
+        );
+        let env_name = format!("{}-env", me.name);
+        let env_config =
+            k8s::config_map(&env_name, &labels, config::env_data(&req.spec, topology)?);
+
+        // The PVC exists only for the file logger, and only when we own the claim.
+        let volume = &spec.log_volume;
+        let claim = match (&volume.existing_claim, file_logger) {
+            (_, false) => None,
+            (Some(existing), true) => Some(existing.clone()),
+            (None, true) => Some(me.name.clone()),
+        };
+        let pvc = (file_logger && volume.existing_claim.is_none())
+            .then(|| job_log_claim(&me.name, &labels, volume));
+
+        let mut env = vec![
+            secret_env("CORE_SECRET", &topology.secrets.core, keys::CORE_SECRET),
+            secret_env("JOBSERVICE_SECRET", &topology.secrets.jobservice, keys::JOBSERVICE_SECRET),
+            secret_env(
+                "REGISTRY_CREDENTIAL_PASSWORD",
+                &topology.secrets.registry_htpasswd,
+                keys::REGISTRY_PASSWORD,
+            ),
+        ];
+        if let Some(password) = &redis.password {
+            env.push(secret_key_env(REDIS_PASSWORD_ENV, password));
+        }
+        // Kubernetes expands $(REDIS_PASSWORD) only from variables defined before it, and
+        // Harbor's loader lets this variable win over config.yml's redis_url.
+        env.push(EnvVar {
+            name: "JOB_SERVICE_POOL_REDIS_URL".to_owned(),
+            value: Some(redis_url.clone()),
+            ..EnvVar::default()
+        });
+        env.extend(spec.env.iter().cloned());
+
+        let mut ports = vec![ContainerPort {
+            name: Some(me.scheme.clone()),
+            container_port: i32::from(me.container_port),
+            protocol: Some("TCP".to_owned()),
+            ..ContainerPort::default()
+        }];
+        if metrics {
+            ports.push(ContainerPort {
+                name: Some("http-metrics".to_owned()),
+                container_port: i32::from(METRICS_PORT),
+                protocol: Some("TCP".to_owned()),
+                ..ContainerPort::default()
+            });
+        }
+
+        let container = Container {
+            name: COMPONENT.to_owned(),
+            image: Some(match &spec.image {
+                Some(image) => image.clone(),
+                None => me.image(COMPONENT)?.to_owned(),
+            }),
+            image_pull_policy: Some(topology.image_pull_policy.clone()),
+            ports: Some(ports),
+            liveness_probe: Some(k8s::http_probe("/api/v1/stats", me.container_port, &me.scheme, 300, 10)),
+            readiness_probe: Some(k8s::http_probe("/api/v1/stats", me.container_port, &me.scheme, 20, 10)),
+            resources: spec.resources.clone(),
+            env_from: Some(vec![EnvFromSource {
+                config_map_ref: Some(ConfigMapEnvSource {
+                    name: env_name.clone(),
+                    optional: None,
+                }),
+                ..EnvFromSource::default()
+            }]),
+            env: Some(env),
+            security_context: Some(k8s::restricted_container_security()),
+            volume_mounts: Some(vec![
+                VolumeMount {
+                    name: "jobservice-config".to_owned(),
+                    mount_path: "/etc/jobservice/config.yml".to_owned(),
+                    sub_path: Some("config.yml".to_owned()),
+                    ..VolumeMount::default()
+                },
+                VolumeMount {
+                    name: "job-logs".to_owned(),
+                    mount_path: JOB_LOG_DIR.to_owned(),
+                    ..VolumeMount::default()
+                },
+            ]),
+            ..Container::default()
+        };
+
+        let job_logs = Volume {
+            name: "job-logs".to_owned(),
+            persistent_volume_claim: claim.map(|claim_name| PersistentVolumeClaimVolumeSource {
+                claim_name,
+                read_only: None,
+            }),
+            empty_dir: (!file_logger).then(EmptyDirVolumeSource::default),
+            ..Volume::default()
+        };
+        let mut pod = PodSpec {
+            containers: vec![container],
+            security_context: Some(k8s::pod_security(HARBOR_UID)),
+            volumes: Some(vec![
+                Volume {
+                    name: "jobservice-config".to_owned(),
+                    config_map: Some(ConfigMapVolumeSource {
+                        name: me.name.clone(),
+                        ..ConfigMapVolumeSource::default()
+                    }),
+                    ..Volume::default()
+                },
+                job_logs,
+            ]),
+            ..PodSpec::default()
+        };
+        k8s::apply_pod_settings(&mut pod, &pod_spec, topology);
+
+        // A single-attach log volume cannot be mounted by the old and new pod at once,
+        // so a rolling update would hang; the chart documents Recreate for this case.
+        let recreate = file_logger && config::single_attach(volume.access_mode);
+        let deployment = Deployment {
+            metadata: k8s::meta(&me.name, &labels),
+            spec: Some(DeploymentSpec {
+                replicas: Some(replicas),
+                revision_history_limit: Some(10),
+                strategy: Some(DeploymentStrategy {
+                    type_: Some(if recreate { "Recreate" } else { "RollingUpdate" }.to_owned()),
+                    rolling_update: None,
+                }),
+                selector: LabelSelector {
+                    match_labels: Some(selector.clone()),
+                    ..LabelSelector::default()
+                },
+                template: PodTemplateSpec {
+                    metadata: Some(ObjectMeta {
+                        labels: Some(k8s::pod_labels(&selector, &pod_spec)),
+                        annotations: k8s::pod_annotations(&pod_spec),
+                        ..ObjectMeta::default()
+                    }),
+                    spec: Some(pod),
+                },
+                ..DeploymentSpec::default()
+            }),
+            ..Deployment::default()
+        };
+
+        let mut service_ports =
+            vec![k8s::service_port(&me.scheme, me.service_port, me.container_port)];
+        if metrics {
+            service_ports.push(k8s::service_port("http-metrics", METRICS_PORT, METRICS_PORT));
+        }
+        let service =
+            k8s::cluster_ip_service(&me.service_name, &labels, &selector, service_ports);
+
+        let mut out = Rendered::default();
+        out.object(&config)?.object(&env_config)?;
+        if let Some(pvc) = &pvc {
+            out.object(pvc)?;
+        }
+        out.object(&deployment)?.object(&service)?;
+        Ok(out)
     }
 }
 
-berth_sdk::export_renderer!(Plugin);
+fn secret_env(name: &str, secret: &str, key: &str) -> EnvVar {
+    secret_key_env(name, &SecretKey { name: secret.to_owned(), key: key.to_owned() })
+}
+
+fn secret_key_env(name: &str, secret: &SecretKey) -> EnvVar {
+    EnvVar {
+        name: name.to_owned(),
+        value_from: Some(EnvVarSource {
+            secret_key_ref: Some(SecretKeySelector {
+                name: secret.name.clone(),
+                key: secret.key.clone(),
+                optional: None,
+            }),
+            ..EnvVarSource::default()
+        }),
+        ..EnvVar::default()
+    }
+}
+
+/// The file logger's claim, shaped by spec.jobservice.logVolume.
+fn job_log_claim(name: &str, labels: &BTreeMap<String, String>, volume: &VolumeSpec) -> PersistentVolumeClaim {
+    PersistentVolumeClaim {
+        metadata: k8s::meta(name, labels),
+        spec: Some(PersistentVolumeClaimSpec {
+            access_modes: Some(vec![volume.access_mode.as_str().to_owned()]),
+            resources: Some(VolumeResourceRequirements {
+                requests: Some(BTreeMap::from([(
+                    "storage".to_owned(),
+                    Quantity(volume.size.clone()),
+                )])),
+                ..VolumeResourceRequirements::default()
+            }),
+            // The chart's "-" asks for no class at all, not the cluster default.
+            storage_class_name: volume
+                .storage_class
+                .as_ref()
+                .map(|c| if c == "-" { String::new() } else { c.clone() }),
+            ..PersistentVolumeClaimSpec::default()
+        }),
+        ..PersistentVolumeClaim::default()
+    }
+}
+
+berth_sdk::export_renderer!(Jobservice);
+
+#[cfg(test)]
+mod tests;
