@@ -4,6 +4,7 @@
 pub mod control_plane;
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use berth::catalog::Catalog;
 use berth::plugin_dir::PluginDir;
@@ -37,9 +38,22 @@ pub fn test_plugins() -> PathBuf {
     dir
 }
 
-/// A sandbox without a disk cache.
+/// A sandbox whose precompiled cache lives in target/, so each plugin digest is
+/// compiled once across all test binaries and runs.
 pub fn sandbox() -> Sandbox {
-    Sandbox::new(EngineSettings::default(), None).unwrap_or_else(|e| panic!("sandbox: {e}"))
+    let cache = workspace().join("target/berth-test-cache");
+    Sandbox::new(EngineSettings::default(), Some(&cache)).unwrap_or_else(|e| panic!("sandbox: {e}"))
+}
+
+/// One sandbox and bundled catalog per test binary, shared by its tests.
+pub fn shared_catalog() -> &'static Catalog {
+    static SHARED: OnceLock<(Sandbox, Catalog)> = OnceLock::new();
+    let (_, catalog) = SHARED.get_or_init(|| {
+        let sandbox = sandbox();
+        let catalog = bundled_catalog(&sandbox);
+        (sandbox, catalog)
+    });
+    catalog
 }
 
 pub fn bundled_catalog(sandbox: &Sandbox) -> Catalog {
