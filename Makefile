@@ -7,6 +7,9 @@ WASM_OUT := target/wasm32-wasip2/$(PLUGIN_PROFILE)
 # Bundled renderers, one crate each (package name -> file in target/plugins).
 PLUGINS := berth-plugin-core berth-plugin-jobservice berth-plugin-portal berth-plugin-registry \
 	berth-plugin-trivy berth-plugin-exporter berth-plugin-database berth-plugin-redis berth-plugin-expose
+# Reproducible plugins: no build paths in the .wasm, so a digest names the source, not
+# the directory it was built in.
+export CARGO_TARGET_WASM32_WASIP2_RUSTFLAGS := --remap-path-prefix=$(CURDIR)=/berth --remap-path-prefix=$(HOME)/.cargo=/cargo
 # Purpose-built bad plugins for the sandbox tests (never bundled).
 TEST_PLUGINS := berth-test-hostile
 

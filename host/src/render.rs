@@ -339,7 +339,7 @@ mod tests {
             }}}})),
         ];
         stamp_config_checksums(&mut objects);
-        let annotations = objects[2].object.pointer("/spec/template/metadata/annotations").cloned();
+        let annotations = Value::Object(objects[2].object.clone()).pointer("/spec/template/metadata/annotations").cloned();
         let annotations = annotations.and_then(|a| a.as_object().cloned()).unwrap_or_default();
         assert_eq!(annotations.len(), 1);
         assert!(annotations.contains_key("configmap.checksum.berth.dev/used"));
@@ -347,11 +347,13 @@ mod tests {
         // A changed ConfigMap changes the checksum.
         let before = annotations["configmap.checksum.berth.dev/used"].clone();
         objects[0].object.insert("data".to_owned(), serde_json::json!({"a": "2"}));
-        if let Some(Value::Object(t)) = objects[2].object.pointer_mut("/spec/template/metadata") {
+        if let Some(Value::Object(t)) = objects[2].object.get_mut("spec").and_then(|s| s.pointer_mut("/template/metadata")) {
             t.remove("annotations");
         }
         stamp_config_checksums(&mut objects);
-        let after = objects[2].object.pointer("/spec/template/metadata/annotations/configmap.checksum.berth.dev~1used").cloned();
+        let after = Value::Object(objects[2].object.clone())
+            .pointer("/spec/template/metadata/annotations/configmap.checksum.berth.dev~1used")
+            .cloned();
         assert_ne!(Some(before), after);
     }
 
@@ -360,7 +362,8 @@ mod tests {
         let mut o = object("ConfigMap", "x", serde_json::json!({"metadata": {"name": "x", "namespace": "elsewhere", "labels": "bogus"}}));
         let stamp = Stamp { cluster: "demo", namespace: "ns", component: "portal", plugin: "p@1".to_owned(), digest: "sha256:00".to_owned() };
         stamp.apply(&mut o.object);
-        assert_eq!(o.object.pointer("/metadata/namespace"), Some(&Value::String("ns".to_owned())));
-        assert_eq!(o.object.pointer("/metadata/labels/berth.dev~1cluster"), Some(&Value::String("demo".to_owned())));
+        let o = Value::Object(o.object);
+        assert_eq!(o.pointer("/metadata/namespace"), Some(&Value::String("ns".to_owned())));
+        assert_eq!(o.pointer("/metadata/labels/berth.dev~1cluster"), Some(&Value::String("demo".to_owned())));
     }
 }

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use berth_sdk::spec::HarborClusterSpec;
 use berth_sdk::topology::REGISTRY_USERNAME;
 use berth_sdk::{RenderError, Topology};
+use berth_sdk::k8s::no_proxy;
 
 /// Where core reads its beego configuration; CONFIG_PATH must name the same file.
 pub const APP_CONF_PATH: &str = "/etc/core/app.conf";
@@ -20,18 +21,6 @@ const METRICS_PATH: &str = "/metrics";
 const PROXY_CACHE_TYPES: &str = "docker-hub,harbor,azure-acr,ali-acr,aws-ecr,google-gcr,docker-registry,github-ghcr,jfrog-artifactory";
 /// Replication adapters core enables (the chart's list, verbatim).
 const REPLICATION_ADAPTERS: &str = "ali-acr,aws-ecr,azure-acr,docker-hub,docker-registry,github-ghcr,google-gcr,harbor,huawei-SWR,jfrog-artifactory,tencent-tcr,volcengine-cr";
-
-/// Components whose Services the chart's `harbor.noProxy` puts before the user's list,
-/// in the chart's order, so in-cluster calls never go through the proxy.
-const NO_PROXY_COMPONENTS: &[&str] = &[
-    "core",
-    "jobservice",
-    "database",
-    "registry",
-    "portal",
-    "trivy",
-    "exporter",
-];
 
 /// beego's settings file; the port is the one core listens on.
 pub fn app_conf(port: u16) -> String {
@@ -130,19 +119,3 @@ pub fn config_data(
     Ok(data)
 }
 
-/// The chart's `harbor.noProxy`: Harbor's own Services, then the user's list.
-pub fn no_proxy(topology: &Topology, user: &str) -> String {
-    let mut hosts: Vec<&str> = Vec::new();
-    for name in NO_PROXY_COMPONENTS {
-        // Components may share a Service (registryctl rides on the registry's).
-        if let Some(c) = topology.components.get(*name)
-            && !hosts.contains(&c.service_name.as_str())
-        {
-            hosts.push(&c.service_name);
-        }
-    }
-    if !user.is_empty() {
-        hosts.push(user);
-    }
-    hosts.join(",")
-}

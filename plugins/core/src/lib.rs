@@ -5,19 +5,17 @@
 mod config;
 
 use berth_sdk::k8s::{self, HARBOR_UID};
-use berth_sdk::k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use berth_sdk::k8s_openapi::api::core::v1::{
     ConfigMapEnvSource, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource,
-    EnvFromSource, EnvVar, EnvVarSource, KeyToPath, PodSpec, PodTemplateSpec, Probe,
-    SecretKeySelector, SecretVolumeSource, Volume, VolumeMount,
+    EnvFromSource, EnvVar, KeyToPath, PodSpec, Probe, SecretVolumeSource, Volume, VolumeMount,
 };
-use berth_sdk::k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use berth_sdk::topology::{REDIS_PASSWORD_ENV, SecretKey, keys};
 use berth_sdk::{
     CONTRACT_VERSION, PluginDescription, RenderError, RenderRequest, Rendered, Renderer, Topology,
 };
 
 use config::{APP_CONF_KEY, APP_CONF_PATH, METRICS_PORT};
+use berth_sdk::k8s::secret_env;
 
 const COMPONENT: &str = "core";
 /// Core runs schema migrations before it answers pings; the chart allows an hour.
@@ -150,27 +148,7 @@ impl Renderer for Core {
         };
         k8s::apply_pod_settings(&mut pod, spec, topology);
 
-        let deployment = Deployment {
-            metadata: k8s::meta(&core.name, &labels),
-            spec: Some(DeploymentSpec {
-                replicas: Some(replicas),
-                revision_history_limit: Some(10),
-                selector: LabelSelector {
-                    match_labels: Some(selector.clone()),
-                    ..LabelSelector::default()
-                },
-                template: PodTemplateSpec {
-                    metadata: Some(ObjectMeta {
-                        labels: Some(k8s::pod_labels(&selector, spec)),
-                        annotations: k8s::pod_annotations(spec),
-                        ..ObjectMeta::default()
-                    }),
-                    spec: Some(pod),
-                },
-                ..DeploymentSpec::default()
-            }),
-            ..Deployment::default()
-        };
+        let deployment = k8s::deployment(&core.name, &labels, &selector, replicas, spec, pod);
 
         let mut service_ports = vec![k8s::service_port(
             &format!("{}-web", core.scheme),
@@ -230,21 +208,6 @@ fn env(topology: &Topology) -> Vec<EnvVar> {
         format!("{}{REDIS_URL_SUFFIX}", redis.url(redis.indices.registry)),
     ));
     env
-}
-
-fn secret_env(name: &str, secret: &SecretKey) -> EnvVar {
-    EnvVar {
-        name: name.to_owned(),
-        value_from: Some(EnvVarSource {
-            secret_key_ref: Some(SecretKeySelector {
-                name: secret.name.clone(),
-                key: secret.key.clone(),
-                ..SecretKeySelector::default()
-            }),
-            ..EnvVarSource::default()
-        }),
-        ..EnvVar::default()
-    }
 }
 
 fn value_env(name: &str, value: String) -> EnvVar {

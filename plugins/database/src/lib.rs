@@ -2,7 +2,6 @@
 //! renders it (`templates/database/database-{ss,svc}.yaml`). The password Secret is the
 //! host's (generated once); this plugin only references it.
 
-mod storage;
 
 use berth_sdk::k8s;
 use berth_sdk::k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
@@ -17,7 +16,7 @@ use berth_sdk::{
     CONTRACT_VERSION, PluginDescription, RenderError, RenderRequest, Rendered, Renderer,
 };
 
-use crate::storage::DataVolume;
+use berth_sdk::volume::{self as storage, DataVolume};
 
 const COMPONENT: &str = "database";
 /// The postgres user of the harbor-db image (the chart's `runAsUser`/`fsGroup`).

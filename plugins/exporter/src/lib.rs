@@ -6,17 +6,15 @@
 use std::collections::BTreeMap;
 
 use berth_sdk::k8s::{self, HARBOR_UID};
-use berth_sdk::k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use berth_sdk::k8s_openapi::api::core::v1::{
-    ConfigMapEnvSource, Container, ContainerPort, EnvFromSource, EnvVar, EnvVarSource, PodSpec,
-    PodTemplateSpec, SecretKeySelector,
+    ConfigMapEnvSource, Container, ContainerPort, EnvFromSource, EnvVar, PodSpec,
 };
-use berth_sdk::k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
-use berth_sdk::topology::{REDIS_PASSWORD_ENV, SecretKey};
+use berth_sdk::topology::REDIS_PASSWORD_ENV;
 use berth_sdk::{
     CONTRACT_VERSION, HarborClusterSpec, PluginDescription, RenderError, RenderRequest, Rendered,
     Renderer, Topology,
 };
+use berth_sdk::k8s::secret_env;
 
 const COMPONENT: &str = "exporter";
 /// The Redis namespace the jobservice keeps its queues under, which the exporter reads.
@@ -99,27 +97,7 @@ impl Renderer for Exporter {
         };
         k8s::apply_pod_settings(&mut pod, spec, topology);
 
-        let deployment = Deployment {
-            metadata: k8s::meta(&me.name, &labels),
-            spec: Some(DeploymentSpec {
-                replicas: Some(replicas),
-                revision_history_limit: Some(10),
-                selector: LabelSelector {
-                    match_labels: Some(selector.clone()),
-                    ..LabelSelector::default()
-                },
-                template: PodTemplateSpec {
-                    metadata: Some(ObjectMeta {
-                        labels: Some(k8s::pod_labels(&selector, spec)),
-                        annotations: k8s::pod_annotations(spec),
-                        ..ObjectMeta::default()
-                    }),
-                    spec: Some(pod),
-                },
-                ..DeploymentSpec::default()
-            }),
-            ..Deployment::default()
-        };
+        let deployment = k8s::deployment(&me.name, &labels, &selector, replicas, spec, pod);
 
         let service = k8s::cluster_ip_service(
             &me.service_name,
@@ -166,21 +144,6 @@ fn env_data(
         ("HARBOR_DATABASE_MAX_OPEN_CONNS", db.max_open_conns.to_string()),
     ];
     Ok(pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
-}
-
-fn secret_env(name: &str, secret: &SecretKey) -> EnvVar {
-    EnvVar {
-        name: name.to_owned(),
-        value_from: Some(EnvVarSource {
-            secret_key_ref: Some(SecretKeySelector {
-                name: secret.name.clone(),
-                key: secret.key.clone(),
-                optional: None,
-            }),
-            ..EnvVarSource::default()
-        }),
-        ..EnvVar::default()
-    }
 }
 
 berth_sdk::export_renderer!(Exporter);

@@ -4,12 +4,10 @@
 use std::collections::BTreeMap;
 
 use berth_sdk::k8s::{self, HARBOR_UID};
-use berth_sdk::k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use berth_sdk::k8s_openapi::api::core::v1::{
-    ConfigMapVolumeSource, Container, ContainerPort, PodSpec, PodTemplateSpec,
+    ConfigMapVolumeSource, Container, ContainerPort, PodSpec,
     SecretVolumeSource, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
 };
-use berth_sdk::k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use berth_sdk::spec::{ExposeSpec, ExposeType};
 use berth_sdk::{RenderError, RenderRequest, Rendered};
 
@@ -106,27 +104,7 @@ pub(crate) fn render(
     };
     k8s::apply_pod_settings(&mut pod, spec, topology);
 
-    let deployment = Deployment {
-        metadata: k8s::meta(&nginx.name, &labels),
-        spec: Some(DeploymentSpec {
-            replicas: Some(replicas),
-            revision_history_limit: Some(10),
-            selector: LabelSelector {
-                match_labels: Some(selector.clone()),
-                ..LabelSelector::default()
-            },
-            template: PodTemplateSpec {
-                metadata: Some(ObjectMeta {
-                    labels: Some(k8s::pod_labels(&selector, spec)),
-                    annotations: k8s::pod_annotations(spec),
-                    ..ObjectMeta::default()
-                }),
-                spec: Some(pod),
-            },
-            ..DeploymentSpec::default()
-        }),
-        ..Deployment::default()
-    };
+    let deployment = k8s::deployment(&nginx.name, &labels, &selector, replicas, spec, pod);
 
     out.object(&config)?
         .object(&deployment)?

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use berth_sdk::spec::{AccessMode, HarborClusterSpec, JobLogger, JobserviceSpec};
 use berth_sdk::topology::{REGISTRY_USERNAME, Topology};
 use berth_sdk::RenderError;
+use berth_sdk::k8s::no_proxy;
 
 /// Where the job logs live inside the container (the chart's path).
 pub const JOB_LOG_DIR: &str = "/var/log/jobs";
@@ -98,23 +99,6 @@ pub fn env_data(spec: &HarborClusterSpec, topology: &Topology) -> Result<BTreeMa
         env.insert("NO_PROXY".to_owned(), no_proxy(topology, &proxy.no_proxy));
     }
     Ok(env)
-}
-
-/// The chart's `harbor.noProxy`: every in-cluster Harbor Service first, so replication
-/// through a proxy never sends Harbor's own traffic out, then the user's list.
-fn no_proxy(topology: &Topology, user: &str) -> String {
-    let mut hosts: Vec<&str> = Vec::new();
-    for c in ["core", "jobservice", "database", "registry", "portal", "trivy", "exporter"] {
-        if let Some(t) = topology.components.get(c)
-            && !hosts.contains(&t.service_name.as_str())
-        {
-            hosts.push(&t.service_name);
-        }
-    }
-    if !user.is_empty() {
-        hosts.push(user);
-    }
-    hosts.join(",")
 }
 
 /// Whether the job-log volume can be attached by one node (or pod) only.

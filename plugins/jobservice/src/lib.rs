@@ -10,8 +10,8 @@ use berth_sdk::k8s::{self, HARBOR_UID};
 use berth_sdk::k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
 use berth_sdk::k8s_openapi::api::core::v1::{
     ConfigMapEnvSource, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource,
-    EnvFromSource, EnvVar, EnvVarSource, PersistentVolumeClaim, PersistentVolumeClaimSpec,
-    PersistentVolumeClaimVolumeSource, PodSpec, PodTemplateSpec, SecretKeySelector, Volume,
+    EnvFromSource, EnvVar, PersistentVolumeClaim, PersistentVolumeClaimSpec,
+    PersistentVolumeClaimVolumeSource, PodSpec, PodTemplateSpec, Volume,
     VolumeMount, VolumeResourceRequirements,
 };
 use berth_sdk::k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -23,6 +23,7 @@ use berth_sdk::{
 };
 
 use crate::config::{ConfigInput, JOB_LOG_DIR, METRICS_PORT};
+use berth_sdk::k8s::secret_env as secret_key_env;
 
 const COMPONENT: &str = "jobservice";
 
@@ -86,13 +87,9 @@ impl Renderer for Jobservice {
             .then(|| job_log_claim(&me.name, &labels, volume));
 
         let mut env = vec![
-            secret_env("CORE_SECRET", &topology.secrets.core, keys::CORE_SECRET),
-            secret_env("JOBSERVICE_SECRET", &topology.secrets.jobservice, keys::JOBSERVICE_SECRET),
-            secret_env(
-                "REGISTRY_CREDENTIAL_PASSWORD",
-                &topology.secrets.registry_htpasswd,
-                keys::REGISTRY_PASSWORD,
-            ),
+            secret_key_env("CORE_SECRET", &SecretKey::new(&topology.secrets.core, keys::CORE_SECRET)),
+            secret_key_env("JOBSERVICE_SECRET", &SecretKey::new(&topology.secrets.jobservice, keys::JOBSERVICE_SECRET)),
+            secret_key_env("REGISTRY_CREDENTIAL_PASSWORD", &SecretKey::new(&topology.secrets.registry_htpasswd, keys::REGISTRY_PASSWORD)),
         ];
         if let Some(password) = &redis.password {
             env.push(secret_key_env(REDIS_PASSWORD_ENV, password));
@@ -228,25 +225,6 @@ impl Renderer for Jobservice {
         }
         out.object(&deployment)?.object(&service)?;
         Ok(out)
-    }
-}
-
-fn secret_env(name: &str, secret: &str, key: &str) -> EnvVar {
-    secret_key_env(name, &SecretKey { name: secret.to_owned(), key: key.to_owned() })
-}
-
-fn secret_key_env(name: &str, secret: &SecretKey) -> EnvVar {
-    EnvVar {
-        name: name.to_owned(),
-        value_from: Some(EnvVarSource {
-            secret_key_ref: Some(SecretKeySelector {
-                name: secret.name.clone(),
-                key: secret.key.clone(),
-                optional: None,
-            }),
-            ..EnvVarSource::default()
-        }),
-        ..EnvVar::default()
     }
 }
 

@@ -2,7 +2,6 @@
 //! chart renders it (`templates/redis/{statefulset,service}.yaml`): one pod, no auth,
 //! reachable only inside the cluster.
 
-mod storage;
 
 use berth_sdk::k8s;
 use berth_sdk::k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
@@ -17,7 +16,7 @@ use berth_sdk::{
     Renderer,
 };
 
-use crate::storage::DataVolume;
+use berth_sdk::volume::{self as storage, DataVolume};
 
 const COMPONENT: &str = "redis";
 /// The redis user of the photon images (the chart's `runAsUser`/`fsGroup`).

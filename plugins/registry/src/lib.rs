@@ -11,9 +11,9 @@ use std::collections::BTreeMap;
 use berth_sdk::k8s::{self, HARBOR_UID};
 use berth_sdk::k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
 use berth_sdk::k8s_openapi::api::core::v1::{
-    ConfigMapVolumeSource, Container, ContainerPort, EnvVar, EnvVarSource, KeyToPath,
+    ConfigMapVolumeSource, Container, ContainerPort, KeyToPath,
     PersistentVolumeClaim, PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource, PodSpec,
-    PodTemplateSpec, SecretKeySelector, SecretVolumeSource, Volume, VolumeMount,
+    PodTemplateSpec, SecretVolumeSource, Volume, VolumeMount,
     VolumeResourceRequirements,
 };
 use berth_sdk::k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -25,6 +25,7 @@ use berth_sdk::{
 };
 
 use config::{HTPASSWD_PATH, Ports, REGISTRY_CONFIG_PATH};
+use berth_sdk::k8s::secret_env as secret_env_key;
 
 const COMPONENT: &str = "registry";
 const CONTROLLER: &str = "registryctl";
@@ -174,7 +175,7 @@ fn pod(req: &RenderRequest, ports: &Ports, claim: Option<&str>) -> Result<PodSpe
         shared_mounts.push(volume_mount.clone());
     }
 
-    let http_secret = secret_env(keys::REGISTRY_HTTP_SECRET, &topology.secrets.registry, keys::REGISTRY_HTTP_SECRET);
+    let http_secret = secret_env_key(keys::REGISTRY_HTTP_SECRET, &SecretKey::new(&topology.secrets.registry, keys::REGISTRY_HTTP_SECRET));
     let redis_password = topology.redis.password.as_ref().map(|p| secret_env_key("REGISTRY_REDIS_PASSWORD", p));
 
     let mut registry_env = vec![http_secret.clone()];
@@ -205,8 +206,8 @@ fn pod(req: &RenderRequest, ports: &Ports, claim: Option<&str>) -> Result<PodSpe
     };
 
     let mut controller_env = vec![
-        secret_env("CORE_SECRET", &topology.secrets.core, keys::CORE_SECRET),
-        secret_env("JOBSERVICE_SECRET", &topology.secrets.jobservice, keys::JOBSERVICE_SECRET),
+        secret_env_key("CORE_SECRET", &SecretKey::new(&topology.secrets.core, keys::CORE_SECRET)),
+        secret_env_key("JOBSERVICE_SECRET", &SecretKey::new(&topology.secrets.jobservice, keys::JOBSERVICE_SECRET)),
         http_secret,
     ];
     controller_env.extend(redis_password);
@@ -261,25 +262,6 @@ fn data_claim(spec: &HarborClusterSpec, name: &str, labels: &BTreeMap<String, St
             ..PersistentVolumeClaimSpec::default()
         }),
         ..PersistentVolumeClaim::default()
-    }
-}
-
-fn secret_env(name: &str, secret: &str, key: &str) -> EnvVar {
-    secret_env_key(name, &SecretKey { name: secret.to_owned(), key: key.to_owned() })
-}
-
-fn secret_env_key(name: &str, secret: &SecretKey) -> EnvVar {
-    EnvVar {
-        name: name.to_owned(),
-        value_from: Some(EnvVarSource {
-            secret_key_ref: Some(SecretKeySelector {
-                name: secret.name.clone(),
-                key: secret.key.clone(),
-                optional: None,
-            }),
-            ..EnvVarSource::default()
-        }),
-        ..EnvVar::default()
     }
 }
 

@@ -3,16 +3,18 @@
 
 use std::collections::BTreeMap;
 
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
-    Capabilities, ConfigMap, HTTPGetAction, LocalObjectReference, PodSecurityContext, PodSpec,
-    Probe, SeccompProfile, SecurityContext, Service, ServicePort, ServiceSpec,
+    Capabilities, ConfigMap, EnvVar, EnvVarSource, HTTPGetAction, LocalObjectReference,
+    PodSecurityContext, PodSpec, PodTemplateSpec, Probe, SeccompProfile, SecretKeySelector,
+    SecurityContext, Service, ServicePort, ServiceSpec,
 };
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::RenderError;
 use crate::spec::ComponentSpec;
-use crate::topology::Topology;
+use crate::topology::{SecretKey, Topology};
 
 /// The uid/gid Harbor's photon images run as (the chart's `securityContext`).
 pub const HARBOR_UID: i64 = 10000;
@@ -170,4 +172,84 @@ pub fn pod_labels(
 /// Pod annotations from the spec, or None when there are none.
 pub fn pod_annotations(spec: &ComponentSpec) -> Option<BTreeMap<String, String>> {
     (!spec.pod_annotations.is_empty()).then(|| spec.pod_annotations.clone())
+}
+
+/// An environment variable with a literal value.
+pub fn value_env(name: &str, value: &str) -> EnvVar {
+    EnvVar {
+        name: name.to_owned(),
+        value: Some(value.to_owned()),
+        value_from: None,
+    }
+}
+
+/// An environment variable read from a key of a Secret.
+pub fn secret_env(name: &str, secret: &SecretKey) -> EnvVar {
+    EnvVar {
+        name: name.to_owned(),
+        value: None,
+        value_from: Some(EnvVarSource {
+            secret_key_ref: Some(SecretKeySelector {
+                name: secret.name.clone(),
+                key: secret.key.clone(),
+                optional: None,
+            }),
+            ..EnvVarSource::default()
+        }),
+    }
+}
+
+/// Harbor's own Services, in the chart's order, for NO_PROXY.
+const NO_PROXY_COMPONENTS: &[&str] =
+    &["core", "jobservice", "database", "registry", "portal", "trivy", "exporter"];
+
+/// The chart's `harbor.noProxy`: every Harbor Service the topology has, then the user's
+/// hosts, so in-cluster traffic never goes through the proxy.
+pub fn no_proxy(topology: &Topology, user: &str) -> String {
+    let mut hosts: Vec<&str> = Vec::new();
+    for component in NO_PROXY_COMPONENTS {
+        // Components may share a Service (registryctl rides on the registry's).
+        if let Some(c) = topology.components.get(*component)
+            && !hosts.contains(&c.service_name.as_str())
+        {
+            hosts.push(&c.service_name);
+        }
+    }
+    if !user.is_empty() {
+        hosts.push(user);
+    }
+    hosts.join(",")
+}
+
+/// A Deployment of `pod` selecting `selector`, with the component's pod labels and
+/// annotations. Callers set a strategy when the chart does.
+pub fn deployment(
+    name: &str,
+    labels: &BTreeMap<String, String>,
+    selector: &BTreeMap<String, String>,
+    replicas: i32,
+    spec: &ComponentSpec,
+    pod: PodSpec,
+) -> Deployment {
+    Deployment {
+        metadata: meta(name, labels),
+        spec: Some(DeploymentSpec {
+            replicas: Some(replicas),
+            revision_history_limit: Some(10),
+            selector: LabelSelector {
+                match_labels: Some(selector.clone()),
+                ..LabelSelector::default()
+            },
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(pod_labels(selector, spec)),
+                    annotations: pod_annotations(spec),
+                    ..ObjectMeta::default()
+                }),
+                spec: Some(pod),
+            },
+            ..DeploymentSpec::default()
+        }),
+        ..Deployment::default()
+    }
 }

@@ -23,6 +23,7 @@ pub mod k8s;
 pub mod spec;
 pub mod status;
 pub mod topology;
+pub mod volume;
 
 #[cfg(target_arch = "wasm32")]
 #[doc(hidden)]

@@ -45,6 +45,12 @@ pub struct SecretKey {
     pub key: String,
 }
 
+impl SecretKey {
+    pub fn new(name: impl Into<String>, key: impl Into<String>) -> Self {
+        SecretKey { name: name.into(), key: key.into() }
+    }
+}
+
 /// Keys of the Secrets the host generates (chart-compatible names).
 pub mod keys {
     /// `<fullname>-core`: the 16-character data-encryption key. Never rotated.

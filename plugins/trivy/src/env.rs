@@ -4,15 +4,11 @@
 use berth_sdk::HarborClusterSpec;
 use berth_sdk::k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, SecretKeySelector};
 use berth_sdk::topology::{REDIS_PASSWORD_ENV, Topology};
+use berth_sdk::k8s::{no_proxy, value_env as value};
 
 /// Where the adapter keeps the vulnerability databases and reports (under the cache volume).
 const CACHE_DIR: &str = "/home/scanner/.cache/trivy";
 const REPORTS_DIR: &str = "/home/scanner/.cache/reports";
-
-/// Services the chart's `harbor.noProxy` puts in front of the user's list, so in-cluster
-/// calls never go through the proxy.
-const NO_PROXY_COMPONENTS: &[&str] =
-    &["core", "jobservice", "database", "registry", "portal", "trivy", "exporter"];
 
 pub fn env(spec: &HarborClusterSpec, topology: &Topology, port: u16) -> Vec<EnvVar> {
     let trivy = &spec.trivy;
@@ -60,32 +56,8 @@ pub fn env(spec: &HarborClusterSpec, topology: &Topology, port: u16) -> Vec<EnvV
     env
 }
 
-/// The chart's `harbor.noProxy`: Harbor's own Services, then the user's hosts.
-pub fn no_proxy(topology: &Topology, user: &str) -> String {
-    let mut hosts: Vec<&str> = Vec::new();
-    for component in NO_PROXY_COMPONENTS {
-        if let Some(c) = topology.components.get(*component)
-            && !hosts.contains(&c.service_name.as_str())
-        {
-            hosts.push(&c.service_name);
-        }
-    }
-    if !user.is_empty() {
-        hosts.push(user);
-    }
-    hosts.join(",")
-}
-
 fn flag(on: bool) -> &'static str {
     if on { "true" } else { "false" }
-}
-
-fn value(name: &str, value: &str) -> EnvVar {
-    EnvVar {
-        name: name.to_owned(),
-        value: Some(value.to_owned()),
-        value_from: None,
-    }
 }
 
 fn secret(name: &str, secret: &str, key: &str) -> EnvVar {

@@ -3,7 +3,6 @@
 //! vulnerability database across restarts, and its Service.
 
 mod env;
-mod storage;
 
 use std::collections::BTreeMap;
 
@@ -19,7 +18,7 @@ use berth_sdk::{
     CONTRACT_VERSION, PluginDescription, RenderError, RenderRequest, Rendered, Renderer,
 };
 
-use crate::storage::DataVolume;
+use berth_sdk::volume::{self as storage, DataVolume};
 
 const COMPONENT: &str = "trivy";
 /// The chart's container port name; the probes address it by name.

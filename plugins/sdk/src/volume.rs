@@ -1,16 +1,16 @@
-//! The StatefulSet's data volume, as the chart persists it: a volumeClaimTemplate, or the
+//! A workload's data volume, as the chart persists it: a volumeClaimTemplate, or the
 //! user's existing claim mounted as a plain volume.
 
 use std::collections::BTreeMap;
 
-use berth_sdk::RenderError;
-use berth_sdk::k8s;
-use berth_sdk::k8s_openapi::api::core::v1::{
+use crate::RenderError;
+use crate::k8s;
+use k8s_openapi::api::core::v1::{
     PersistentVolumeClaim, PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource, Volume,
     VolumeResourceRequirements,
 };
-use berth_sdk::k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use berth_sdk::spec::VolumeSpec;
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use crate::spec::VolumeSpec;
 
 /// Where the pod's data volume comes from.
 pub enum DataVolume {
