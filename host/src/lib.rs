@@ -10,6 +10,7 @@
 //! - [`crd`]: the generated CustomResourceDefinition.
 
 pub mod catalog;
+pub mod controller;
 pub mod crd;
 pub mod manifest;
 pub mod plugin_dir;

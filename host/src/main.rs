@@ -52,6 +52,21 @@ enum Command {
     },
     /// Print the HarborCluster CustomResourceDefinition.
     Crd,
+    /// Run the operator: reconcile HarborClusters (kubeconfig, or in-cluster config).
+    Run {
+        /// The plugin directory, loaded once at start (default as for `render`).
+        #[arg(long)]
+        plugins: Option<PathBuf>,
+        /// Watch only this namespace; repeat for several (default: all namespaces).
+        #[arg(short = 'n', long = "namespace")]
+        namespaces: Vec<String>,
+        /// HarborClusters reconciled at once.
+        #[arg(long, default_value_t = 8)]
+        concurrency: u16,
+        /// Where to serve /metrics, /healthz and /readyz.
+        #[arg(long, default_value = "0.0.0.0:8080")]
+        http_addr: std::net::SocketAddr,
+    },
 }
 
 #[derive(Subcommand)]
@@ -81,6 +96,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Render { ref file, ref plugins, ref namespace, emit_secrets } => {
             let sandbox = sandbox(&cli)?;
             render(&sandbox, file, plugins.as_deref(), namespace, emit_secrets)
+        }
+        Command::Run { ref plugins, ref namespaces, concurrency, http_addr } => {
+            let sandbox = sandbox(&cli)?;
+            let catalog = load_catalog(&sandbox, plugins.as_deref())?;
+            let options = berth::controller::Options {
+                namespaces: namespaces.clone(),
+                concurrency,
+                on_signal: true,
+                ..Default::default()
+            };
+            operate(catalog, options, http_addr)
         }
         Command::Plugins { command: PluginsCommand::Inspect { ref file } } => {
             let sandbox = sandbox(&cli)?;
@@ -153,6 +179,40 @@ fn render(
     let yaml = berth::manifest::to_yaml(secrets.iter().chain(objects.iter().map(|o| &o.object)))?;
     print!("{yaml}");
     Ok(())
+}
+
+fn load_catalog(sandbox: &Sandbox, plugins: Option<&Path>) -> anyhow::Result<Catalog> {
+    let dir_path = plugins.map(Path::to_owned).unwrap_or_else(PluginDir::default_location);
+    let dir = PluginDir::open(&dir_path).with_context(|| {
+        format!("no plugins at {}: build them first (`make plugins`) or pass --plugins DIR", dir_path.display())
+    })?;
+    tracing::info!(dir = %dir.path().display(), "loading plugins");
+    let catalog = Catalog::load_dir(sandbox, &dir, Limits::default())?;
+    if catalog.is_empty() {
+        bail!("no plugins in {}", dir_path.display());
+    }
+    Ok(catalog)
+}
+
+/// The operator's runtime: the controller until SIGTERM or Ctrl+C, reconciles in flight
+/// allowed to finish.
+fn operate(catalog: Catalog, options: berth::controller::Options, http_addr: std::net::SocketAddr) -> anyhow::Result<()> {
+    use std::sync::Arc;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
+    runtime.block_on(async {
+        let client = kube::Client::try_default().await.context("no Kubernetes configuration (kubeconfig or in-cluster)")?;
+        let context = Arc::new(berth::controller::Context::new(client, Arc::new(catalog)));
+        let listener = tokio::net::TcpListener::bind(http_addr).await.with_context(|| format!("listening on {http_addr}"))?;
+        let ready = Arc::new(berth::controller::http::Readiness::default());
+        let server = tokio::spawn(berth::controller::http::serve(listener, context.metrics.clone(), ready.clone()));
+        tracing::info!(%http_addr, "serving /metrics, /healthz and /readyz");
+        // Ready once the plugins are loaded and the client is configured: the controller
+        // retries its watches by itself.
+        ready.set(true);
+        berth::controller::run_with(context, options, std::future::pending()).await;
+        server.abort();
+        Ok(())
+    })
 }
 
 fn inspect(sandbox: &Sandbox, file: &Path) -> anyhow::Result<()> {

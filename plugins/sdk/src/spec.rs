@@ -112,6 +112,20 @@ pub struct HarborClusterSpec {
     /// How users reach Harbor (default: a ClusterIP Service in front of an nginx proxy).
     #[serde(default)]
     pub expose: ExposeSpec,
+
+    /// What deleting the HarborCluster does to its data: `Retain` (default) keeps the
+    /// data volumes and generated Secrets (the data-encryption key among them), `Delete`
+    /// removes them too. Everything else is always garbage-collected.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub enum DeletionPolicy {
+    #[default]
+    Retain,
+    Delete,
 }
 
 /// A key of a Secret in the HarborCluster's namespace.

@@ -1,0 +1,237 @@
+//! Server-side apply of one component's objects, with one field manager, skipping every
+//! object whose live copy already carries the hash of what would be applied: a reconcile
+//! where nothing changed sends no PATCH at all.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::api::{DynamicObject, Patch, PatchParams};
+use serde_json::{Map, Value};
+use sha2::{Digest as _, Sha256};
+
+use super::Context;
+use super::live::Live;
+use super::resources::{ChildKind, child_kind};
+use crate::render::RenderedObject;
+
+/// Annotation carrying the sha256 of the object as last applied by Berth.
+pub const APPLIED_HASH_ANNOTATION: &str = "berth.dev/applied-hash";
+
+/// One object ready to apply.
+#[derive(Debug, Clone)]
+pub struct Desired {
+    pub kind: &'static ChildKind,
+    pub name: String,
+    pub hash: String,
+    pub object: Map<String, Value>,
+}
+
+/// Prepares a component's objects: the owner reference (never on PersistentVolumeClaims:
+/// data must survive the garbage collector) and the applied-hash annotation. Checks every
+/// object before any is applied, so a kind the controller cannot manage fails the whole
+/// component instead of half-applying it.
+pub fn prepare(objects: &[RenderedObject], owner: &OwnerReference) -> Result<Vec<Desired>, String> {
+    objects
+        .iter()
+        .map(|rendered| {
+            let api_version = rendered.object.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
+            let kind = child_kind(api_version, rendered.kind())
+                .ok_or_else(|| format!("{api_version} {} {} is not a kind the controller manages", rendered.kind(), rendered.name()))?;
+            let mut object = rendered.object.clone();
+            let metadata = object_map(&mut object, "metadata");
+            if kind.prunable {
+                let owner = serde_json::to_value(owner).map_err(|e| format!("serialising the owner reference: {e}"))?;
+                metadata.insert("ownerReferences".to_owned(), Value::Array(vec![owner]));
+            }
+            let hash = hash_of(&object);
+            object_map(object_map(&mut object, "metadata"), "annotations")
+                .insert(APPLIED_HASH_ANNOTATION.to_owned(), Value::String(hash.clone()));
+            Ok(Desired { kind, name: rendered.name().to_owned(), hash, object })
+        })
+        .collect()
+}
+
+/// sha256 over the serialised object (serde_json maps are ordered, so this is stable).
+fn hash_of(object: &Map<String, Value>) -> String {
+    let bytes = serde_json::to_vec(object).unwrap_or_default();
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+fn object_map<'m>(parent: &'m mut Map<String, Value>, key: &str) -> &'m mut Map<String, Value> {
+    let slot = parent.entry(key).or_insert_with(|| Value::Object(Map::new()));
+    if !slot.is_object() {
+        *slot = Value::Object(Map::new());
+    }
+    match slot {
+        Value::Object(map) => map,
+        _ => unreachable!("slot was just made an object"),
+    }
+}
+
+/// What this process last saw of each object it applied: the applied hash and a marker
+/// of the live object's content right after (its generation, or for kinds without one
+/// its resourceVersion). A live object whose marker moved was changed by someone else
+/// and is applied again; one whose marker stands is left alone. After a restart the
+/// cache is empty and the hash annotation alone decides.
+#[derive(Debug, Default)]
+pub struct AppliedCache(Mutex<HashMap<ObjectKey, (String, String)>>);
+
+/// (namespace, kind, name)
+type ObjectKey = (String, &'static str, String);
+
+impl AppliedCache {
+    fn get(&self, key: &ObjectKey) -> Option<(String, String)> {
+        self.0.lock().ok().and_then(|m| m.get(key).cloned())
+    }
+
+    fn put(&self, key: ObjectKey, hash: String, marker: Option<String>) {
+        if let Ok(mut map) = self.0.lock() {
+            match marker {
+                Some(marker) => map.insert(key, (hash, marker)),
+                None => map.remove(&key),
+            };
+        }
+    }
+
+    /// Forgets an object that was pruned.
+    pub fn forget(&self, namespace: &str, kind: &'static str, name: &str) {
+        if let Ok(mut map) = self.0.lock() {
+            map.remove(&(namespace.to_owned(), kind, name.to_owned()));
+        }
+    }
+}
+
+/// The drift marker of a live object: its generation where the API keeps one (spec
+/// changes only, so workload status updates do not count), else the resourceVersion for
+/// kinds nobody else writes. PersistentVolumeClaims have neither that is stable (the
+/// volume binder writes them), so they rely on the hash alone.
+fn marker(kind: &ChildKind, object: &DynamicObject) -> Option<String> {
+    if let Some(generation) = object.metadata.generation {
+        return Some(format!("g{generation}"));
+    }
+    match kind.kind {
+        "ConfigMap" | "Secret" | "Service" => object.metadata.resource_version.as_ref().map(|rv| format!("rv{rv}")),
+        _ => None,
+    }
+}
+
+/// Whether the live object already is what we would apply, and nobody changed it since.
+fn up_to_date(live: &Live, cache: &AppliedCache, namespace: &str, desired: &Desired) -> bool {
+    let Some(object) = live.get(desired.kind.kind, &desired.name) else { return false };
+    let applied = object.metadata.annotations.as_ref().and_then(|a| a.get(APPLIED_HASH_ANNOTATION));
+    if applied != Some(&desired.hash) {
+        return false;
+    }
+    let key = (namespace.to_owned(), desired.kind.kind, desired.name.clone());
+    let now = marker(desired.kind, object);
+    match cache.get(&key) {
+        Some((hash, seen)) if hash == desired.hash => now.as_ref() == Some(&seen) || now.is_none(),
+        // First sight in this process: trust the hash and remember what it looks like.
+        _ => {
+            cache.put(key, desired.hash.clone(), now);
+            true
+        }
+    }
+}
+
+/// Applies a component's prepared objects in order; stops at the first refusal and says
+/// which object it was. Returns how many objects were patched.
+pub async fn apply_all(ctx: &Context, namespace: &str, live: &Live, objects: &[Desired]) -> Result<usize, String> {
+    let params = PatchParams::apply(super::FIELD_MANAGER).force();
+    let mut patched = 0;
+    for desired in objects {
+        if up_to_date(live, &ctx.applied, namespace, desired) {
+            continue;
+        }
+        ctx.metrics.write("patch", desired.kind.kind);
+        let applied = desired
+            .kind
+            .api(&ctx.client, namespace)
+            .patch(&desired.name, &params, &Patch::Apply(&desired.object))
+            .await
+            .map_err(|e| format!("{} {}: {}", desired.kind.kind, desired.name, super::error::api_message(&e)))?;
+        ctx.applied.put(
+            (namespace.to_owned(), desired.kind.kind, desired.name.clone()),
+            desired.hash.clone(),
+            marker(desired.kind, &applied),
+        );
+        patched += 1;
+    }
+    Ok(patched)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rendered(api_version: &str, kind: &str, name: &str) -> RenderedObject {
+        let object = serde_json::json!({"apiVersion": api_version, "kind": kind, "metadata": {"name": name}});
+        let Value::Object(object) = object else { unreachable!() };
+        RenderedObject { component: "c".to_owned(), object }
+    }
+
+    fn owner() -> OwnerReference {
+        OwnerReference {
+            api_version: "berth.dev/v1alpha1".to_owned(),
+            kind: "HarborCluster".to_owned(),
+            name: "demo".to_owned(),
+            uid: "u-1".to_owned(),
+            controller: Some(true),
+            block_owner_deletion: Some(true),
+        }
+    }
+
+    #[test]
+    fn owner_reference_on_everything_but_claims() {
+        let objects = [rendered("apps/v1", "Deployment", "d"), rendered("v1", "PersistentVolumeClaim", "data")];
+        let desired = prepare(&objects, &owner()).unwrap_or_else(|e| panic!("{e}"));
+        let as_value = |d: &Desired| Value::Object(d.object.clone());
+        assert!(as_value(&desired[0]).pointer("/metadata/ownerReferences/0/uid").is_some());
+        assert!(as_value(&desired[1]).pointer("/metadata/ownerReferences").is_none());
+        assert_eq!(
+            as_value(&desired[0]).pointer("/metadata/annotations/berth.dev~1applied-hash").and_then(Value::as_str),
+            Some(desired[0].hash.as_str())
+        );
+    }
+
+    #[test]
+    fn the_hash_follows_content_and_owner() {
+        let a = prepare(&[rendered("v1", "ConfigMap", "x")], &owner()).unwrap_or_else(|e| panic!("{e}"));
+        let b = prepare(&[rendered("v1", "ConfigMap", "x")], &owner()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(a[0].hash, b[0].hash);
+        let mut other = owner();
+        other.uid = "u-2".to_owned();
+        let c = prepare(&[rendered("v1", "ConfigMap", "x")], &other).unwrap_or_else(|e| panic!("{e}"));
+        assert_ne!(a[0].hash, c[0].hash);
+    }
+
+    #[test]
+    fn an_unmanaged_kind_fails_the_whole_component() {
+        let objects = [rendered("v1", "ConfigMap", "x"), rendered("rbac.authorization.k8s.io/v1", "Role", "r")];
+        assert!(prepare(&objects, &owner()).is_err());
+    }
+
+    #[test]
+    fn a_moved_generation_is_drift_and_a_status_update_is_not() {
+        let desired = prepare(&[rendered("apps/v1", "Deployment", "d")], &owner()).unwrap_or_else(|e| panic!("{e}")).remove(0);
+        let live_with = |generation: i64, rv: &str| {
+            let object: DynamicObject = serde_json::from_value(serde_json::json!({
+                "apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": "d", "generation": generation, "resourceVersion": rv,
+                             "annotations": {APPLIED_HASH_ANNOTATION: desired.hash}}
+            }))
+            .unwrap_or_else(|e| panic!("{e}"));
+            let mut live = Live::default();
+            live.objects.insert(("Deployment", "d".to_owned()), (desired.kind, object));
+            live
+        };
+        let cache = AppliedCache::default();
+        // First sight trusts the hash; a status update (new resourceVersion, same
+        // generation) changes nothing; a spec edit (new generation) is drift.
+        assert!(up_to_date(&live_with(1, "10"), &cache, "ns", &desired));
+        assert!(up_to_date(&live_with(1, "11"), &cache, "ns", &desired));
+        assert!(!up_to_date(&live_with(2, "12"), &cache, "ns", &desired));
+        assert!(!up_to_date(&Live::default(), &cache, "ns", &desired));
+    }
+}

@@ -1,0 +1,70 @@
+//! Generated Secrets: created once when absent, never regenerated, never overwritten.
+//!
+//! They carry the cluster label and `berth.dev/generated` but no owner reference, so the
+//! garbage collector never takes the data-encryption key with a deleted HarborCluster
+//! (Retain); the finalizer deletes them only under the Delete policy. A Secret of the
+//! same name that already exists (a chart install being adopted) is used as it is.
+
+use std::collections::BTreeMap;
+
+use berth_sdk::contract::GeneratedSecret;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, PostParams};
+use serde_json::Value;
+
+use super::Context;
+use super::error::{Error, Result, is_already_exists};
+use crate::render::CLUSTER_LABEL;
+
+/// Label on Secrets Berth generated (and may delete under the Delete policy).
+pub const GENERATED_LABEL: &str = "berth.dev/generated";
+
+/// Makes sure every Secret in the inventory exists. Returns the names it created.
+pub async fn ensure(
+    ctx: &Context,
+    namespace: &str,
+    cluster: &str,
+    labels: &BTreeMap<String, String>,
+    inventory: &[GeneratedSecret],
+) -> Result<Vec<String>> {
+    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
+    let mut created = Vec::new();
+    for secret in inventory {
+        // Metadata only: the controller has no reason to hold existing secret values.
+        let existing = api
+            .get_metadata_opt(&secret.name)
+            .await
+            .map_err(Error::kube(format!("reading Secret {namespace}/{}", secret.name)))?;
+        if existing.is_some() {
+            continue;
+        }
+        let declaration = secret.clone();
+        // RSA key generation takes a while: keep it off the runtime's workers.
+        let data = tokio::task::spawn_blocking(move || crate::secrets::generate(&declaration))
+            .await
+            .map_err(Error::Join)?
+            .map_err(Error::Secret)?;
+        let mut object = crate::secrets::secret_object(&secret.name, &data);
+        if let Some(Value::Object(metadata)) = object.get_mut("metadata") {
+            let mut all_labels = labels.clone();
+            all_labels.insert(CLUSTER_LABEL.to_owned(), cluster.to_owned());
+            all_labels.insert(GENERATED_LABEL.to_owned(), "true".to_owned());
+            metadata.insert("namespace".to_owned(), Value::String(namespace.to_owned()));
+            metadata.insert(
+                "labels".to_owned(),
+                serde_json::to_value(all_labels)
+                    .map_err(|source| Error::Serialize { what: "Secret labels".to_owned(), source })?,
+            );
+        }
+        let typed: Secret = serde_json::from_value(Value::Object(object))
+            .map_err(|source| Error::Serialize { what: format!("Secret {}", secret.name), source })?;
+        ctx.metrics.write("create", "Secret");
+        match api.create(&PostParams { field_manager: Some(super::FIELD_MANAGER.to_owned()), ..Default::default() }, &typed).await {
+            Ok(_) => created.push(secret.name.clone()),
+            // Another writer got there first: theirs stands, ours is discarded.
+            Err(e) if is_already_exists(&e) => {}
+            Err(e) => return Err(Error::kube(format!("creating Secret {namespace}/{}", secret.name))(e)),
+        }
+    }
+    Ok(created)
+}

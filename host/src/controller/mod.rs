@@ -1,0 +1,376 @@
+//! `berth run`: the controller that reconciles HarborClusters on a cluster.
+//!
+//! One reconcile: render every enabled component (in a blocking task: plugins run sync
+//! WASI) → make sure the generated Secrets exist → server-side apply each component that
+//! rendered, skipping objects already applied with the same hash → prune owned children
+//! no longer rendered → write status if it changed. Deletion goes through the finalizer
+//! [`FINALIZER`] (see [`cleanup`]).
+//!
+//! Modules: [`error`] the error type, [`resources`] the child kinds, [`live`] the LIST
+//! snapshot, [`generated`] the generated Secrets, [`apply`] and [`prune`] the writes,
+//! [`status`] the status, [`cleanup`] the finalizer's work, [`metrics`] counters.
+
+pub mod apply;
+pub mod cleanup;
+pub mod error;
+pub mod generated;
+pub mod http;
+pub mod live;
+pub mod metrics;
+pub mod prune;
+pub mod resources;
+pub mod status;
+
+use std::collections::{BTreeSet, HashMap};
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt as _;
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::{self, Action, Controller};
+use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
+use kube::runtime::finalizer::{Event as Finalizer, finalizer};
+use kube::runtime::watcher;
+use kube::{Client, Resource as _, ResourceExt as _};
+
+pub use berth_sdk::spec::HarborCluster;
+pub use error::{Error, Result};
+pub use metrics::Metrics;
+
+use crate::catalog::Catalog;
+use crate::render::{ClusterRender, ClusterRenderError, ComponentError, render_cluster};
+use status::ComponentReport;
+
+/// The one field manager for every write.
+pub const FIELD_MANAGER: &str = "berth";
+/// The finalizer that carries out the deletion policy.
+pub const FINALIZER: &str = "berth.dev/cleanup";
+/// How often a settled cluster is looked at again (a no-op: reads only).
+const RESYNC: Duration = Duration::from_secs(600);
+
+/// What every reconcile shares.
+pub struct Context {
+    pub client: Client,
+    pub catalog: Arc<Catalog>,
+    pub recorder: Recorder,
+    pub metrics: Arc<Metrics>,
+    /// What was applied, to notice changes made by others (see [`apply::AppliedCache`]).
+    applied: apply::AppliedCache,
+    /// Consecutive failures per HarborCluster ("namespace/name"), for backoff.
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+impl Context {
+    pub fn new(client: Client, catalog: Arc<Catalog>) -> Context {
+        let reporter = Reporter { controller: "berth".to_owned(), instance: std::env::var("POD_NAME").ok() };
+        Context {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            catalog,
+            metrics: Arc::default(),
+            applied: apply::AppliedCache::default(),
+            failures: Mutex::default(),
+        }
+    }
+
+    /// Publishes an Event about the HarborCluster. A failure to publish is logged, never
+    /// fatal: Events are advisory.
+    pub async fn event(&self, hc: &HarborCluster, type_: EventType, reason: &str, action: &str, note: &str) {
+        // The API server caps a note at 1 kB.
+        let note: String = note.chars().take(1000).collect();
+        let event = KubeEvent { type_, reason: reason.to_owned(), note: Some(note), action: action.to_owned(), secondary: None };
+        self.metrics.write("create", "Event");
+        if let Err(e) = self.recorder.publish(&event, &hc.object_ref(&())).await {
+            tracing::warn!(error = %e, reason, "could not publish an Event");
+        }
+    }
+
+    fn backoff(&self, key: &str) -> Duration {
+        let Ok(mut failures) = self.failures.lock() else { return Duration::from_secs(60) };
+        let n = failures.entry(key.to_owned()).or_default();
+        *n = n.saturating_add(1);
+        // 5 s, 10 s, 20 s ... capped at 5 minutes.
+        Duration::from_secs(5u64.saturating_mul(1 << (*n - 1).min(6)).min(300))
+    }
+
+    fn succeeded(&self, key: &str) {
+        if let Ok(mut failures) = self.failures.lock() {
+            failures.remove(key);
+        }
+    }
+}
+
+/// Renders the HarborCluster through the catalog on a blocking thread (plugins run sync
+/// WASI, which must never block a runtime worker). The outer error is the task failing.
+async fn render(ctx: &Context, hc: &HarborCluster, namespace: &str) -> Result<Result<ClusterRender, ClusterRenderError>> {
+    let catalog = ctx.catalog.clone();
+    let name = hc.name_any();
+    let namespace = namespace.to_owned();
+    let uid = hc.uid().unwrap_or_default();
+    let spec = hc.spec.clone();
+    let started = std::time::Instant::now();
+    let task = tokio::task::spawn_blocking(move || {
+        render_cluster(&catalog, &crate::render::ClusterRef { name: &name, namespace: &namespace, uid: &uid, spec: &spec })
+    });
+    let joined = task.await.map_err(Error::Join);
+    ctx.metrics.rendered(started.elapsed());
+    joined
+}
+
+/// The controller's entry point for one HarborCluster.
+pub async fn reconcile(hc: Arc<HarborCluster>, ctx: Arc<Context>) -> Result<Action> {
+    ctx.metrics.reconcile_started();
+    let started = std::time::Instant::now();
+    let namespace = hc.namespace().ok_or(Error::MissingMetadata("namespace"))?;
+    let api: Api<HarborCluster> = Api::namespaced(ctx.client.clone(), &namespace);
+    let name = hc.name_any();
+    let result = finalizer(&api, FINALIZER, hc, |event| async {
+        match event {
+            Finalizer::Apply(hc) => apply(&hc, &ctx, &namespace, &name).await,
+            Finalizer::Cleanup(hc) => cleanup::cleanup(&hc, &ctx, &namespace, &name).await,
+        }
+    })
+    .await
+    .map_err(|e| Error::Finalizer(Box::new(e)));
+    ctx.metrics.reconcile_finished(started.elapsed());
+    if result.is_ok() {
+        ctx.succeeded(&name_key(&namespace, &name));
+    }
+    result
+}
+
+fn name_key(namespace: &str, name: &str) -> String {
+    format!("{namespace}/{name}")
+}
+
+/// Requeues a failed reconcile with exponential backoff per HarborCluster.
+pub fn error_policy(hc: Arc<HarborCluster>, error: &Error, ctx: Arc<Context>) -> Action {
+    ctx.metrics.failure(error.metric_label());
+    let delay = ctx.backoff(&name_key(&hc.namespace().unwrap_or_default(), &hc.name_any()));
+    tracing::warn!(cluster = %hc.name_any(), namespace = ?hc.namespace(), error = %error, error_chain = ?error, retry_in = ?delay, "reconcile failed");
+    Action::requeue(delay)
+}
+
+async fn apply(hc: &HarborCluster, ctx: &Context, namespace: &str, name: &str) -> Result<Action> {
+    let uid = hc.uid().ok_or(Error::MissingMetadata("uid"))?;
+    let generation = hc.metadata.generation;
+    let rendered = match render(ctx, hc, namespace).await? {
+        Ok(rendered) => rendered,
+        Err(ClusterRenderError::Spec(e)) => {
+            // Nothing is applied or pruned for a spec the host refuses; retrying cannot
+            // help until the spec changes, which triggers a reconcile by itself.
+            let message = e.to_string();
+            if write_status(ctx, hc, namespace, status::invalid_spec(generation, &hc.spec, &message)).await? {
+                ctx.event(hc, EventType::Warning, "InvalidSpec", "Render", &message).await;
+            }
+            return Ok(Action::await_change());
+        }
+        Err(e) => return Err(Error::Render(e)),
+    };
+
+    let created = generated::ensure(ctx, namespace, name, &rendered.topology.labels, &rendered.secrets).await?;
+    if !created.is_empty() {
+        ctx.event(hc, EventType::Normal, "SecretsCreated", "Create", &format!("generated {}", created.join(", "))).await;
+    }
+
+    let live = live::Live::read(ctx, namespace, name).await?;
+    let mut owner = hc.controller_owner_ref(&()).ok_or(Error::MissingMetadata("name or uid"))?;
+    // Foreground deletion of the HarborCluster then waits for its children.
+    owner.block_owner_deletion = Some(true);
+    let mut reports = Vec::new();
+    let mut desired_keys = BTreeSet::new();
+    let mut failed = BTreeSet::new();
+    for (component, result) in &rendered.components {
+        let mut report = ComponentReport { name: component.clone(), ..Default::default() };
+        match result {
+            Ok(render) => {
+                report.plugin = render.plugin.clone();
+                report.plugin_version = render.plugin_version.clone();
+                report.plugin_digest = render.digest.to_string();
+                for object in &render.objects {
+                    desired_keys.insert((object.kind().to_owned(), object.name().to_owned()));
+                    if matches!(object.kind(), "Deployment" | "StatefulSet") {
+                        report.workloads.push((object.kind().to_owned(), object.name().to_owned(), status::desired_replicas(&object.object)));
+                    }
+                }
+                let applied = match apply::prepare(&render.objects, &owner) {
+                    Ok(desired) => apply::apply_all(ctx, namespace, &live, &desired).await,
+                    Err(e) => Err(e),
+                };
+                match applied {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(cluster = name, namespace, component, patched = n, "applied"),
+                    Err(message) => {
+                        ctx.event(hc, EventType::Warning, "ApplyFailed", "Apply", &format!("{component}: {message}")).await;
+                        report.failure = Some(message);
+                        failed.insert(component.clone());
+                    }
+                }
+            }
+            Err(error) => {
+                if let Some(plugin) = ctx.catalog.get(component) {
+                    report.plugin = plugin.description().name.clone();
+                    report.plugin_version = plugin.description().version.clone();
+                    report.plugin_digest = plugin.digest().to_string();
+                }
+                let message = error_chain(error);
+                ctx.event(hc, EventType::Warning, "RenderFailed", "Render", &message).await;
+                report.failure = Some(message);
+                report.render_failed = true;
+                failed.insert(component.clone());
+            }
+        }
+        reports.push(report);
+    }
+
+    // Objects of a failed component stay as they are: keep them out of the prune.
+    let generated_names: BTreeSet<String> = rendered.secrets.iter().map(|s| s.name.clone()).collect();
+    let targets = prune::candidates(&live, &uid, &desired_keys, &failed, &generated_names);
+    if !targets.is_empty() {
+        let (deleted, errors) = prune::delete(ctx, namespace, &live, &targets).await;
+        if !deleted.is_empty() {
+            ctx.event(hc, EventType::Normal, "Pruned", "Delete", &format!("no longer rendered: {}", deleted.join(", "))).await;
+        }
+        for e in errors {
+            tracing::warn!(cluster = name, namespace, error = %e, "prune failed");
+        }
+    }
+
+    let new_status = status::build(generation, &hc.spec, &reports, &live);
+    write_status(ctx, hc, namespace, new_status).await?;
+    if failed.is_empty() {
+        Ok(Action::requeue(RESYNC))
+    } else {
+        // Status and Events already name them; the error makes the controller back off.
+        Err(Error::ComponentsFailed(failed.into_iter().collect()))
+    }
+}
+
+/// The whole source chain of a component error, for status and Events.
+fn error_chain(error: &ComponentError) -> String {
+    let mut message = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = s.source();
+    }
+    message
+}
+
+/// Writes status with server-side apply when it differs from the current one. Returns
+/// whether it wrote.
+async fn write_status(ctx: &Context, hc: &HarborCluster, namespace: &str, new: berth_sdk::status::HarborClusterStatus) -> Result<bool> {
+    if hc.status.as_ref() == Some(&new) {
+        return Ok(false);
+    }
+    let api: Api<HarborCluster> = Api::namespaced(ctx.client.clone(), namespace);
+    let patch = serde_json::json!({
+        "apiVersion": HarborCluster::api_version(&()),
+        "kind": HarborCluster::kind(&()),
+        "status": new,
+    });
+    ctx.metrics.write("patch", "HarborCluster/status");
+    api.patch_status(&hc.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch))
+        .await
+        .map_err(Error::kube(format!("writing status of {namespace}/{}", hc.name_any())))?;
+    Ok(true)
+}
+
+/// How the controller runs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Namespaces to watch; empty means all.
+    pub namespaces: Vec<String>,
+    /// Reconciles at most this many HarborClusters at once.
+    pub concurrency: u16,
+    /// Waits this long for more changes to an object before reconciling it.
+    pub debounce: Duration,
+    /// Also stop gracefully on SIGTERM or Ctrl+C.
+    pub on_signal: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { namespaces: Vec::new(), concurrency: 8, debounce: Duration::from_millis(500), on_signal: false }
+    }
+}
+
+/// Runs the controller until `shutdown` resolves (or a signal, with `on_signal`), letting
+/// reconciles in flight finish.
+pub async fn run_with(ctx: Arc<Context>, options: Options, shutdown: impl Future<Output = ()> + Send + 'static) {
+    let scopes: Vec<Option<String>> =
+        if options.namespaces.is_empty() { vec![None] } else { options.namespaces.iter().cloned().map(Some).collect() };
+    // One controller per namespace; each needs its own shutdown trigger.
+    let mut senders = Vec::new();
+    let mut controllers = Vec::new();
+    for scope in scopes {
+        let (tx, rx) = futures::channel::oneshot::channel::<()>();
+        senders.push(tx);
+        controllers.push(controller_for(ctx.clone(), scope, &options, async move {
+            let _ = rx.await;
+        }));
+    }
+    let trigger = tokio::spawn(async move {
+        shutdown.await;
+        for tx in senders {
+            let _ = tx.send(());
+        }
+    });
+    futures::future::join_all(controllers).await;
+    trigger.abort();
+}
+
+fn controller_for(
+    ctx: Arc<Context>,
+    namespace: Option<String>,
+    options: &Options,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) -> impl Future<Output = ()> {
+    fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+    where
+        K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>,
+    {
+        match namespace {
+            Some(ns) => Api::namespaced(client.clone(), ns),
+            None => Api::all(client.clone()),
+        }
+    }
+    let client = ctx.client.clone();
+    let ns = namespace.as_deref();
+    // Children are watched by their cluster label only: a fleet's other objects never
+    // enter the controller's caches.
+    let children = || watcher::Config::default().labels(crate::render::CLUSTER_LABEL);
+    let mut controller = Controller::new(api::<HarborCluster>(&client, ns), watcher::Config::default().any_semantic())
+        .owns(api::<Deployment>(&client, ns), children())
+        .owns(api::<StatefulSet>(&client, ns), children())
+        .owns(api::<Service>(&client, ns), children())
+        .owns(api::<ConfigMap>(&client, ns), children())
+        .with_config(controller::Config::default().concurrency(options.concurrency).debounce(options.debounce))
+        .graceful_shutdown_on(shutdown);
+    if options.on_signal {
+        controller = controller.shutdown_on_signal();
+    }
+    let scope = namespace.unwrap_or_else(|| "(all namespaces)".to_owned());
+    async move {
+        tracing::info!(namespace = %scope, "controller started");
+        controller
+            .run(reconcile, error_policy, ctx)
+            .for_each(|result| async move {
+                match result {
+                    Ok((object, _)) => tracing::debug!(%object, "reconciled"),
+                    // Reconcile errors are logged by error_policy; these are watch errors.
+                    Err(controller::Error::ReconcilerFailed(..)) => {}
+                    Err(e) => tracing::warn!(error = %e, "controller"),
+                }
+            })
+            .await;
+        tracing::info!(namespace = %scope, "controller stopped");
+    }
+}

@@ -1,0 +1,234 @@
+//! The HarborCluster status, computed from what happened in one reconcile and the live
+//! workloads. Nothing in it changes by itself (no timestamps), so writing it only when it
+//! differs keeps a settled cluster free of writes.
+
+use berth_sdk::spec::HarborClusterSpec;
+use berth_sdk::status::{ComponentStatus, HarborClusterStatus, StatusCondition};
+use serde_json::Value;
+
+use super::live::Live;
+
+pub const PHASE_PROVISIONING: &str = "Provisioning";
+pub const PHASE_READY: &str = "Ready";
+pub const PHASE_DEGRADED: &str = "Degraded";
+pub const PHASE_FAILED: &str = "Failed";
+
+/// One enabled component's outcome in this reconcile.
+#[derive(Debug, Clone, Default)]
+pub struct ComponentReport {
+    pub name: String,
+    pub plugin: String,
+    pub plugin_version: String,
+    pub plugin_digest: String,
+    /// Why it was not (fully) applied: a render, policy or apply failure.
+    pub failure: Option<String>,
+    /// Whether the failure happened while rendering (else while applying).
+    pub render_failed: bool,
+    /// (kind, name, desired replicas) of each Deployment and StatefulSet it renders.
+    pub workloads: Vec<(String, String, i32)>,
+}
+
+/// Desired replicas of a rendered workload (Kubernetes defaults a missing count to 1).
+pub fn desired_replicas(object: &serde_json::Map<String, Value>) -> i32 {
+    object
+        .get("spec")
+        .and_then(|s| s.get("replicas"))
+        .and_then(Value::as_i64)
+        .and_then(|n| i32::try_from(n).ok())
+        .unwrap_or(1)
+}
+
+/// Ready replicas of a live workload that count: ready and already updated to the
+/// current template, and none while the workload controller has not yet seen the
+/// current spec (a rollout in flight is not "ready" on the old pods).
+fn ready_replicas(live: &Live, kind: &str, name: &str) -> i32 {
+    let Some(object) = live.get(kind, name) else { return 0 };
+    let field = |f: &str| object.data.get("status").and_then(|s| s.get(f)).and_then(Value::as_i64);
+    if let (Some(observed), Some(generation)) = (field("observedGeneration"), object.metadata.generation)
+        && observed < generation
+    {
+        return 0;
+    }
+    let ready = field("readyReplicas").unwrap_or(0);
+    let counted = field("updatedReplicas").map_or(ready, |updated| ready.min(updated));
+    i32::try_from(counted).unwrap_or(0)
+}
+
+fn condition(type_: &str, ok: bool, reason: &str, message: impl Into<String>) -> StatusCondition {
+    StatusCondition {
+        type_: type_.to_owned(),
+        status: if ok { "True" } else { "False" }.to_owned(),
+        reason: reason.to_owned(),
+        message: message.into(),
+    }
+}
+
+/// Status after a reconcile that got as far as rendering.
+pub fn build(generation: Option<i64>, spec: &HarborClusterSpec, reports: &[ComponentReport], live: &Live) -> HarborClusterStatus {
+    let mut components = Vec::new();
+    let mut waiting = Vec::new();
+    for report in reports {
+        let mut desired = 0;
+        let mut ready = 0;
+        let mut all_ready = report.failure.is_none();
+        let mut message = report.failure.clone();
+        for (kind, name, want) in &report.workloads {
+            let have = ready_replicas(live, kind, name);
+            desired += want;
+            ready += have.min(*want);
+            if have < *want {
+                all_ready = false;
+                message.get_or_insert_with(|| format!("{kind} {name}: {have}/{want} ready"));
+            }
+        }
+        if !all_ready && report.failure.is_none() {
+            waiting.push(report.name.clone());
+        }
+        components.push(ComponentStatus {
+            name: report.name.clone(),
+            plugin: report.plugin.clone(),
+            plugin_version: report.plugin_version.clone(),
+            plugin_digest: report.plugin_digest.clone(),
+            desired_replicas: desired,
+            ready_replicas: ready,
+            ready: all_ready,
+            message,
+        });
+    }
+    let total = components.len();
+    let ready_count = components.iter().filter(|c| c.ready).count();
+    let render_failures: Vec<String> =
+        reports.iter().filter(|r| r.render_failed).filter_map(|r| r.failure.as_ref().map(|f| format!("{}: {f}", r.name))).collect();
+    let apply_failures: Vec<String> =
+        reports.iter().filter(|r| !r.render_failed).filter_map(|r| r.failure.as_ref().map(|f| format!("{}: {f}", r.name))).collect();
+
+    let phase = if !render_failures.is_empty() || !apply_failures.is_empty() {
+        PHASE_DEGRADED
+    } else if ready_count == total {
+        PHASE_READY
+    } else {
+        PHASE_PROVISIONING
+    };
+    let rendered = if render_failures.is_empty() {
+        condition("Rendered", true, "AllComponentsRendered", format!("{total} components rendered"))
+    } else {
+        condition("Rendered", false, "RenderFailed", render_failures.join("; "))
+    };
+    let applied = if apply_failures.is_empty() && render_failures.is_empty() {
+        condition("Applied", true, "Applied", "every rendered object is applied")
+    } else if apply_failures.is_empty() {
+        condition("Applied", false, "ComponentsSkipped", "failed components were not applied; the others are")
+    } else {
+        condition("Applied", false, "ApplyFailed", apply_failures.join("; "))
+    };
+    let components_ready = if ready_count == total {
+        condition("ComponentsReady", true, "AllReady", format!("{ready_count}/{total} components ready"))
+    } else {
+        let mut not_ready: Vec<String> = components.iter().filter(|c| !c.ready).map(|c| c.name.clone()).collect();
+        not_ready.sort();
+        condition("ComponentsReady", false, "NotReady", format!("not ready: {}", not_ready.join(", ")))
+    };
+    let ready_condition = match phase {
+        PHASE_READY => condition("Ready", true, "Ready", "Harbor is running"),
+        PHASE_DEGRADED => condition("Ready", false, "Degraded", "some components failed; see Rendered and Applied"),
+        _ => condition("Ready", false, "Provisioning", format!("waiting for {}", waiting.join(", "))),
+    };
+    HarborClusterStatus {
+        observed_generation: generation,
+        phase: Some(phase.to_owned()),
+        ready_components: Some(format!("{ready_count}/{total}")),
+        external_url: Some(spec.external_url.clone()),
+        version: Some(spec.version.clone()),
+        conditions: vec![ready_condition, rendered, applied, components_ready],
+        components,
+    }
+}
+
+/// Status for a spec the host refuses before any plugin runs.
+pub fn invalid_spec(generation: Option<i64>, spec: &HarborClusterSpec, message: &str) -> HarborClusterStatus {
+    HarborClusterStatus {
+        observed_generation: generation,
+        phase: Some(PHASE_FAILED.to_owned()),
+        ready_components: None,
+        external_url: Some(spec.external_url.clone()),
+        version: Some(spec.version.clone()),
+        conditions: vec![
+            condition("Ready", false, "InvalidSpec", message),
+            condition("Rendered", false, "InvalidSpec", message),
+            condition("Applied", false, "NotAttempted", "nothing is applied for an invalid spec"),
+            condition("ComponentsReady", false, "NotAttempted", "nothing is applied for an invalid spec"),
+        ],
+        components: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::api::DynamicObject;
+
+    fn spec() -> HarborClusterSpec {
+        serde_json::from_value(serde_json::json!({"version": "2.15.1", "externalURL": "https://h.example.com"}))
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn report(name: &str, workload: &str, replicas: i32) -> ComponentReport {
+        ComponentReport {
+            name: name.to_owned(),
+            plugin: format!("berth-{name}"),
+            plugin_version: "0.1.0".to_owned(),
+            plugin_digest: "sha256:00".to_owned(),
+            workloads: vec![("Deployment".to_owned(), workload.to_owned(), replicas)],
+            ..Default::default()
+        }
+    }
+
+    fn live_with(name: &str, ready: i64) -> Live {
+        let mut live = Live::default();
+        let object: DynamicObject = serde_json::from_value(serde_json::json!({
+            "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name}, "status": {"readyReplicas": ready}
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+        let kind = super::super::resources::child_kind("apps/v1", "Deployment").unwrap_or_else(|| panic!("kind"));
+        live.objects.insert(("Deployment", name.to_owned()), (kind, object));
+        live
+    }
+
+    #[test]
+    fn phases_follow_readiness_and_failures() {
+        let reports = [report("core", "c", 2)];
+        let s = build(Some(3), &spec(), &reports, &live_with("c", 1));
+        assert_eq!(s.phase.as_deref(), Some(PHASE_PROVISIONING));
+        assert_eq!(s.ready_components.as_deref(), Some("0/1"));
+        assert_eq!(s.components[0].ready_replicas, 1);
+        let s = build(Some(3), &spec(), &reports, &live_with("c", 2));
+        assert_eq!(s.phase.as_deref(), Some(PHASE_READY));
+        assert_eq!(s.observed_generation, Some(3));
+        let mut failing = report("trivy", "t", 1);
+        failing.failure = Some("trap".to_owned());
+        failing.render_failed = true;
+        let s = build(Some(3), &spec(), &[reports[0].clone(), failing], &live_with("c", 2));
+        assert_eq!(s.phase.as_deref(), Some(PHASE_DEGRADED));
+        let rendered = s.conditions.iter().find(|c| c.type_ == "Rendered").unwrap_or_else(|| panic!("no Rendered"));
+        assert_eq!(rendered.status, "False");
+        assert!(rendered.message.contains("trivy: trap"));
+    }
+
+    #[test]
+    fn the_same_inputs_give_the_same_status() {
+        let reports = [report("core", "c", 1)];
+        assert_eq!(build(Some(1), &spec(), &reports, &live_with("c", 0)), build(Some(1), &spec(), &reports, &live_with("c", 0)));
+    }
+
+    #[test]
+    fn a_rollout_in_flight_is_not_ready() {
+        let mut live = live_with("c", 2);
+        if let Some((_, object)) = live.objects.get_mut(&("Deployment", "c".to_owned())) {
+            object.metadata.generation = Some(4);
+            object.data["status"]["observedGeneration"] = serde_json::json!(3);
+        }
+        let s = build(Some(1), &spec(), &[report("core", "c", 2)], &live);
+        assert_eq!(s.components[0].ready_replicas, 0);
+        assert_eq!(s.phase.as_deref(), Some(PHASE_PROVISIONING));
+    }
+}
