@@ -1,5 +1,6 @@
 //! What the sandbox costs: a cold Cranelift compile, a load from the precompiled cache,
-//! the bare per-render instantiation, and one full portal render.
+//! the bare per-render instantiation, one full portal render, and a whole production
+//! HarborCluster through every bundled plugin.
 //!
 //! Needs the bundled plugins; `make bench` builds them before running this.
 
@@ -51,13 +52,13 @@ fn compile(c: &mut Criterion) {
     let digest = Digest::of(&wasm);
     let sandbox = sandbox(None);
     let mut group = c.benchmark_group("sandbox");
-    // One compile takes ~0.5 s: flat sampling keeps it to ten compiles, where linear
-    // sampling would run 55.
+    // One compile takes 0.5-0.7 s: flat sampling keeps it to ten compiles, where linear
+    // sampling would run 55, and 8 s fits those ten without criterion warning.
     group
         .sample_size(10)
         .sampling_mode(SamplingMode::Flat)
         .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(6));
+        .measurement_time(Duration::from_secs(8));
     group.bench_function("compile_portal_uncached", |b| {
         b.iter_with_large_drop(|| {
             sandbox
@@ -107,5 +108,29 @@ fn portal_render(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, compile, cached_load, instantiate, portal_render);
+/// `berth render -f examples/production.yaml` minus I/O: topology, nine plugin renders
+/// in fresh instances, host stamping and ordering.
+fn production_render(c: &mut Criterion) {
+    let sandbox = sandbox(None);
+    let plugins = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/plugins"));
+    let dir = berth::plugin_dir::PluginDir::open(plugins).unwrap_or_else(|e| panic!("{e}: run `make plugins` first"));
+    let catalog = berth::catalog::Catalog::load_dir(&sandbox, &dir, Limits::default()).unwrap_or_else(|e| panic!("{e}"));
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/production.yaml");
+    let cluster = berth::manifest::read_cluster(Path::new(path)).unwrap_or_else(|e| panic!("{e}"));
+    let reference = berth::render::ClusterRef {
+        name: cluster.metadata.name.as_deref().unwrap_or_default(),
+        namespace: cluster.metadata.namespace.as_deref().unwrap_or("default"),
+        uid: "",
+        spec: &cluster.spec,
+    };
+    let render = || berth::render::render_cluster(&catalog, &reference).unwrap_or_else(|e| panic!("render: {e}"));
+    let first = render();
+    assert_eq!(first.errors().count(), 0, "every component renders");
+    assert!(first.components.len() >= 7, "all of production's components render");
+    let mut group = c.benchmark_group("cluster");
+    group.bench_function("render_production_all_components", |b| b.iter(render));
+    group.finish();
+}
+
+criterion_group!(benches, compile, cached_load, instantiate, portal_render, production_render);
 criterion_main!(benches);
