@@ -3,6 +3,8 @@
 //! pod templates, and a stable order.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use berth_sdk::contract::{ClusterIdentity, Condition, GeneratedSecret, RenderInput};
 use berth_sdk::spec::HarborClusterSpec;
@@ -70,6 +72,8 @@ pub enum ComponentError {
         #[source]
         source: SandboxError,
     },
+    #[error("component {component}: the host's render thread panicked")]
+    Panicked { component: String },
     #[error("component {component}: plugin {plugin} returned {kind}/{name}, which another component also returned")]
     Conflict { component: String, plugin: String, kind: String, name: String },
 }
@@ -92,6 +96,32 @@ pub struct ClusterRender {
     pub components: Vec<(String, Result<ComponentRender, ComponentError>)>,
     /// Every Secret to generate once: the host's inventory plus what plugins declared.
     pub secrets: Vec<GeneratedSecret>,
+    /// How long each component's plugin took, and how it ended, for metrics.
+    pub timings: Vec<RenderTiming>,
+}
+
+/// One plugin render: which plugin, how it ended, how long it took.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderTiming {
+    pub component: String,
+    /// Plugin name and version; empty when no plugin renders the component.
+    pub plugin: String,
+    pub version: String,
+    /// "ok", or the failure's stable reason (PluginTimeout, InvalidSpec, ...).
+    pub outcome: &'static str,
+    pub elapsed: Duration,
+}
+
+impl ComponentError {
+    /// A short, stable label for metrics and Event reasons.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ComponentError::NoPlugin { .. } => "NoPlugin",
+            ComponentError::Plugin { source, .. } => source.reason(),
+            ComponentError::Panicked { .. } => "RenderPanicked",
+            ComponentError::Conflict { .. } => "ObjectConflict",
+        }
+    }
 }
 
 impl ClusterRender {
@@ -129,10 +159,30 @@ pub fn render_cluster(catalog: &Catalog, cluster: &ClusterRef<'_>) -> Result<Clu
         topology_json,
     };
 
+    let enabled = topology::enabled_components(cluster.spec);
+    let rendered = render_in_parallel(&enabled, |component| {
+        let started = Instant::now();
+        (render_component(catalog, component, &input, cluster), started.elapsed())
+    });
+    let timings = enabled
+        .iter()
+        .zip(&rendered)
+        .map(|(component, (result, elapsed))| {
+            let description = catalog.get(component).map(|p| p.description());
+            RenderTiming {
+                component: (*component).to_owned(),
+                plugin: description.map(|d| d.name.clone()).unwrap_or_default(),
+                version: description.map(|d| d.version.clone()).unwrap_or_default(),
+                outcome: result.as_ref().map_or_else(ComponentError::reason, |_| "ok"),
+                elapsed: *elapsed,
+            }
+        })
+        .collect();
+    let rendered = rendered.into_iter().map(|(result, _)| result);
     let mut seen: BTreeMap<(String, String), String> = BTreeMap::new();
     let mut components = Vec::new();
-    for component in topology::enabled_components(cluster.spec) {
-        let result = render_component(catalog, component, &input, cluster).and_then(|rendered| {
+    for (component, result) in enabled.into_iter().zip(rendered) {
+        let result = result.and_then(|rendered| {
             for object in &rendered.objects {
                 let key = (object.kind().to_owned(), object.name().to_owned());
                 if let Some(owner) = seen.get(&key) {
@@ -155,7 +205,52 @@ pub fn render_cluster(catalog: &Catalog, cluster: &ClusterRef<'_>) -> Result<Clu
     }
     let declared = components.iter().filter_map(|(_, r)| r.as_ref().ok()).flat_map(|c| c.secrets.iter().cloned());
     let secrets = crate::secrets::merge(crate::secrets::inventory(cluster.spec, &topology).into_iter().chain(declared))?;
-    Ok(ClusterRender { topology, components, secrets })
+    Ok(ClusterRender { topology, components, secrets, timings })
+}
+
+/// Renders components on up to one thread per core. Each render is an independent
+/// fresh instance, so a cluster's latency is its slowest few components, not their sum.
+/// Results come back in the order of `components`, keeping the output deterministic.
+fn render_in_parallel<F>(components: &[&'static str], render: F) -> Vec<(Result<ComponentRender, ComponentError>, Duration)>
+where
+    F: Fn(&'static str) -> (Result<ComponentRender, ComponentError>, Duration) + Sync,
+{
+    let workers = std::thread::available_parallelism().map_or(1, usize::from).min(components.len());
+    if workers <= 1 {
+        return components.iter().map(|c| render(c)).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let mut slots: Vec<Option<(Result<ComponentRender, ComponentError>, Duration)>> = components.iter().map(|_| None).collect();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(component) = components.get(i) else { return done };
+                        done.push((i, render(component)));
+                    }
+                })
+            })
+            .collect();
+        for handle in handles {
+            // A render never panics (plugin faults are errors); a panicking worker's
+            // components stay None and are reported below.
+            if let Ok(done) = handle.join() {
+                for (i, result) in done {
+                    slots[i] = Some(result);
+                }
+            }
+        }
+    });
+    slots
+        .into_iter()
+        .zip(components)
+        .map(|(slot, component)| {
+            slot.unwrap_or_else(|| (Err(ComponentError::Panicked { component: (*component).to_owned() }), Duration::ZERO))
+        })
+        .collect()
 }
 
 fn render_component(

@@ -16,6 +16,8 @@ pub struct Metrics {
     renders: AtomicU64,
     failures: Mutex<BTreeMap<&'static str, u64>>,
     writes: Mutex<BTreeMap<(&'static str, String), u64>>,
+    /// Per (plugin, version, outcome): renders and their summed microseconds.
+    plugin_renders: Mutex<BTreeMap<(String, String, &'static str), (u64, u64)>>,
 }
 
 impl Metrics {
@@ -36,6 +38,16 @@ impl Metrics {
     pub fn rendered(&self, elapsed: std::time::Duration) {
         self.render_micros.fetch_add(u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX), Ordering::Relaxed);
         self.renders.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// One plugin render, by plugin, version and outcome.
+    pub fn plugin_rendered(&self, timing: &crate::render::RenderTiming) {
+        if let Ok(mut renders) = self.plugin_renders.lock() {
+            let key = (timing.plugin.clone(), timing.version.clone(), timing.outcome);
+            let entry = renders.entry(key).or_default();
+            entry.0 += 1;
+            entry.1 += u64::try_from(timing.elapsed.as_micros()).unwrap_or(u64::MAX);
+        }
     }
 
     pub fn failure(&self, label: &'static str) {
@@ -79,6 +91,13 @@ impl Metrics {
         let _ = writeln!(out, "# HELP berth_render_duration_seconds Time spent rendering whole clusters through plugins.\n# TYPE berth_render_duration_seconds summary");
         let _ = writeln!(out, "berth_render_duration_seconds_sum {}", seconds(&self.render_micros));
         let _ = writeln!(out, "berth_render_duration_seconds_count {}", self.renders.load(Ordering::Relaxed));
+        let _ = writeln!(out, "# HELP berth_plugin_render_duration_seconds Plugin render time by plugin, version and outcome.\n# TYPE berth_plugin_render_duration_seconds summary");
+        let renders = self.plugin_renders.lock().map(|r| r.clone()).unwrap_or_default();
+        for ((plugin, version, outcome), (count, micros)) in renders {
+            let labels = format!("plugin=\"{plugin}\",version=\"{version}\",outcome=\"{outcome}\"");
+            let _ = writeln!(out, "berth_plugin_render_duration_seconds_sum{{{labels}}} {}", micros as f64 / 1e6);
+            let _ = writeln!(out, "berth_plugin_render_duration_seconds_count{{{labels}}} {count}");
+        }
         let _ = writeln!(out, "# HELP berth_reconcile_failures_total Failed reconciles by error.\n# TYPE berth_reconcile_failures_total counter");
         for (label, n) in self.failures() {
             let _ = writeln!(out, "berth_reconcile_failures_total{{error=\"{label}\"}} {n}");
@@ -101,7 +120,15 @@ mod tests {
         m.reconcile_started();
         m.write("patch", "Deployment");
         m.failure("kube");
+        m.plugin_rendered(&crate::render::RenderTiming {
+            component: "core".to_owned(),
+            plugin: "berth-core".to_owned(),
+            version: "0.1.0".to_owned(),
+            outcome: "ok",
+            elapsed: std::time::Duration::from_micros(250),
+        });
         let text = m.prometheus_text();
+        assert!(text.contains("berth_plugin_render_duration_seconds_count{plugin=\"berth-core\",version=\"0.1.0\",outcome=\"ok\"} 1"));
         assert!(text.contains("berth_reconciles_total 1"));
         assert!(text.contains("berth_api_writes_total{verb=\"patch\",kind=\"Deployment\"} 1"));
         assert!(text.contains("berth_reconcile_failures_total{error=\"kube\"} 1"));

@@ -117,6 +117,11 @@ async fn render(ctx: &Context, hc: &HarborCluster, namespace: &str) -> Result<Re
     });
     let joined = task.await.map_err(Error::Join);
     ctx.metrics.rendered(started.elapsed());
+    if let Ok(Ok(render)) = &joined {
+        for timing in &render.timings {
+            ctx.metrics.plugin_rendered(timing);
+        }
+    }
     joined
 }
 
