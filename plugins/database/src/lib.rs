@@ -4,13 +4,10 @@
 
 
 use berth_sdk::k8s;
-use berth_sdk::k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
 use berth_sdk::k8s_openapi::api::core::v1::{
-    Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource, ExecAction, PodSpec,
-    PodTemplateSpec, Probe, SecretKeySelector, Volume, VolumeMount,
+    Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource, ExecAction, PodSpec, Probe, SecretKeySelector, Volume, VolumeMount,
 };
 use berth_sdk::k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use berth_sdk::k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use berth_sdk::spec::{ComponentSpec, Placement};
 use berth_sdk::{
     CONTRACT_VERSION, PluginDescription, RenderError, RenderRequest, Rendered, Renderer,
@@ -161,28 +158,16 @@ impl Renderer for Database {
         };
         k8s::apply_pod_settings(&mut pod, &pod_settings, topology);
 
-        let statefulset = StatefulSet {
-            metadata: k8s::meta(&database.name, &labels),
-            spec: Some(StatefulSetSpec {
-                replicas: Some(replicas),
-                service_name: Some(database.service_name.clone()),
-                selector: LabelSelector {
-                    match_labels: Some(selector.clone()),
-                    ..LabelSelector::default()
-                },
-                template: PodTemplateSpec {
-                    metadata: Some(ObjectMeta {
-                        labels: Some(k8s::pod_labels(&selector, &pod_settings)),
-                        annotations: k8s::pod_annotations(&pod_settings),
-                        ..ObjectMeta::default()
-                    }),
-                    spec: Some(pod),
-                },
-                volume_claim_templates: claim_templates,
-                ..StatefulSetSpec::default()
-            }),
-            ..StatefulSet::default()
-        };
+        let statefulset = k8s::stateful_set(
+            &database.name,
+            &labels,
+            &selector,
+            replicas,
+            &database.service_name,
+            &pod_settings,
+            pod,
+            claim_templates,
+        );
 
         let service = k8s::cluster_ip_service(
             &database.service_name,

@@ -4,11 +4,9 @@
 
 
 use berth_sdk::k8s;
-use berth_sdk::k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
 use berth_sdk::k8s_openapi::api::core::v1::{
-    Container, ContainerPort, PodSpec, PodTemplateSpec, Probe, TCPSocketAction, VolumeMount,
+    Container, ContainerPort, PodSpec, Probe, TCPSocketAction, VolumeMount,
 };
-use berth_sdk::k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use berth_sdk::k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use berth_sdk::spec::{ComponentSpec, InternalRedis, Placement, RedisFlavor};
 use berth_sdk::{
@@ -90,28 +88,16 @@ impl Renderer for Redis {
         };
         k8s::apply_pod_settings(&mut pod, &pod_settings, topology);
 
-        let statefulset = StatefulSet {
-            metadata: k8s::meta(&redis.name, &labels),
-            spec: Some(StatefulSetSpec {
-                replicas: Some(replicas),
-                service_name: Some(redis.service_name.clone()),
-                selector: LabelSelector {
-                    match_labels: Some(selector.clone()),
-                    ..LabelSelector::default()
-                },
-                template: PodTemplateSpec {
-                    metadata: Some(ObjectMeta {
-                        labels: Some(k8s::pod_labels(&selector, &pod_settings)),
-                        annotations: k8s::pod_annotations(&pod_settings),
-                        ..ObjectMeta::default()
-                    }),
-                    spec: Some(pod),
-                },
-                volume_claim_templates: claim_templates,
-                ..StatefulSetSpec::default()
-            }),
-            ..StatefulSet::default()
-        };
+        let statefulset = k8s::stateful_set(
+            &redis.name,
+            &labels,
+            &selector,
+            replicas,
+            &redis.service_name,
+            &pod_settings,
+            pod,
+            claim_templates,
+        );
 
         let service = k8s::cluster_ip_service(
             &redis.service_name,

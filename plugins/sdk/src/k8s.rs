@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, StatefulSet, StatefulSetSpec};
 use k8s_openapi::api::core::v1::{
-    Capabilities, ConfigMap, EnvVar, EnvVarSource, HTTPGetAction, LocalObjectReference,
+    Capabilities, ConfigMap, EnvVar, PersistentVolumeClaim, EnvVarSource, HTTPGetAction, LocalObjectReference,
     PodSecurityContext, PodSpec, PodTemplateSpec, Probe, SeccompProfile, SecretKeySelector,
     SecurityContext, Service, ServicePort, ServiceSpec,
 };
@@ -251,5 +251,42 @@ pub fn deployment(
             ..DeploymentSpec::default()
         }),
         ..Deployment::default()
+    }
+}
+
+/// A StatefulSet of `pod` governed by the Service `service_name`, with the
+/// component's pod labels and annotations and its claim templates.
+#[allow(clippy::too_many_arguments)]
+pub fn stateful_set(
+    name: &str,
+    labels: &BTreeMap<String, String>,
+    selector: &BTreeMap<String, String>,
+    replicas: i32,
+    service_name: &str,
+    spec: &ComponentSpec,
+    pod: PodSpec,
+    claim_templates: Option<Vec<PersistentVolumeClaim>>,
+) -> StatefulSet {
+    StatefulSet {
+        metadata: meta(name, labels),
+        spec: Some(StatefulSetSpec {
+            replicas: Some(replicas),
+            service_name: Some(service_name.to_owned()),
+            selector: LabelSelector {
+                match_labels: Some(selector.clone()),
+                ..LabelSelector::default()
+            },
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(pod_labels(selector, spec)),
+                    annotations: pod_annotations(spec),
+                    ..ObjectMeta::default()
+                }),
+                spec: Some(pod),
+            },
+            volume_claim_templates: claim_templates,
+            ..StatefulSetSpec::default()
+        }),
+        ..StatefulSet::default()
     }
 }

@@ -7,12 +7,10 @@ mod env;
 use std::collections::BTreeMap;
 
 use berth_sdk::k8s::{self, HARBOR_UID};
-use berth_sdk::k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
 use berth_sdk::k8s_openapi::api::core::v1::{
-    Container, ContainerPort, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, VolumeMount,
+    Container, ContainerPort, PodSpec, Probe, ResourceRequirements, VolumeMount,
 };
 use berth_sdk::k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use berth_sdk::k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use berth_sdk::k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use berth_sdk::{
     CONTRACT_VERSION, PluginDescription, RenderError, RenderRequest, Rendered, Renderer,
@@ -93,28 +91,16 @@ impl Renderer for Trivy {
         };
         k8s::apply_pod_settings(&mut pod, &pod_settings, topology);
 
-        let statefulset = StatefulSet {
-            metadata: k8s::meta(&trivy.name, &labels),
-            spec: Some(StatefulSetSpec {
-                replicas: Some(replicas),
-                service_name: Some(trivy.service_name.clone()),
-                selector: LabelSelector {
-                    match_labels: Some(selector.clone()),
-                    ..LabelSelector::default()
-                },
-                template: PodTemplateSpec {
-                    metadata: Some(ObjectMeta {
-                        labels: Some(k8s::pod_labels(&selector, &pod_settings)),
-                        annotations: k8s::pod_annotations(&pod_settings),
-                        ..ObjectMeta::default()
-                    }),
-                    spec: Some(pod),
-                },
-                volume_claim_templates: claim_templates,
-                ..StatefulSetSpec::default()
-            }),
-            ..StatefulSet::default()
-        };
+        let statefulset = k8s::stateful_set(
+            &trivy.name,
+            &labels,
+            &selector,
+            replicas,
+            &trivy.service_name,
+            &pod_settings,
+            pod,
+            claim_templates,
+        );
 
         let service = k8s::cluster_ip_service(
             &trivy.service_name,
