@@ -130,3 +130,32 @@ pub fn assert_golden(name: &str, actual: &str) {
         );
     }
 }
+
+/// A cluster rendered through the shared bundled catalog, failing the test on a spec error.
+pub fn render_bundled(cluster: &HarborCluster) -> ClusterRender {
+    render(shared_catalog(), cluster).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// One component's objects as (kind, name, JSON); the panic names its error if it failed.
+pub fn component_objects(rendered: &ClusterRender, component: &str) -> Vec<(String, String, serde_json::Value)> {
+    let (_, result) = rendered
+        .components
+        .iter()
+        .find(|(c, _)| c == component)
+        .unwrap_or_else(|| panic!("{component} was not rendered"));
+    let render = result.as_ref().unwrap_or_else(|e| panic!("{component} failed: {e}"));
+    render
+        .objects
+        .iter()
+        .map(|o| (o.kind().to_owned(), o.name().to_owned(), serde_json::Value::Object(o.object.clone())))
+        .collect()
+}
+
+/// The object of `kind` named `name`, deserialized into its Kubernetes type.
+pub fn find_object<T: serde::de::DeserializeOwned>(objects: &[(String, String, serde_json::Value)], kind: &str, name: &str) -> T {
+    let (_, _, value) = objects
+        .iter()
+        .find(|(k, n, _)| k == kind && n == name)
+        .unwrap_or_else(|| panic!("no {kind} {name}"));
+    serde_json::from_value(value.clone()).unwrap_or_else(|e| panic!("{kind} {name}: {e}"))
+}

@@ -5,39 +5,21 @@ use berth::render::{ClusterRender, ComponentError};
 use berth::sandbox::SandboxError;
 use berth_sdk::RenderError;
 use berth_sdk::spec::HarborCluster;
-use berth_tests::{bundled_catalog, read_example, render, sandbox};
+use berth_tests::find_object as find;
+use berth_tests::read_example;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, EnvVar, Service};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::Value;
 
 fn render_cluster(cluster: &HarborCluster) -> ClusterRender {
-    let sandbox = sandbox();
-    let catalog = bundled_catalog(&sandbox);
-    render(&catalog, cluster).unwrap_or_else(|e| panic!("{e}"))
+    berth_tests::render_bundled(cluster)
 }
 
 fn objects(rendered: &ClusterRender) -> Vec<(String, String, Value)> {
-    let (_, result) = rendered
-        .components
-        .iter()
-        .find(|(c, _)| c == "exporter")
-        .unwrap_or_else(|| panic!("exporter was not rendered"));
-    let render = result.as_ref().unwrap_or_else(|e| panic!("exporter failed: {e}"));
-    render
-        .objects
-        .iter()
-        .map(|o| (o.kind().to_owned(), o.name().to_owned(), Value::Object(o.object.clone())))
-        .collect()
+    berth_tests::component_objects(rendered, "exporter")
 }
 
-fn find<T: k8s_openapi::serde::de::DeserializeOwned>(objects: &[(String, String, Value)], kind: &str, name: &str) -> T {
-    let (_, _, value) = objects
-        .iter()
-        .find(|(k, n, _)| k == kind && n == name)
-        .unwrap_or_else(|| panic!("no {kind} {name}"));
-    serde_json::from_value(value.clone()).unwrap_or_else(|e| panic!("{kind} {name}: {e}"))
-}
 
 fn secret_ref(env: &EnvVar) -> (String, String) {
     let r = env.value_from.as_ref().and_then(|v| v.secret_key_ref.as_ref())
