@@ -7,15 +7,14 @@ mod config;
 use std::collections::BTreeMap;
 
 use berth_sdk::k8s::{self, HARBOR_UID};
-use berth_sdk::k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
+use berth_sdk::k8s_openapi::api::apps::v1::DeploymentStrategy;
 use berth_sdk::k8s_openapi::api::core::v1::{
     ConfigMapEnvSource, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource,
     EnvFromSource, EnvVar, PersistentVolumeClaim, PersistentVolumeClaimSpec,
-    PersistentVolumeClaimVolumeSource, PodSpec, PodTemplateSpec, Volume,
+    PersistentVolumeClaimVolumeSource, PodSpec, Volume,
     VolumeMount, VolumeResourceRequirements,
 };
 use berth_sdk::k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use berth_sdk::k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use berth_sdk::spec::{JobLogger, VolumeSpec};
 use berth_sdk::topology::{REDIS_PASSWORD_ENV, SecretKey, keys};
 use berth_sdk::{
@@ -184,31 +183,13 @@ impl Renderer for Jobservice {
         // A single-attach log volume cannot be mounted by the old and new pod at once,
         // so a rolling update would hang; the chart documents Recreate for this case.
         let recreate = file_logger && config::single_attach(volume.access_mode);
-        let deployment = Deployment {
-            metadata: k8s::meta(&me.name, &labels),
-            spec: Some(DeploymentSpec {
-                replicas: Some(replicas),
-                revision_history_limit: Some(10),
-                strategy: Some(DeploymentStrategy {
-                    type_: Some(if recreate { "Recreate" } else { "RollingUpdate" }.to_owned()),
-                    rolling_update: None,
-                }),
-                selector: LabelSelector {
-                    match_labels: Some(selector.clone()),
-                    ..LabelSelector::default()
-                },
-                template: PodTemplateSpec {
-                    metadata: Some(ObjectMeta {
-                        labels: Some(k8s::pod_labels(&selector, &pod_spec)),
-                        annotations: k8s::pod_annotations(&pod_spec),
-                        ..ObjectMeta::default()
-                    }),
-                    spec: Some(pod),
-                },
-                ..DeploymentSpec::default()
-            }),
-            ..Deployment::default()
-        };
+        let mut deployment = k8s::deployment(&me.name, &labels, &selector, replicas, &pod_spec, pod);
+        if let Some(deployment_spec) = deployment.spec.as_mut() {
+            deployment_spec.strategy = Some(DeploymentStrategy {
+                type_: Some(if recreate { "Recreate" } else { "RollingUpdate" }.to_owned()),
+                rolling_update: None,
+            });
+        }
 
         let mut service_ports =
             vec![k8s::service_port(&me.scheme, me.service_port, me.container_port)];

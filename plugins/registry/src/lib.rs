@@ -9,15 +9,13 @@ mod yaml;
 use std::collections::BTreeMap;
 
 use berth_sdk::k8s::{self, HARBOR_UID};
-use berth_sdk::k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
+use berth_sdk::k8s_openapi::api::apps::v1::DeploymentStrategy;
 use berth_sdk::k8s_openapi::api::core::v1::{
     ConfigMapVolumeSource, Container, ContainerPort, KeyToPath,
-    PersistentVolumeClaim, PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource, PodSpec,
-    PodTemplateSpec, SecretVolumeSource, Volume, VolumeMount,
+    PersistentVolumeClaim, PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource, PodSpec, SecretVolumeSource, Volume, VolumeMount,
     VolumeResourceRequirements,
 };
 use berth_sdk::k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use berth_sdk::k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use berth_sdk::spec::{HarborClusterSpec, StorageType};
 use berth_sdk::topology::{SecretKey, keys};
 use berth_sdk::{
@@ -84,28 +82,10 @@ impl Renderer for Registry {
         };
         let pod = pod(req, &ports, claim.as_deref())?;
 
-        let deployment = Deployment {
-            metadata: k8s::meta(&registry.name, &labels),
-            spec: Some(DeploymentSpec {
-                replicas: Some(replicas),
-                revision_history_limit: Some(10),
-                strategy: Some(strategy(spec)),
-                selector: LabelSelector {
-                    match_labels: Some(selector.clone()),
-                    ..LabelSelector::default()
-                },
-                template: PodTemplateSpec {
-                    metadata: Some(ObjectMeta {
-                        labels: Some(k8s::pod_labels(&selector, &pod_spec)),
-                        annotations: k8s::pod_annotations(&pod_spec),
-                        ..ObjectMeta::default()
-                    }),
-                    spec: Some(pod),
-                },
-                ..DeploymentSpec::default()
-            }),
-            ..Deployment::default()
-        };
+        let mut deployment = k8s::deployment(&registry.name, &labels, &selector, replicas, &pod_spec, pod);
+        if let Some(deployment_spec) = deployment.spec.as_mut() {
+            deployment_spec.strategy = Some(strategy(spec));
+        }
 
         let mut service_ports = vec![
             k8s::service_port("http-registry", registry.service_port, registry.container_port),
