@@ -118,6 +118,26 @@ pub struct HarborClusterSpec {
     /// removes them too. Everything else is always garbage-collected.
     #[serde(default)]
     pub deletion_policy: DeletionPolicy,
+
+    /// Pins the plugin that renders a component, by component name ("portal", "core",
+    /// ...): this cluster stays on that version whatever a PluginPolicy rollout does.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub plugins: BTreeMap<String, PluginPin>,
+}
+
+/// A plugin version or digest one HarborCluster is held to. Exactly one of the two.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "strict", serde(deny_unknown_fields))]
+#[serde(rename_all = "camelCase")]
+pub struct PluginPin {
+    /// A version the component's PluginPolicy lists (or the bundled plugin's version).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// The plugin's sha256 digest, "sha256:<64 hex digits>".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = r"^sha256:[0-9a-f]{64}$")))]
+    pub digest: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

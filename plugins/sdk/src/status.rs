@@ -57,6 +57,10 @@ pub struct ComponentStatus {
     pub ready_replicas: i32,
     #[serde(default)]
     pub ready: bool,
+    /// Why this plugin version: "bundled", "stable", "canary", "pinned", or
+    /// "rolled back from <version>" after a failed canary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selection: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
 }
