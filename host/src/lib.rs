@@ -12,8 +12,11 @@
 pub mod catalog;
 pub mod controller;
 pub mod crd;
+pub mod error_chain;
+pub mod diff;
 pub mod manifest;
 pub mod plugin_dir;
+pub mod policy;
 pub mod render;
 pub mod sandbox;
 pub mod secrets;

@@ -4,10 +4,14 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
 use berth::catalog::Catalog;
 use berth::plugin_dir::PluginDir;
-use berth::render::{ClusterRef, render_cluster};
-use berth::sandbox::{EngineSettings, Limits, Sandbox};
+use berth::policy::{ClusterFacts, Guardrails, Planned, PluginSet, RenderPlan, Selection, Snapshot};
+use berth::render::{ClusterRef, render_planned};
+use berth::sandbox::{Digest, EngineSettings, Limits, Plugin, Sandbox};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -44,17 +48,27 @@ enum Command {
         /// cluster that has none yet.
         #[arg(long)]
         emit_secrets: bool,
+        /// PluginPolicy file(s) to apply offline: selection, pins, rollouts and
+        /// guardrails, with plugins from the plugin directory (ConfigMap sources are not
+        /// read offline).
+        #[arg(long)]
+        policy: Vec<PathBuf>,
     },
     /// Inspect plugins.
     Plugins {
         #[command(subcommand)]
         command: PluginsCommand,
     },
-    /// Print the HarborCluster CustomResourceDefinition.
-    Crd,
+    /// Print a CustomResourceDefinition (HarborCluster by default).
+    Crd {
+        /// HarborCluster or PluginPolicy.
+        #[arg(long, default_value = "HarborCluster")]
+        kind: String,
+    },
     /// Run the operator: reconcile HarborClusters (kubeconfig, or in-cluster config).
     Run {
-        /// The plugin directory, loaded once at start (default as for `render`).
+        /// The plugin directory: the bundled plugins are loaded from it at start, and
+        /// PluginPolicy `file` sources are read from it (default as for `render`).
         #[arg(long)]
         plugins: Option<PathBuf>,
         /// Watch only this namespace; repeat for several (default: all namespaces).
@@ -73,11 +87,35 @@ enum Command {
 enum PluginsCommand {
     /// Print a plugin's name, version, component, contract, digest, imports and exports.
     Inspect { file: PathBuf },
+    /// Check a plugin against the digest a policy pins, then load it as the operator
+    /// would (import allow-list, contract, describe). Exits non-zero if anything fails.
+    Verify {
+        file: PathBuf,
+        /// The expected digest, "sha256:<64 hex digits>".
+        #[arg(long)]
+        digest: String,
+    },
+    /// Shadow render: render the cluster's component with two plugin versions and show
+    /// which objects and fields would change.
+    Diff {
+        /// The plugin in force now (.wasm).
+        #[arg(long)]
+        from: PathBuf,
+        /// The plugin to move to (.wasm).
+        #[arg(long)]
+        to: PathBuf,
+        /// The HarborCluster manifest.
+        #[arg(short = 'f', long = "file")]
+        file: PathBuf,
+        /// Namespace when the manifest names none.
+        #[arg(short = 'n', long, default_value = "default")]
+        namespace: String,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format.as_deref());
+    init_logging(cli.log_format.as_deref(), matches!(cli.command, Command::Run { .. }));
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -89,28 +127,41 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Crd => {
-            print!("{}", berth::crd::harbor_cluster_crd_yaml()?);
+        Command::Crd { ref kind } => {
+            match kind.as_str() {
+                "HarborCluster" => print!("{}", berth::crd::harbor_cluster_crd_yaml()?),
+                "PluginPolicy" => print!("{}", berth::crd::plugin_policy_crd_yaml()?),
+                other => bail!("--kind must be HarborCluster or PluginPolicy, not {other}"),
+            }
             Ok(())
         }
-        Command::Render { ref file, ref plugins, ref namespace, emit_secrets } => {
+        Command::Render { ref file, ref plugins, ref namespace, emit_secrets, ref policy } => {
             let sandbox = sandbox(&cli)?;
-            render(&sandbox, file, plugins.as_deref(), namespace, emit_secrets)
+            render(&sandbox, file, plugins.as_deref(), namespace, emit_secrets, policy)
         }
         Command::Run { ref plugins, ref namespaces, concurrency, http_addr } => {
             let sandbox = sandbox(&cli)?;
-            let catalog = load_catalog(&sandbox, plugins.as_deref())?;
+            let dir = open_plugin_dir(plugins.as_deref())?;
+            let catalog = load_catalog(&sandbox, &dir)?;
             let options = berth::controller::Options {
                 namespaces: namespaces.clone(),
                 concurrency,
                 on_signal: true,
                 ..Default::default()
             };
-            operate(catalog, options, http_addr)
+            operate(sandbox, dir, catalog, options, http_addr)
         }
         Command::Plugins { command: PluginsCommand::Inspect { ref file } } => {
             let sandbox = sandbox(&cli)?;
             inspect(&sandbox, file)
+        }
+        Command::Plugins { command: PluginsCommand::Verify { ref file, ref digest } } => {
+            let sandbox = sandbox(&cli)?;
+            verify(&sandbox, file, digest)
+        }
+        Command::Plugins { command: PluginsCommand::Diff { ref from, ref to, ref file, ref namespace } } => {
+            let sandbox = sandbox(&cli)?;
+            shadow_diff(&sandbox, from, to, file, namespace)
         }
     }
 }
@@ -133,25 +184,40 @@ fn render(
     plugins: Option<&Path>,
     default_namespace: &str,
     emit_secrets: bool,
+    policy_files: &[PathBuf],
 ) -> anyhow::Result<()> {
     let cluster = berth::manifest::read_cluster(file)?;
-    let dir_path = plugins.map(Path::to_owned).unwrap_or_else(PluginDir::default_location);
-    let dir = PluginDir::open(&dir_path).with_context(|| {
-        format!("no plugins at {}: build them first (`make plugins`) or pass --plugins DIR", dir_path.display())
-    })?;
-    tracing::info!(dir = %dir.path().display(), "loading plugins");
-    let catalog = Catalog::load_dir(sandbox, &dir, Limits::default())?;
+    let dir = open_plugin_dir(plugins)?;
+    let catalog = load_catalog(sandbox, &dir)?;
+    let mut snapshot = Snapshot::bundled(&catalog);
+    if !policy_files.is_empty() {
+        let mut policies = Vec::new();
+        for path in policy_files {
+            policies.extend(berth::manifest::read_policies(path)?);
+        }
+        let no_config_maps = BTreeMap::new();
+        let sources = berth::policy::build::Sources { dir: Some(&dir), config_maps: &no_config_maps };
+        snapshot = berth::policy::build::build(sandbox, &snapshot, &policies, &sources);
+        for (policy, status) in &snapshot.policy_status {
+            for component in &status.components {
+                for refused in &component.refused {
+                    eprintln!("warning: PluginPolicy {policy}: {} {} refused: {}: {}", component.component, refused.version, refused.reason, refused.message);
+                }
+            }
+        }
+    }
     let name = cluster.metadata.name.as_deref().unwrap_or_default();
     let namespace = cluster.metadata.namespace.as_deref().unwrap_or(default_namespace);
     let uid = cluster.metadata.uid.as_deref().unwrap_or_default();
-    let rendered = render_cluster(&catalog, &ClusterRef { name, namespace, uid, spec: &cluster.spec })?;
+    let plan = snapshot.plan(&ClusterFacts { uid, labels: cluster.metadata.labels.as_ref().unwrap_or(&BTreeMap::new()), spec: &cluster.spec });
+    let rendered = render_planned(&plan, &ClusterRef { name, namespace, uid, spec: &cluster.spec })?;
     let errors: Vec<String> = rendered.errors().map(|e| format!("{e:#}")).collect();
     if !errors.is_empty() {
         bail!("{} component(s) failed to render:\n  {}", errors.len(), errors.join("\n  "));
     }
     for (component, result) in &rendered.components {
         if let Ok(c) = result {
-            tracing::info!(component, plugin = %c.plugin, version = %c.plugin_version, digest = %c.digest, objects = c.objects.len(), "rendered");
+            tracing::info!(component, plugin = %c.plugin, version = %c.plugin_version, digest = %c.digest, selection = %c.selection, objects = c.objects.len(), "rendered");
         }
     }
     let mut secrets = Vec::new();
@@ -181,27 +247,38 @@ fn render(
     Ok(())
 }
 
-fn load_catalog(sandbox: &Sandbox, plugins: Option<&Path>) -> anyhow::Result<Catalog> {
+fn open_plugin_dir(plugins: Option<&Path>) -> anyhow::Result<PluginDir> {
     let dir_path = plugins.map(Path::to_owned).unwrap_or_else(PluginDir::default_location);
-    let dir = PluginDir::open(&dir_path).with_context(|| {
+    PluginDir::open(&dir_path).with_context(|| {
         format!("no plugins at {}: build them first (`make plugins`) or pass --plugins DIR", dir_path.display())
-    })?;
+    })
+}
+
+/// The bundled plugins: every .wasm in the plugin directory.
+fn load_catalog(sandbox: &Sandbox, dir: &PluginDir) -> anyhow::Result<Catalog> {
     tracing::info!(dir = %dir.path().display(), "loading plugins");
-    let catalog = Catalog::load_dir(sandbox, &dir, Limits::default())?;
+    let catalog = Catalog::load_dir(sandbox, dir, Limits::default())?;
     if catalog.is_empty() {
-        bail!("no plugins in {}", dir_path.display());
+        bail!("no plugins in {}", dir.path().display());
     }
     Ok(catalog)
 }
 
 /// The operator's runtime: the controller until SIGTERM or Ctrl+C, reconciles in flight
 /// allowed to finish.
-fn operate(catalog: Catalog, options: berth::controller::Options, http_addr: std::net::SocketAddr) -> anyhow::Result<()> {
-    use std::sync::Arc;
+fn operate(
+    sandbox: Sandbox,
+    dir: PluginDir,
+    catalog: Catalog,
+    options: berth::controller::Options,
+    http_addr: std::net::SocketAddr,
+) -> anyhow::Result<()> {
+    let plugins = Arc::new(PluginSet::new(Snapshot::bundled(&catalog)));
+    let sources = berth::controller::policy_sync::PolicySources { sandbox: Arc::new(sandbox), dir: Some(Arc::new(dir)) };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     runtime.block_on(async {
         let client = kube::Client::try_default().await.context("no Kubernetes configuration (kubeconfig or in-cluster)")?;
-        let context = Arc::new(berth::controller::Context::new(client, Arc::new(catalog)));
+        let context = Arc::new(berth::controller::Context::new(client, plugins).with_policy(sources));
         let listener = tokio::net::TcpListener::bind(http_addr).await.with_context(|| format!("listening on {http_addr}"))?;
         let ready = Arc::new(berth::controller::http::Readiness::default());
         let server = tokio::spawn(berth::controller::http::serve(listener, context.metrics.clone(), ready.clone()));
@@ -215,14 +292,24 @@ fn operate(catalog: Catalog, options: berth::controller::Options, http_addr: std
     })
 }
 
-fn inspect(sandbox: &Sandbox, file: &Path) -> anyhow::Result<()> {
+/// Reads a plugin file through a capability on its directory (as the operator does).
+fn read_plugin_file(file: &Path) -> anyhow::Result<(String, Vec<u8>)> {
     let parent = file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let name = file.file_name().and_then(|n| n.to_str()).context("the plugin path has no file name")?;
     let dir = PluginDir::open(parent)?;
-    let wasm = dir.read(name)?;
-    let plugin = sandbox.load(name, &wasm, None, Limits::default())?;
-    let d = plugin.description();
+    Ok((name.to_owned(), dir.read(name)?))
+}
+
+fn inspect(sandbox: &Sandbox, file: &Path) -> anyhow::Result<()> {
+    let (name, wasm) = read_plugin_file(file)?;
+    let plugin = sandbox.load(&name, &wasm, None, Limits::default())?;
     println!("file:             {}", file.display());
+    print_plugin(&plugin);
+    Ok(())
+}
+
+fn print_plugin(plugin: &Plugin) {
+    let d = plugin.description();
     println!("name:             {}", d.name);
     println!("version:          {}", d.version);
     println!("component:        {}", d.component);
@@ -238,12 +325,68 @@ fn inspect(sandbox: &Sandbox, file: &Path) -> anyhow::Result<()> {
     for export in plugin.exports() {
         println!("  {export}");
     }
+}
+
+fn verify(sandbox: &Sandbox, file: &Path, digest: &str) -> anyhow::Result<()> {
+    let expected: Digest = digest.parse()?;
+    let (name, wasm) = read_plugin_file(file)?;
+    let actual = Digest::of(&wasm);
+    if actual != expected {
+        bail!("{} does not match: its digest is {actual}, not {expected}", file.display());
+    }
+    let plugin = sandbox
+        .load(&name, &wasm, Some(&expected), Limits::default())
+        .with_context(|| format!("{} matches its digest but is not a plugin the operator would load", file.display()))?;
+    println!("verified:         {} matches {expected}; imports within the allow-list; contract and describe() valid", file.display());
+    print_plugin(&plugin);
     Ok(())
 }
 
-fn init_logging(format: Option<&str>) {
+fn shadow_diff(sandbox: &Sandbox, from: &Path, to: &Path, file: &Path, default_namespace: &str) -> anyhow::Result<()> {
+    let load = |path: &Path| -> anyhow::Result<Plugin> {
+        let (name, wasm) = read_plugin_file(path)?;
+        Ok(sandbox.load(&name, &wasm, None, Limits::default())?)
+    };
+    let (old, new) = (load(from)?, load(to)?);
+    let component = old.description().component.clone();
+    if new.description().component != component {
+        bail!("{} renders {component:?} but {} renders {:?}", from.display(), to.display(), new.description().component);
+    }
+    let cluster = berth::manifest::read_cluster(file)?;
+    let name = cluster.metadata.name.as_deref().unwrap_or_default();
+    let namespace = cluster.metadata.namespace.as_deref().unwrap_or(default_namespace);
+    let uid = cluster.metadata.uid.as_deref().unwrap_or_default();
+    let reference = ClusterRef { name, namespace, uid, spec: &cluster.spec };
+    let objects = |plugin: &Plugin| -> anyhow::Result<Vec<serde_json::Map<String, serde_json::Value>>> {
+        let planned = Planned { plugin: plugin.clone(), selection: Selection::Stable, guardrails: Arc::new(Guardrails::default()), stable: None };
+        let plan = RenderPlan { components: vec![(component.clone(), Ok(planned))] };
+        let rendered = render_planned(&plan, &reference)?;
+        match rendered.components.into_iter().next() {
+            Some((_, Ok(render))) => Ok(render.objects.into_iter().map(|o| o.object).collect()),
+            Some((_, Err(e))) => Err(anyhow::Error::new(e).context(format!("{}@{} does not render {file:?}", plugin.name(), plugin.description().version, file = file.display()))),
+            None => bail!("nothing rendered"),
+        }
+    };
+    let diff = berth::diff::diff(&objects(&old)?, &objects(&new)?);
+    println!(
+        "{component}: {}@{} ({}) -> {}@{} ({})",
+        old.name(),
+        old.description().version,
+        old.digest(),
+        new.name(),
+        new.description().version,
+        new.digest()
+    );
+    print!("{}", diff.to_text());
+    Ok(())
+}
+
+fn init_logging(format: Option<&str>, operator: bool) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("BERTH_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    // The operator logs its work (one audit line per render among it); the one-shot
+    // commands only warnings, so their stdout stays the YAML or report asked for.
+    let default = if operator { "info" } else { "warn" };
+    let filter = EnvFilter::try_from_env("BERTH_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let json = match format {
         Some(f) => f == "json",
         None => std::env::var_os("KUBERNETES_SERVICE_HOST").is_some(),

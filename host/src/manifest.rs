@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use berth_sdk::spec::HarborCluster;
+use serde::Deserialize as _;
 use serde_json::{Map, Value};
 
 #[derive(Debug, thiserror::Error)]
@@ -13,17 +14,37 @@ pub enum ManifestError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{path}: invalid HarborCluster at {field}: {message}")]
-    Invalid { path: PathBuf, field: String, message: String },
+    #[error("{path}: invalid {what} at {field}: {message}")]
+    Invalid { path: PathBuf, what: &'static str, field: String, message: String },
     #[error("writing YAML failed")]
     Write(#[source] serde_yaml::Error),
+}
+
+/// Reads every PluginPolicy of a (multi-document) YAML file. An unknown field is named.
+pub fn read_policies(path: &Path) -> Result<Vec<crate::policy::PluginPolicy>, ManifestError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read { path: path.to_owned(), source })?;
+    let invalid = |field: String, message: String| ManifestError::Invalid { path: path.to_owned(), what: "PluginPolicy", field, message };
+    let mut policies = Vec::new();
+    for document in serde_yaml::Deserializer::from_str(&text) {
+        let value = serde_yaml::Value::deserialize(document).map_err(|e| invalid("(document)".to_owned(), e.to_string()))?;
+        if value.is_null() {
+            continue;
+        }
+        if value.get("kind").and_then(serde_yaml::Value::as_str) != Some("PluginPolicy") {
+            return Err(invalid("kind".to_owned(), "expected kind PluginPolicy".to_owned()));
+        }
+        let policy = serde_path_to_error::deserialize(value)
+            .map_err(|e| invalid(e.path().to_string(), e.into_inner().to_string()))?;
+        policies.push(policy);
+    }
+    Ok(policies)
 }
 
 /// Reads one HarborCluster from a YAML file. A wrong type or an unknown field is named
 /// by its path, e.g. `spec.portal.replicas`.
 pub fn read_cluster(path: &Path) -> Result<HarborCluster, ManifestError> {
     let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read { path: path.to_owned(), source })?;
-    parse_cluster(&text).map_err(|(field, message)| ManifestError::Invalid { path: path.to_owned(), field, message })
+    parse_cluster(&text).map_err(|(field, message)| ManifestError::Invalid { path: path.to_owned(), what: "HarborCluster", field, message })
 }
 
 /// Parses a HarborCluster from YAML text; the error is (field path, message).

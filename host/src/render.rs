@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
 
 use crate::catalog::Catalog;
+use crate::policy::{ClusterFacts, Planned, RenderPlan, Selection, SelectionError, Snapshot, Violation};
 use crate::sandbox::{Digest, SandboxError};
 use crate::topology::{self, SpecError};
 
@@ -20,8 +21,9 @@ use crate::topology::{self, SpecError};
 pub const CLUSTER_LABEL: &str = "berth.dev/cluster";
 /// Label on every object Berth applies: the component that rendered it.
 pub const COMPONENT_LABEL: &str = "berth.dev/component";
-/// Audit annotations naming what rendered an object.
+/// Audit annotations naming what rendered an object: plugin name, version and digest.
 pub const PLUGIN_ANNOTATION: &str = "berth.dev/plugin";
+pub const PLUGIN_VERSION_ANNOTATION: &str = "berth.dev/plugin-version";
 pub const PLUGIN_DIGEST_ANNOTATION: &str = "berth.dev/plugin-digest";
 
 /// The HarborCluster being rendered.
@@ -57,6 +59,8 @@ pub struct ComponentRender {
     pub plugin: String,
     pub plugin_version: String,
     pub digest: Digest,
+    /// Why this plugin version renders it for this cluster.
+    pub selection: Selection,
     pub objects: Vec<RenderedObject>,
     pub secrets: Vec<GeneratedSecret>,
     pub conditions: Vec<Condition>,
@@ -64,8 +68,15 @@ pub struct ComponentRender {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ComponentError {
-    #[error("no plugin renders component {component:?}")]
-    NoPlugin { component: String },
+    #[error(transparent)]
+    Selection(#[from] SelectionError),
+    #[error("component {component}: plugin {plugin}: {violation}")]
+    Guardrail {
+        component: String,
+        plugin: String,
+        #[source]
+        violation: Violation,
+    },
     #[error("component {component}: {source}")]
     Plugin {
         component: String,
@@ -116,7 +127,8 @@ impl ComponentError {
     /// A short, stable label for metrics and Event reasons.
     pub fn reason(&self) -> &'static str {
         match self {
-            ComponentError::NoPlugin { .. } => "NoPlugin",
+            ComponentError::Selection(e) => e.reason(),
+            ComponentError::Guardrail { .. } => "GuardrailViolation",
             ComponentError::Plugin { source, .. } => source.reason(),
             ComponentError::Panicked { .. } => "RenderPanicked",
             ComponentError::Conflict { .. } => "ObjectConflict",
@@ -142,9 +154,17 @@ impl ClusterRender {
     }
 }
 
-/// Renders every enabled component. Spec problems the host can see itself stop
-/// everything; a plugin's failure is that component's alone.
+/// Renders every enabled component with the bundled plugins alone (no policy, no
+/// labels): what `berth render` and the golden tests use.
 pub fn render_cluster(catalog: &Catalog, cluster: &ClusterRef<'_>) -> Result<ClusterRender, ClusterRenderError> {
+    let labels = BTreeMap::new();
+    let plan = Snapshot::bundled(catalog).plan(&ClusterFacts { uid: cluster.uid, labels: &labels, spec: cluster.spec });
+    render_planned(&plan, cluster)
+}
+
+/// Renders every component of the plan. Spec problems the host can see itself stop
+/// everything; a plugin's failure is that component's alone.
+pub fn render_planned(plan: &RenderPlan, cluster: &ClusterRef<'_>) -> Result<ClusterRender, ClusterRenderError> {
     let topology = topology::resolve(cluster.name, cluster.spec)?;
     let spec_json = serde_json::to_string(cluster.spec).map_err(ClusterRenderError::Serialize)?;
     let topology_json = serde_json::to_string(&topology).map_err(ClusterRenderError::Serialize)?;
@@ -159,18 +179,24 @@ pub fn render_cluster(catalog: &Catalog, cluster: &ClusterRef<'_>) -> Result<Clu
         topology_json,
     };
 
-    let enabled = topology::enabled_components(cluster.spec);
-    let rendered = render_in_parallel(&enabled, |component| {
+    let rendered = render_in_parallel(&plan.components, |(component, planned)| {
         let started = Instant::now();
-        (render_component(catalog, component, &input, cluster), started.elapsed())
+        let result = match planned {
+            Ok(planned) => render_component(planned, component, &input, cluster),
+            Err(e) => Err(ComponentError::Selection(e.clone())),
+        };
+        let elapsed = started.elapsed();
+        audit(cluster, component, planned.as_ref().ok(), &result, elapsed);
+        (result, elapsed)
     });
-    let timings = enabled
+    let timings = plan
+        .components
         .iter()
         .zip(&rendered)
-        .map(|(component, (result, elapsed))| {
-            let description = catalog.get(component).map(|p| p.description());
+        .map(|((component, planned), (result, elapsed))| {
+            let description = planned.as_ref().ok().map(|p| p.plugin.description());
             RenderTiming {
-                component: (*component).to_owned(),
+                component: component.clone(),
                 plugin: description.map(|d| d.name.clone()).unwrap_or_default(),
                 version: description.map(|d| d.version.clone()).unwrap_or_default(),
                 outcome: result.as_ref().map_or_else(ComponentError::reason, |_| "ok"),
@@ -181,7 +207,7 @@ pub fn render_cluster(catalog: &Catalog, cluster: &ClusterRef<'_>) -> Result<Clu
     let rendered = rendered.into_iter().map(|(result, _)| result);
     let mut seen: BTreeMap<(String, String), String> = BTreeMap::new();
     let mut components = Vec::new();
-    for (component, result) in enabled.into_iter().zip(rendered) {
+    for ((component, _), result) in plan.components.iter().zip(rendered) {
         let result = result.and_then(|rendered| {
             for object in &rendered.objects {
                 let key = (object.kind().to_owned(), object.name().to_owned());
@@ -197,7 +223,7 @@ pub fn render_cluster(catalog: &Catalog, cluster: &ClusterRef<'_>) -> Result<Clu
                 }
             }
             for object in &rendered.objects {
-                seen.insert((object.kind().to_owned(), object.name().to_owned()), component.to_owned());
+                seen.insert((object.kind().to_owned(), object.name().to_owned()), component.clone());
             }
             Ok(rendered)
         });
@@ -211,9 +237,10 @@ pub fn render_cluster(catalog: &Catalog, cluster: &ClusterRef<'_>) -> Result<Clu
 /// Renders components on up to one thread per core. Each render is an independent
 /// fresh instance, so a cluster's latency is its slowest few components, not their sum.
 /// Results come back in the order of `components`, keeping the output deterministic.
-fn render_in_parallel<F>(components: &[&'static str], render: F) -> Vec<(Result<ComponentRender, ComponentError>, Duration)>
+fn render_in_parallel<T, F>(components: &[T], render: F) -> Vec<(Result<ComponentRender, ComponentError>, Duration)>
 where
-    F: Fn(&'static str) -> (Result<ComponentRender, ComponentError>, Duration) + Sync,
+    T: Sync + ComponentName,
+    F: Fn(&T) -> (Result<ComponentRender, ComponentError>, Duration) + Sync,
 {
     let workers = std::thread::available_parallelism().map_or(1, usize::from).min(components.len());
     if workers <= 1 {
@@ -248,27 +275,46 @@ where
         .into_iter()
         .zip(components)
         .map(|(slot, component)| {
-            slot.unwrap_or_else(|| (Err(ComponentError::Panicked { component: (*component).to_owned() }), Duration::ZERO))
+            slot.unwrap_or_else(|| (Err(ComponentError::Panicked { component: component.component_name().to_owned() }), Duration::ZERO))
         })
         .collect()
 }
 
+/// What the parallel renderer needs of an item: the component it renders.
+trait ComponentName {
+    fn component_name(&self) -> &str;
+}
+
+impl<P> ComponentName for (String, P) {
+    fn component_name(&self) -> &str {
+        &self.0
+    }
+}
+
 fn render_component(
-    catalog: &Catalog,
+    planned: &Planned,
     component: &str,
     input: &RenderInput,
     cluster: &ClusterRef<'_>,
 ) -> Result<ComponentRender, ComponentError> {
-    let plugin = catalog.get(component).ok_or_else(|| ComponentError::NoPlugin { component: component.to_owned() })?;
+    let plugin = &planned.plugin;
     let output = plugin
         .render(input)
         .map_err(|source| ComponentError::Plugin { component: component.to_owned(), source })?;
     let description = plugin.description();
+    // Before stamping: the namespace a plugin asked for is forced either way, but what
+    // it returned is what the guardrails judge.
+    planned.guardrails.check(&output.objects).map_err(|violation| ComponentError::Guardrail {
+        component: component.to_owned(),
+        plugin: format!("{}@{}", description.name, description.version),
+        violation,
+    })?;
     let stamp = Stamp {
         cluster: cluster.name,
         namespace: cluster.namespace,
         component,
-        plugin: format!("{}@{}", description.name, description.version),
+        plugin: &description.name,
+        version: &description.version,
         digest: plugin.digest().to_string(),
     };
     let mut objects: Vec<RenderedObject> = output
@@ -285,10 +331,38 @@ fn render_component(
         plugin: description.name.clone(),
         plugin_version: description.version.clone(),
         digest: plugin.digest(),
+        selection: planned.selection.clone(),
         objects,
         secrets: output.secrets,
         conditions: output.conditions,
     })
+}
+
+/// The audit line: one per component render, whatever its outcome.
+fn audit(
+    cluster: &ClusterRef<'_>,
+    component: &str,
+    planned: Option<&Planned>,
+    result: &Result<ComponentRender, ComponentError>,
+    elapsed: Duration,
+) {
+    let plugin = planned.map(|p| p.plugin.description());
+    let name = plugin.map(|d| d.name.as_str()).unwrap_or_default();
+    let version = plugin.map(|d| d.version.as_str()).unwrap_or_default();
+    let digest = planned.map(|p| p.plugin.digest().to_string()).unwrap_or_default();
+    let selection = planned.map(|p| p.selection.to_string()).unwrap_or_default();
+    let elapsed_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+    match result {
+        Ok(r) => tracing::info!(
+            target: "berth::audit", cluster = cluster.name, namespace = cluster.namespace, component,
+            plugin = name, version, digest, selection, elapsed_us, outcome = "ok", objects = r.objects.len(), "render"
+        ),
+        Err(e) => tracing::warn!(
+            target: "berth::audit", cluster = cluster.name, namespace = cluster.namespace, component,
+            plugin = name, version, digest, selection, elapsed_us, outcome = e.reason(), objects = 0usize,
+            error = %crate::error_chain::error_chain(e), "render"
+        ),
+    }
 }
 
 /// What the host writes onto every object, whatever the plugin said.
@@ -296,7 +370,8 @@ struct Stamp<'a> {
     cluster: &'a str,
     namespace: &'a str,
     component: &'a str,
-    plugin: String,
+    plugin: &'a str,
+    version: &'a str,
     digest: String,
 }
 
@@ -310,7 +385,8 @@ impl Stamp<'_> {
         labels.insert(COMPONENT_LABEL.to_owned(), Value::String(self.component.to_owned()));
         labels.insert("app.kubernetes.io/managed-by".to_owned(), Value::String("berth".to_owned()));
         let annotations = object_map(metadata, "annotations");
-        annotations.insert(PLUGIN_ANNOTATION.to_owned(), Value::String(self.plugin.clone()));
+        annotations.insert(PLUGIN_ANNOTATION.to_owned(), Value::String(self.plugin.to_owned()));
+        annotations.insert(PLUGIN_VERSION_ANNOTATION.to_owned(), Value::String(self.version.to_owned()));
         annotations.insert(PLUGIN_DIGEST_ANNOTATION.to_owned(), Value::String(self.digest.clone()));
     }
 }
@@ -455,7 +531,7 @@ mod tests {
     #[test]
     fn stamp_forces_namespace_and_labels() {
         let mut o = object("ConfigMap", "x", serde_json::json!({"metadata": {"name": "x", "namespace": "elsewhere", "labels": "bogus"}}));
-        let stamp = Stamp { cluster: "demo", namespace: "ns", component: "portal", plugin: "p@1".to_owned(), digest: "sha256:00".to_owned() };
+        let stamp = Stamp { cluster: "demo", namespace: "ns", component: "portal", plugin: "p", version: "1", digest: "sha256:00".to_owned() };
         stamp.apply(&mut o.object);
         let o = Value::Object(o.object);
         assert_eq!(o.pointer("/metadata/namespace"), Some(&Value::String("ns".to_owned())));

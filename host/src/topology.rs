@@ -149,6 +149,10 @@ pub fn resolve(release: &str, spec: &HarborClusterSpec) -> Result<Topology, Spec
 }
 
 /// The components a spec enables, in render order.
+/// Every component Berth renders itself; a policy may add others (a vendor's).
+pub const BUILTIN_COMPONENTS: &[&str] =
+    &["core", "jobservice", "portal", "registry", "trivy", "exporter", "database", "redis", "expose"];
+
 pub fn enabled_components(spec: &HarborClusterSpec) -> Vec<&'static str> {
     let mut enabled = vec!["core", "jobservice", "portal", "registry"];
     if spec.trivy.enabled {

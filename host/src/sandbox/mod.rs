@@ -125,6 +125,11 @@ impl Sandbox {
         plugin::Plugin::link(self, name, component, digest, wasm.len(), limits)
     }
 
+    /// The largest memory cap a plugin may be given (each pool slot's size).
+    pub fn max_memory_bytes(&self) -> u64 {
+        self.settings.max_memory_bytes
+    }
+
     pub(crate) fn tick(&self) -> Duration {
         self.settings.epoch_tick
     }

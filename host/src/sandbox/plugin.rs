@@ -1,7 +1,6 @@
 //! A loaded plugin and one render call under its limits.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use berth_sdk::contract::{self, PluginDescription, RenderInput};
 use wasmtime::component::Component;
@@ -167,26 +166,10 @@ impl Plugin {
     }
 
     /// Renders in a fresh instance. Blocking: call it from a blocking context (the sync
-    /// WASI bindings must not run on an async runtime's worker thread).
+    /// WASI bindings must not run on an async runtime's worker thread). The audit line
+    /// for it is written by the caller, which knows the cluster and the guardrails' say.
     pub fn render(&self, input: &RenderInput) -> Result<PluginOutput, SandboxError> {
-        let started = Instant::now();
-        let result = self.render_inner(input);
-        let elapsed_us = started.elapsed().as_micros() as u64;
-        match &result {
-            Ok(out) => tracing::debug!(
-                cluster = %input.cluster.name, namespace = %input.cluster.namespace,
-                component = %self.inner.description.component, plugin = %self.name(),
-                version = %self.inner.description.version, digest = %self.inner.digest,
-                elapsed_us, outcome = "ok", objects = out.objects.len(), "render"
-            ),
-            Err(e) => tracing::warn!(
-                cluster = %input.cluster.name, namespace = %input.cluster.namespace,
-                component = %self.inner.description.component, plugin = %self.name(),
-                version = %self.inner.description.version, digest = %self.inner.digest,
-                elapsed_us, outcome = e.reason(), error = %e, "render"
-            ),
-        }
-        result
+        self.render_inner(input)
     }
 
     fn render_inner(&self, input: &RenderInput) -> Result<PluginOutput, SandboxError> {
