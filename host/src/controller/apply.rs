@@ -136,13 +136,17 @@ fn up_to_date(live: &Live, cache: &AppliedCache, namespace: &str, desired: &Desi
 }
 
 /// Applies a component's prepared objects in order; stops at the first refusal and says
-/// which object it was. Returns how many objects were patched.
-pub async fn apply_all(ctx: &Context, namespace: &str, live: &Live, objects: &[Desired]) -> Result<usize, String> {
+/// which object it was. Returns how many objects were patched. `owner_uid` is the
+/// HarborCluster's: an object another HarborCluster controls is never taken over.
+pub async fn apply_all(ctx: &Context, namespace: &str, live: &Live, objects: &[Desired], owner_uid: &str) -> Result<usize, String> {
     let params = PatchParams::apply(super::FIELD_MANAGER).force();
     let mut patched = 0;
     for desired in objects {
         if up_to_date(live, &ctx.applied, namespace, desired) {
             continue;
+        }
+        if live.get(desired.kind.kind, &desired.name).is_none() {
+            refuse_foreign(ctx, namespace, desired, owner_uid).await?;
         }
         ctx.metrics.write("patch", desired.kind.kind);
         let applied = desired
@@ -159,6 +163,31 @@ pub async fn apply_all(ctx: &Context, namespace: &str, live: &Live, objects: &[D
         patched += 1;
     }
     Ok(patched)
+}
+
+/// Two HarborClusters in one namespace that render the same name (the expose Service
+/// "harbor" by default) would take the object from each other on every reconcile, each
+/// apply waking the other. An object missing from this cluster's live set is looked up
+/// once; if another HarborCluster controls it, this component fails and says how to
+/// resolve it. An object with no controller (a chart install) is adopted.
+async fn refuse_foreign(ctx: &Context, namespace: &str, desired: &Desired, owner_uid: &str) -> Result<(), String> {
+    let existing = desired
+        .kind
+        .api(&ctx.client, namespace)
+        .get_metadata_opt(&desired.name)
+        .await
+        .map_err(|e| format!("{} {}: {}", desired.kind.kind, desired.name, super::error::api_message(&e)))?;
+    let controller = existing
+        .as_ref()
+        .and_then(|o| o.metadata.owner_references.as_ref())
+        .and_then(|refs| refs.iter().find(|r| r.controller == Some(true)).cloned());
+    match controller {
+        Some(other) if other.uid != owner_uid => Err(format!(
+            "{} {} already belongs to {} {} in this namespace; give one of them another name (for the expose Service, spec.expose.service.name) or move it to its own namespace",
+            desired.kind.kind, desired.name, other.kind, other.name
+        )),
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]

@@ -84,7 +84,8 @@ async fn template_prefixes(ctx: &Context, hc: &HarborCluster, namespace: &str, s
             }
         }
     }
-    match super::render(ctx, hc, namespace).await {
+    let (_, plan) = super::plan(ctx, hc);
+    match super::render(ctx, hc, namespace, plan).await {
         Ok(Ok(rendered)) => {
             for object in rendered.objects() {
                 if object.kind() != "StatefulSet" {

@@ -6,9 +6,15 @@
 //! no longer rendered → write status if it changed. Deletion goes through the finalizer
 //! [`FINALIZER`] (see [`cleanup`]).
 //!
+//! The plugins come from a [`PluginSet`]: each reconcile plans with the snapshot in
+//! force when it starts, and [`policy_sync`] swaps in a new one when a PluginPolicy or
+//! a plugin source changes, then requeues exactly the clusters whose plan changed.
+//!
 //! Modules: [`error`] the error type, [`resources`] the child kinds, [`live`] the LIST
 //! snapshot, [`generated`] the generated Secrets, [`apply`] and [`prune`] the writes,
-//! [`status`] the status, [`cleanup`] the finalizer's work, [`metrics`] counters.
+//! [`status`] the status, [`cleanup`] the finalizer's work, [`metrics`] counters,
+//! [`rollout`] version-change Events and canary verdicts, [`policy_sync`] the policy
+//! watch.
 
 pub mod apply;
 pub mod cleanup;
@@ -17,8 +23,10 @@ pub mod generated;
 pub mod http;
 pub mod live;
 pub mod metrics;
+pub mod policy_sync;
 pub mod prune;
 pub mod resources;
+pub mod rollout;
 pub mod status;
 
 use std::collections::{BTreeSet, HashMap};
@@ -40,8 +48,8 @@ pub use berth_sdk::spec::HarborCluster;
 pub use error::{Error, Result};
 pub use metrics::Metrics;
 
-use crate::catalog::Catalog;
-use crate::render::{ClusterRender, ClusterRenderError, ComponentError, render_cluster};
+use crate::policy::{ClusterFacts, PluginSet, RenderPlan};
+use crate::render::{ClusterRender, ClusterRenderError, render_planned};
 use status::ComponentReport;
 
 /// The one field manager for every write.
@@ -54,7 +62,10 @@ const RESYNC: Duration = Duration::from_secs(600);
 /// What every reconcile shares.
 pub struct Context {
     pub client: Client,
-    pub catalog: Arc<Catalog>,
+    /// The plugins in force; swapped whole by [`policy_sync`].
+    pub plugins: Arc<PluginSet>,
+    /// Where policy-listed plugins are loaded from; `None` runs on the snapshot given.
+    pub policy_sources: Option<policy_sync::PolicySources>,
     pub recorder: Recorder,
     pub metrics: Arc<Metrics>,
     /// What was applied, to notice changes made by others (see [`apply::AppliedCache`]).
@@ -64,12 +75,13 @@ pub struct Context {
 }
 
 impl Context {
-    pub fn new(client: Client, catalog: Arc<Catalog>) -> Context {
+    pub fn new(client: Client, plugins: Arc<PluginSet>) -> Context {
         let reporter = Reporter { controller: "berth".to_owned(), instance: std::env::var("POD_NAME").ok() };
         Context {
             recorder: Recorder::new(client.clone(), reporter),
             client,
-            catalog,
+            plugins,
+            policy_sources: None,
             metrics: Arc::default(),
             applied: apply::AppliedCache::default(),
             failures: Mutex::default(),
@@ -88,6 +100,13 @@ impl Context {
         }
     }
 
+    /// Follows PluginPolicies: plugins they list are loaded through `sandbox` from
+    /// `dir` (files) or ConfigMaps.
+    pub fn with_policy(mut self, sources: policy_sync::PolicySources) -> Context {
+        self.policy_sources = Some(sources);
+        self
+    }
+
     fn backoff(&self, key: &str) -> Duration {
         let Ok(mut failures) = self.failures.lock() else { return Duration::from_secs(60) };
         let n = failures.entry(key.to_owned()).or_default();
@@ -103,19 +122,11 @@ impl Context {
     }
 }
 
-/// Renders the HarborCluster through the catalog on a blocking thread (plugins run sync
-/// WASI, which must never block a runtime worker). The outer error is the task failing.
-async fn render(ctx: &Context, hc: &HarborCluster, namespace: &str) -> Result<Result<ClusterRender, ClusterRenderError>> {
-    let catalog = ctx.catalog.clone();
-    let name = hc.name_any();
-    let namespace = namespace.to_owned();
-    let uid = hc.uid().unwrap_or_default();
-    let spec = hc.spec.clone();
+/// Renders the HarborCluster with `plan` on a blocking thread (plugins run sync WASI,
+/// which must never block a runtime worker). The outer error is the task failing.
+async fn render(ctx: &Context, hc: &HarborCluster, namespace: &str, plan: RenderPlan) -> Result<Result<ClusterRender, ClusterRenderError>> {
     let started = std::time::Instant::now();
-    let task = tokio::task::spawn_blocking(move || {
-        render_cluster(&catalog, &crate::render::ClusterRef { name: &name, namespace: &namespace, uid: &uid, spec: &spec })
-    });
-    let joined = task.await.map_err(Error::Join);
+    let joined = render_blocking(hc, namespace, plan).await;
     ctx.metrics.rendered(started.elapsed());
     if let Ok(Ok(render)) = &joined {
         for timing in &render.timings {
@@ -123,6 +134,27 @@ async fn render(ctx: &Context, hc: &HarborCluster, namespace: &str) -> Result<Re
         }
     }
     joined
+}
+
+/// The snapshot in force and the plan it makes for the cluster.
+pub(crate) fn plan(ctx: &Context, hc: &HarborCluster) -> (Arc<crate::policy::Snapshot>, RenderPlan) {
+    let snapshot = ctx.plugins.current();
+    let uid = hc.uid().unwrap_or_default();
+    let plan = snapshot.plan(&ClusterFacts { uid: &uid, labels: hc.labels(), spec: &hc.spec });
+    (snapshot, plan)
+}
+
+/// [`render_planned`] on a blocking thread.
+pub(crate) async fn render_blocking(hc: &HarborCluster, namespace: &str, plan: RenderPlan) -> Result<Result<ClusterRender, ClusterRenderError>> {
+    let name = hc.name_any();
+    let namespace = namespace.to_owned();
+    let uid = hc.uid().unwrap_or_default();
+    let spec = hc.spec.clone();
+    tokio::task::spawn_blocking(move || {
+        render_planned(&plan, &crate::render::ClusterRef { name: &name, namespace: &namespace, uid: &uid, spec: &spec })
+    })
+    .await
+    .map_err(Error::Join)
 }
 
 /// The controller's entry point for one HarborCluster.
@@ -162,7 +194,9 @@ pub fn error_policy(hc: Arc<HarborCluster>, error: &Error, ctx: Arc<Context>) ->
 async fn apply(hc: &HarborCluster, ctx: &Context, namespace: &str, name: &str) -> Result<Action> {
     let uid = hc.uid().ok_or(Error::MissingMetadata("uid"))?;
     let generation = hc.metadata.generation;
-    let rendered = match render(ctx, hc, namespace).await? {
+    // One snapshot for the whole reconcile: a swap meanwhile takes effect next time.
+    let (snapshot, plan) = plan(ctx, hc);
+    let rendered = match render(ctx, hc, namespace, plan.clone()).await? {
         Ok(rendered) => rendered,
         Err(ClusterRenderError::Spec(e)) => {
             // Nothing is applied or pruned for a spec the host refuses; retrying cannot
@@ -175,6 +209,9 @@ async fn apply(hc: &HarborCluster, ctx: &Context, namespace: &str, name: &str) -
         }
         Err(e) => return Err(Error::Render(e)),
     };
+
+    rollout::announce_version_changes(ctx, hc, namespace, &snapshot, &plan, &rendered).await?;
+    rollout::judge_canaries(ctx, hc, namespace, &plan, &rendered).await?;
 
     let created = generated::ensure(ctx, namespace, name, &rendered.topology.labels, &rendered.secrets).await?;
     if !created.is_empty() {
@@ -195,6 +232,7 @@ async fn apply(hc: &HarborCluster, ctx: &Context, namespace: &str, name: &str) -
                 report.plugin = render.plugin.clone();
                 report.plugin_version = render.plugin_version.clone();
                 report.plugin_digest = render.digest.to_string();
+                report.selection = Some(render.selection.to_string());
                 for object in &render.objects {
                     desired_keys.insert((object.kind().to_owned(), object.name().to_owned()));
                     if matches!(object.kind(), "Deployment" | "StatefulSet") {
@@ -202,7 +240,7 @@ async fn apply(hc: &HarborCluster, ctx: &Context, namespace: &str, name: &str) -
                     }
                 }
                 let applied = match apply::prepare(&render.objects, &owner) {
-                    Ok(desired) => apply::apply_all(ctx, namespace, &live, &desired).await,
+                    Ok(desired) => apply::apply_all(ctx, namespace, &live, &desired, &uid).await,
                     Err(e) => Err(e),
                 };
                 match applied {
@@ -216,13 +254,15 @@ async fn apply(hc: &HarborCluster, ctx: &Context, namespace: &str, name: &str) -
                 }
             }
             Err(error) => {
-                if let Some(plugin) = ctx.catalog.get(component) {
-                    report.plugin = plugin.description().name.clone();
-                    report.plugin_version = plugin.description().version.clone();
-                    report.plugin_digest = plugin.digest().to_string();
+                if let Some(Ok(planned)) = plan.get(component) {
+                    report.plugin = planned.plugin.description().name.clone();
+                    report.plugin_version = planned.plugin.description().version.clone();
+                    report.plugin_digest = planned.plugin.digest().to_string();
+                    report.selection = Some(planned.selection.to_string());
                 }
-                let message = error_chain(error);
-                ctx.event(hc, EventType::Warning, "RenderFailed", "Render", &message).await;
+                let message = crate::error_chain::error_chain(error);
+                let reason = if matches!(error, crate::render::ComponentError::Guardrail { .. }) { "GuardrailViolation" } else { "RenderFailed" };
+                ctx.event(hc, EventType::Warning, reason, "Render", &message).await;
                 report.failure = Some(message);
                 report.render_failed = true;
                 failed.insert(component.clone());
@@ -252,21 +292,6 @@ async fn apply(hc: &HarborCluster, ctx: &Context, namespace: &str, name: &str) -
         // Status and Events already name them; the error makes the controller back off.
         Err(Error::ComponentsFailed(failed.into_iter().collect()))
     }
-}
-
-/// The whole source chain of a component error, for status and Events.
-fn error_chain(error: &ComponentError) -> String {
-    let mut message = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !message.contains(&text) {
-            message.push_str(": ");
-            message.push_str(&text);
-        }
-        source = s.source();
-    }
-    message
 }
 
 /// Writes status with server-side apply when it differs from the current one. Returns
@@ -308,36 +333,67 @@ impl Default for Options {
 }
 
 /// Runs the controller until `shutdown` resolves (or a signal, with `on_signal`), letting
-/// reconciles in flight finish.
+/// reconciles in flight finish. With policy sources, the PluginPolicies are loaded before
+/// the first reconcile (so no cluster renders first with a plugin a policy replaces) and
+/// followed from then on.
 pub async fn run_with(ctx: Arc<Context>, options: Options, shutdown: impl Future<Output = ()> + Send + 'static) {
+    let mut follow_policies = None;
+    if ctx.policy_sources.is_some() {
+        match policy_sync::resync(&ctx).await {
+            Ok((true, policies)) => follow_policies = Some(policies),
+            Ok((false, _)) => tracing::warn!("the PluginPolicy API is not served (CRD not installed): bundled plugins only"),
+            // The watch retries; meanwhile the bundled plugins render.
+            Err(e) => {
+                tracing::warn!(error = %e, error_chain = ?e, "loading PluginPolicies failed; will retry");
+                follow_policies = Some(Vec::new());
+            }
+        }
+    }
     let scopes: Vec<Option<String>> =
         if options.namespaces.is_empty() { vec![None] } else { options.namespaces.iter().cloned().map(Some).collect() };
     // One controller per namespace; each needs its own shutdown trigger.
     let mut senders = Vec::new();
     let mut controllers = Vec::new();
+    let mut stores = Vec::new();
+    let mut requeues = Vec::new();
     for scope in scopes {
         let (tx, rx) = futures::channel::oneshot::channel::<()>();
         senders.push(tx);
-        controllers.push(controller_for(ctx.clone(), scope, &options, async move {
+        let (requeue, requeued) = futures::channel::mpsc::unbounded();
+        requeues.push((scope.clone(), requeue));
+        let (store, controller) = controller_for(ctx.clone(), scope, &options, requeued, async move {
             let _ = rx.await;
-        }));
+        });
+        stores.push(store);
+        controllers.push(controller);
     }
+    let (policy_stop, policy_stopped) = futures::channel::oneshot::channel::<()>();
+    let policy_task = follow_policies.map(|policies| {
+        tokio::spawn(policy_sync::run(ctx.clone(), policies, stores, requeues, async move {
+            let _ = policy_stopped.await;
+        }))
+    });
     let trigger = tokio::spawn(async move {
         shutdown.await;
         for tx in senders {
             let _ = tx.send(());
         }
+        let _ = policy_stop.send(());
     });
     futures::future::join_all(controllers).await;
     trigger.abort();
+    if let Some(task) = policy_task {
+        task.abort();
+    }
 }
 
 fn controller_for(
     ctx: Arc<Context>,
     namespace: Option<String>,
     options: &Options,
+    requeued: futures::channel::mpsc::UnboundedReceiver<kube::runtime::reflector::ObjectRef<HarborCluster>>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
-) -> impl Future<Output = ()> {
+) -> (kube::runtime::reflector::Store<HarborCluster>, impl Future<Output = ()>) {
     fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
     where
         K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>,
@@ -357,13 +413,15 @@ fn controller_for(
         .owns(api::<StatefulSet>(&client, ns), children())
         .owns(api::<Service>(&client, ns), children())
         .owns(api::<ConfigMap>(&client, ns), children())
+        .reconcile_on(requeued)
         .with_config(controller::Config::default().concurrency(options.concurrency).debounce(options.debounce))
         .graceful_shutdown_on(shutdown);
     if options.on_signal {
         controller = controller.shutdown_on_signal();
     }
+    let store = controller.store();
     let scope = namespace.unwrap_or_else(|| "(all namespaces)".to_owned());
-    async move {
+    let run = async move {
         tracing::info!(namespace = %scope, "controller started");
         controller
             .run(reconcile, error_policy, ctx)
@@ -377,5 +435,6 @@ fn controller_for(
             })
             .await;
         tracing::info!(namespace = %scope, "controller stopped");
-    }
+    };
+    (store, run)
 }

@@ -17,8 +17,10 @@ pub struct ChildKind {
     pub prunable: bool,
 }
 
-/// Every kind a bundled renderer produces, in apply order (what others use first).
+/// Every kind a bundled renderer produces, and NetworkPolicy for vendor plugins that
+/// lock traffic down, in apply order (what others use first).
 pub const CHILD_KINDS: &[ChildKind] = &[
+    ChildKind { group: "networking.k8s.io", version: "v1", kind: "NetworkPolicy", plural: "networkpolicies", prunable: true },
     ChildKind { group: "", version: "v1", kind: "Secret", plural: "secrets", prunable: true },
     ChildKind { group: "", version: "v1", kind: "ConfigMap", plural: "configmaps", prunable: true },
     ChildKind { group: "", version: "v1", kind: "PersistentVolumeClaim", plural: "persistentvolumeclaims", prunable: false },

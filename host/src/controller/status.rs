@@ -20,6 +20,8 @@ pub struct ComponentReport {
     pub plugin: String,
     pub plugin_version: String,
     pub plugin_digest: String,
+    /// How the plugin was chosen (bundled, stable, canary, pinned, rolled back).
+    pub selection: Option<String>,
     /// Why it was not (fully) applied: a render, policy or apply failure.
     pub failure: Option<String>,
     /// Whether the failure happened while rendering (else while applying).
@@ -92,6 +94,7 @@ pub fn build(generation: Option<i64>, spec: &HarborClusterSpec, reports: &[Compo
             desired_replicas: desired,
             ready_replicas: ready,
             ready: all_ready,
+            selection: report.selection.clone(),
             message,
         });
     }
