@@ -10,10 +10,13 @@ PLUGINS := berth-plugin-core berth-plugin-jobservice berth-plugin-portal berth-p
 # Reproducible plugins: no build paths in the .wasm, so a digest names the source, not
 # the directory it was built in.
 export CARGO_TARGET_WASM32_WASIP2_RUSTFLAGS := --remap-path-prefix=$(CURDIR)=/berth --remap-path-prefix=$(HOME)/.cargo=/cargo
-# Purpose-built bad plugins for the sandbox tests (never bundled).
-TEST_PLUGINS := berth-test-hostile
+# Purpose-built plugins for the sandbox and policy tests (never bundled): a hostile one,
+# portal versions to swap and roll back, one that breaks every guardrail.
+TEST_PLUGINS := berth-test-hostile berth-test-portal-next berth-test-portal-broken berth-test-guardrail-breaker
+# The example third-party plugin (examples/vendor-plugin), built against the SDK only.
+VENDOR_PLUGINS := berth-vendor-networkpolicy
 
-.PHONY: render plugins test-plugins test bench crd clean-plugins
+.PHONY: render plugins test-plugins test bench bench-swap crd clean-plugins
 
 ## render: build the plugins and the host, then render examples/minimal.yaml
 render: plugins
@@ -26,11 +29,13 @@ plugins:
 	mkdir -p target/plugins
 	for p in $(PLUGINS); do cp $(WASM_OUT)/$$(echo $$p | tr - _).wasm target/plugins/; done
 
-## test-plugins: build the hostile test plugins into target/test-plugins
+## test-plugins: build the test plugins and the vendor example into target/test-plugins
+# (a separate cargo run from `plugins`: the portal variants link the portal crate
+# without its export, which a joint build would unify away).
 test-plugins: plugins
-	$(CARGO) build --target wasm32-wasip2 --profile $(PLUGIN_PROFILE) $(addprefix -p ,$(TEST_PLUGINS))
+	$(CARGO) build --target wasm32-wasip2 --profile $(PLUGIN_PROFILE) $(addprefix -p ,$(TEST_PLUGINS) $(VENDOR_PLUGINS))
 	mkdir -p target/test-plugins
-	for p in $(TEST_PLUGINS); do cp $(WASM_OUT)/$$(echo $$p | tr - _).wasm target/test-plugins/; done
+	for p in $(TEST_PLUGINS) $(VENDOR_PLUGINS); do cp $(WASM_OUT)/$$(echo $$p | tr - _).wasm target/test-plugins/; done
 	cp tests/plugins/*.wat target/test-plugins/
 
 ## test: every test in the workspace (plugins are built first)
@@ -41,9 +46,14 @@ test: test-plugins
 bench: plugins
 	$(CARGO) bench -p berth --bench sandbox
 
-## crd: regenerate crds/harborclusters.yaml
+## bench-swap: time a PluginPolicy change re-rendering 100 HarborClusters (needs a control plane)
+bench-swap: test-plugins
+	$(CARGO) run -q -p berth-tests --bin policy-swap-bench -- 100 5
+
+## crd: regenerate crds/harborclusters.yaml and crds/pluginpolicies.yaml
 crd:
 	$(CARGO) run -q -p berth -- crd > crds/harborclusters.yaml
+	$(CARGO) run -q -p berth -- crd --kind PluginPolicy > crds/pluginpolicies.yaml
 
 clean-plugins:
 	rm -rf target/plugins target/test-plugins

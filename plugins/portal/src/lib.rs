@@ -158,6 +158,8 @@ http {{
     )
 }
 
+// Gated: a crate that wraps Portal links it as an rlib and exports its own renderer.
+#[cfg(feature = "export")]
 berth_sdk::export_renderer!(Portal);
 
 #[cfg(test)]
