@@ -91,7 +91,8 @@ impl ControlPlane {
             format!("--secure-port={api_port}"),
             format!("--cert-dir={}", root.join("certs").display()),
             format!("--etcd-servers={etcd_url}"),
-            "--service-cluster-ip-range=10.0.0.0/24".into(),
+            // Room for the Services of a hundred HarborClusters (the benchmark); a /24 runs out.
+            "--service-cluster-ip-range=10.96.0.0/16".into(),
             "--service-account-issuer=https://kubernetes.default.svc".into(),
             format!("--service-account-key-file={}", root.join("sa.pub").display()),
             format!("--service-account-signing-key-file={}", root.join("sa.key").display()),

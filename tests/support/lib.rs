@@ -2,6 +2,8 @@
 //! and rendering an example file through the bundled plugins.
 
 pub mod control_plane;
+pub mod operator;
+pub mod policies;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -47,13 +49,21 @@ pub fn sandbox() -> Sandbox {
 
 /// One sandbox and bundled catalog per test binary, shared by its tests.
 pub fn shared_catalog() -> &'static Catalog {
+    &shared().1
+}
+
+/// The sandbox behind [`shared_catalog`], to load more plugins into.
+pub fn shared_sandbox() -> &'static Sandbox {
+    &shared().0
+}
+
+fn shared() -> &'static (Sandbox, Catalog) {
     static SHARED: OnceLock<(Sandbox, Catalog)> = OnceLock::new();
-    let (_, catalog) = SHARED.get_or_init(|| {
+    SHARED.get_or_init(|| {
         let sandbox = sandbox();
         let catalog = bundled_catalog(&sandbox);
         (sandbox, catalog)
-    });
-    catalog
+    })
 }
 
 pub fn bundled_catalog(sandbox: &Sandbox) -> Catalog {

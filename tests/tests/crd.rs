@@ -1,9 +1,18 @@
-//! crds/harborclusters.yaml is what `berth crd` prints today.
+//! crds/ holds what `berth crd` prints today.
 
 #[test]
 fn checked_in_crd_is_fresh() {
-    let generated = berth::crd::harbor_cluster_crd_yaml().unwrap_or_else(|e| panic!("{e}"));
-    let path = berth_tests::workspace().join("crds/harborclusters.yaml");
+    check("crds/harborclusters.yaml", berth::crd::harbor_cluster_crd_yaml());
+}
+
+#[test]
+fn checked_in_plugin_policy_crd_is_fresh() {
+    check("crds/pluginpolicies.yaml", berth::crd::plugin_policy_crd_yaml());
+}
+
+fn check(file: &str, generated: Result<String, serde_yaml::Error>) {
+    let generated = generated.unwrap_or_else(|e| panic!("{e}"));
+    let path = berth_tests::workspace().join(file);
     let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         checked_in == generated,

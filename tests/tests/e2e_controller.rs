@@ -1,8 +1,6 @@
 //! The controller (`berth run`) against a real control plane: etcd, kube-apiserver and
 //! kube-controller-manager (garbage collector only) started on 127.0.0.1 by the test,
-//! envtest convention. The operator runs in-process on a tokio task through
-//! `berth::controller::run_with`, so a test can stop it, start it again, and read its
-//! write counter.
+//! envtest convention. The operator runs in-process (`berth_tests::operator`).
 //!
 //! There is no kubelet and no workload controller: Pods never run and Deployments and
 //! StatefulSets never report status unless a test patches it itself (it says so where
@@ -13,18 +11,15 @@
 //! --test-threads=1`.
 
 use std::collections::BTreeMap;
-use std::future::Future;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use berth::HarborCluster;
 use berth::catalog::Catalog;
-use berth::controller::{Context, Options, run_with};
 use berth_tests::control_plane::ControlPlane;
+use berth_tests::operator::{Operator, apply_deploy_file, eventually, fail, install_crd, or_panic, service_account_client};
 use berth_tests::{read_example, shared_catalog};
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim, Secret};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt as _};
 use serde_json::{Value, json};
@@ -62,87 +57,12 @@ fn template_claims() -> Vec<String> {
     claims
 }
 
-fn fail<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> String + '_ {
-    move |e| format!("{what}: {e}")
-}
-
-/// The operator running in-process.
-struct Operator {
-    context: Arc<Context>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Operator {
-    fn start(client: &Client, catalog: Catalog) -> Operator {
-        let context = Arc::new(Context::new(client.clone(), Arc::new(catalog)));
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let options = Options { debounce: Duration::from_millis(200), ..Options::default() };
-        let task = tokio::spawn(run_with(context.clone(), options, async move {
-            let _ = stopped.await;
-        }));
-        Operator { context, stop: Some(stop), task }
-    }
-
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        // Graceful: reconciles in flight finish first.
-        let _ = tokio::time::timeout(Duration::from_secs(30), &mut self.task).await;
-    }
-
-    fn writes(&self) -> u64 {
-        self.context.metrics.total_writes()
-    }
-
-    /// Waits until the operator has made no write for `quiet`, after at least one more
-    /// reconcile than `after`.
-    async fn settle(&self, after: u64) -> Result<(), String> {
-        let quiet = Duration::from_secs(3);
-        let deadline = Instant::now() + Duration::from_secs(90);
-        let mut last = (self.writes(), Instant::now());
-        loop {
-            tokio::time::sleep(Duration::from_millis(250)).await;
-            let writes = self.writes();
-            if writes != last.0 {
-                last = (writes, Instant::now());
-            } else if last.1.elapsed() >= quiet && self.context.metrics.reconciles() > after {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                return Err(format!("the operator did not settle: writes {:?}", self.context.metrics.writes()));
-            }
-        }
-    }
-}
-
-async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> Result<T, String>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(value) = check().await {
-            return Ok(value);
-        }
-        if Instant::now() > deadline {
-            return Err(format!("timed out after {timeout:?} waiting for {what}"));
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
 /// A control plane with garbage collection, the HarborCluster CRD served, and the
 /// namespace `registry`.
 async fn plane() -> Result<(ControlPlane, Client), String> {
     let plane = ControlPlane::start(true).await?;
     let client = plane.client()?;
-    let yaml = berth::crd::harbor_cluster_crd_yaml().map_err(fail("CRD"))?;
-    let crd: CustomResourceDefinition = serde_yaml::from_str(&yaml).map_err(fail("CRD YAML"))?;
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    crds.create(&PostParams::default(), &crd).await.map_err(fail("creating the CRD"))?;
+    install_crd(&client, berth::crd::harbor_cluster_crd_yaml()).await?;
     for ns in [NS, "registry-delete"] {
         let namespace: Namespace = serde_json::from_value(json!({"metadata": {"name": ns}})).map_err(fail("namespace"))?;
         Api::<Namespace>::all(client.clone()).create(&PostParams::default(), &namespace).await.map_err(fail("namespace"))?;
@@ -241,10 +161,6 @@ fn changed(before: &BTreeMap<(String, String), String>, after: &BTreeMap<(String
         .collect();
     out.extend(after.keys().filter(|k| !before.contains_key(*k)).map(|(kind, name)| format!("{kind}/{name} (new)")));
     out
-}
-
-fn or_panic<T>(result: Result<T, String>) -> T {
-    result.unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -662,7 +578,7 @@ async fn killed_mid_reconcile_the_operator_converges_with_secrets_unchanged() {
         })
         .await,
     );
-    operator.task.abort();
+    operator.kill();
     let mut before = BTreeMap::new();
     for name in generated() {
         if let Some(s) = or_panic(secrets.get_opt(&name).await.map_err(fail("secret"))) {
@@ -685,52 +601,14 @@ async fn killed_mid_reconcile_the_operator_converges_with_secrets_unchanged() {
 }
 
 /// A client that acts as the operator's ServiceAccount from deploy/rbac.yaml.
-async fn service_account_client(plane: &ControlPlane) -> Result<Client, String> {
-    let kubeconfig = kube::config::Kubeconfig::from_yaml(&plane.kubeconfig_yaml()).map_err(fail("kubeconfig"))?;
-    let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default())
-        .await
-        .map_err(fail("kubeconfig"))?;
-    config.auth_info.impersonate = Some("system:serviceaccount:berth-system:berth".to_owned());
-    config.auth_info.impersonate_groups = Some(vec!["system:serviceaccounts".to_owned(), "system:authenticated".to_owned()]);
-    Client::try_from(config).map_err(fail("client"))
-}
-
-/// Server-side applies every document of a deploy/ file.
-async fn apply_file(client: &Client, file: &str) -> Result<(), String> {
-    let path = berth_tests::workspace().join("deploy").join(file);
-    let text = std::fs::read_to_string(&path).map_err(fail("deploy file"))?;
-    for document in text.split("\n---").filter(|d| d.lines().any(|l| l.starts_with("kind:"))) {
-        let value: Value = serde_yaml::from_str(document).map_err(fail("YAML"))?;
-        let object: DynamicObject = serde_json::from_value(value.clone()).map_err(fail("object"))?;
-        let types = object.types.clone().ok_or("a document without apiVersion and kind")?;
-        let (plural, namespaced) = match types.kind.as_str() {
-            "Namespace" => ("namespaces", false),
-            "ServiceAccount" => ("serviceaccounts", true),
-            "ClusterRole" => ("clusterroles", false),
-            "ClusterRoleBinding" => ("clusterrolebindings", false),
-            other => return Err(format!("the test does not apply {other}")),
-        };
-        let gvk = kube::api::GroupVersionKind::try_from(&types).map_err(fail("gvk"))?;
-        let resource = kube::api::ApiResource::from_gvk_with_plural(&gvk, plural);
-        let api: Api<DynamicObject> = match object.namespace() {
-            Some(ns) if namespaced => Api::namespaced_with(client.clone(), &ns, &resource),
-            _ => Api::all_with(client.clone(), &resource),
-        };
-        api.patch(&object.name_any(), &PatchParams::apply("e2e").force(), &Patch::Apply(&value))
-            .await
-            .map_err(fail("applying a deploy/ object"))?;
-    }
-    Ok(())
-}
-
 /// The whole lifecycle under deploy/rbac.yaml's ServiceAccount: whatever the operator
 /// needs beyond the ClusterRole shows up as a reconcile that never converges.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs etcd, kube-apiserver and kube-controller-manager (KUBEBUILDER_ASSETS)"]
 async fn the_deploy_rbac_is_enough_for_the_whole_lifecycle() {
     let (plane, admin) = or_panic(plane().await);
-    or_panic(apply_file(&admin, "namespace.yaml").await);
-    or_panic(apply_file(&admin, "rbac.yaml").await);
+    or_panic(apply_deploy_file(&admin, "namespace.yaml").await);
+    or_panic(apply_deploy_file(&admin, "rbac.yaml").await);
     let client = or_panic(service_account_client(&plane).await);
     let operator = Operator::start(&client, shared_catalog().clone());
 
@@ -871,5 +749,40 @@ async fn benchmark_one_cluster_from_nothing_and_a_no_op_reconcile() {
     );
     println!("{}", operator.context.metrics.prometheus_text());
     assert_eq!(noop, 0);
+    operator.stop().await;
+}
+
+/// Two HarborClusters in one namespace both render the expose Service "harbor" by
+/// default. The second must not take it over (each apply would wake the other, for
+/// ever): its expose component fails, naming the owner and the fix, and the first keeps
+/// its Service untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs etcd, kube-apiserver and kube-controller-manager (KUBEBUILDER_ASSETS)"]
+async fn a_second_cluster_never_takes_over_the_firsts_objects() {
+    let (_plane, client) = or_panic(plane().await);
+    let operator = Operator::start(&client, berth_tests::bundled_catalog(&berth_tests::sandbox()));
+    or_panic(create(&client, &minimal(NS, &[])).await);
+    or_panic(converged(&client, NS).await);
+    let services: Api<k8s_openapi::api::core::v1::Service> = Api::namespaced(client.clone(), NS);
+    let before = or_panic(services.get("harbor").await.map_err(fail("the expose Service")));
+
+    let mut second = minimal(NS, &[]);
+    second.metadata.name = Some("second".to_owned());
+    or_panic(create(&client, &second).await);
+    let clusters: Api<HarborCluster> = Api::namespaced(client.clone(), NS);
+    let message = or_panic(
+        eventually("the second cluster's expose to fail", Duration::from_secs(90), || async {
+            let status = clusters.get("second").await.ok()?.status?;
+            status.components.into_iter().find(|c| c.name == "expose")?.message.filter(|m| m.contains("already belongs"))
+        })
+        .await,
+    );
+    assert!(message.contains("HarborCluster demo") && message.contains("spec.expose.service.name"), "{message}");
+    // The rest of the second cluster applied; the first's Service was never touched.
+    assert!(or_panic(get(&client, NS, "Deployment", "second-harbor-core").await).is_some());
+    or_panic(operator.settle(operator.context.metrics.reconciles()).await);
+    let after = or_panic(services.get("harbor").await.map_err(fail("the expose Service")));
+    assert_eq!(before.resource_version(), after.resource_version());
+    assert_eq!(after.labels().get("berth.dev/cluster").map(String::as_str), Some(NAME));
     operator.stop().await;
 }

@@ -1,0 +1,155 @@
+//! Benchmark: how long from a PluginPolicy change to every affected HarborCluster
+//! re-rendered and applied, on a real control plane, with the operator in-process.
+//!
+//! `make bench-swap` (or `cargo run -p berth-tests --bin policy-swap-bench -- [CLUSTERS]
+//! [ROUNDS]`). Creates CLUSTERS (default 100) minimal HarborClusters, then flips the
+//! portal's stable version between 0.1.0 and 0.2.0 ROUNDS times (default 5), timing each
+//! flip from the policy write to the last cluster whose status names the new version.
+//! A last round rolls 0.2.0 out to 10 percent and counts the reconciles it caused, to
+//! show that only the affected clusters re-render. Prints medians; asserts nothing.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use berth::HarborCluster;
+use berth::controller::Context;
+use berth::controller::policy_sync::PolicySources;
+use berth::plugin_dir::PluginDir;
+use berth::policy::{PluginPolicy, PluginSet, Snapshot};
+use berth_tests::control_plane::ControlPlane;
+use berth_tests::operator::{Operator, eventually, fail, install_crd};
+use berth_tests::policies::portal_policy;
+use berth_tests::{read_example, sandbox, shared_catalog, test_plugins};
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::{Client, ResourceExt as _};
+use serde_json::{Value, json};
+
+const NS: &str = "bench";
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> Result<(), String> {
+    let mut args = std::env::args().skip(1);
+    let clusters: usize = args.next().map(|a| a.parse().map_err(fail("CLUSTERS"))).transpose()?.unwrap_or(100);
+    let rounds: usize = args.next().map(|a| a.parse().map_err(fail("ROUNDS"))).transpose()?.unwrap_or(5);
+
+    let plane = ControlPlane::start(false).await?;
+    let client = plane.client()?;
+    install_crd(&client, berth::crd::harbor_cluster_crd_yaml()).await?;
+    install_crd(&client, berth::crd::plugin_policy_crd_yaml()).await?;
+    let namespace: Namespace = serde_json::from_value(json!({"metadata": {"name": NS}})).map_err(fail("namespace"))?;
+    Api::<Namespace>::all(client.clone()).create(&PostParams::default(), &namespace).await.map_err(fail("namespace"))?;
+    let policies: Api<PluginPolicy> = Api::all(client.clone());
+    eventually("the CRDs", Duration::from_secs(30), || async { policies.list(&ListParams::default()).await.ok() }).await?;
+    apply(&client, &portal_policy("0.1.0", None)).await?;
+
+    let plugins = Arc::new(PluginSet::new(Snapshot::bundled(shared_catalog())));
+    let dir = PluginDir::open(&test_plugins()).map_err(fail("plugin dir"))?;
+    let sources = PolicySources { sandbox: Arc::new(sandbox()), dir: Some(Arc::new(dir)) };
+    let operator = Operator::with_context(Context::new(client.clone(), plugins).with_policy(sources));
+
+    let api: Api<HarborCluster> = Api::namespaced(client.clone(), NS);
+    for i in 0..clusters {
+        let mut cluster = read_example("minimal.yaml");
+        cluster.metadata.name = Some(format!("bench-{i:03}"));
+        cluster.metadata.namespace = Some(NS.to_owned());
+        // The expose Service is "harbor" by default: one per namespace.
+        cluster.spec.expose.service.name = format!("bench-{i:03}-harbor");
+        api.create(&PostParams::default(), &cluster).await.map_err(fail("create"))?;
+    }
+    let first = wait_all(&client, clusters, "0.1.0", Duration::from_secs(600)).await?;
+    eprintln!("{clusters} clusters created and converged in {:.1} s", first.as_secs_f64());
+
+    let mut flips = Vec::new();
+    for round in 0..rounds {
+        let target = if round % 2 == 0 { "0.2.0" } else { "0.1.0" };
+        let reconciles = operator.context.metrics.reconciles();
+        let t0 = Instant::now();
+        apply(&client, &portal_policy(target, None)).await?;
+        wait_all(&client, clusters, target, Duration::from_secs(600)).await?;
+        let elapsed = t0.elapsed();
+        let reconciled = operator.context.metrics.reconciles() - reconciles;
+        eprintln!("round {}: stable -> {target}: all {clusters} re-rendered in {:.2} s ({reconciled} reconciles)", round + 1, elapsed.as_secs_f64());
+        flips.push(elapsed);
+    }
+    let stable = if rounds % 2 == 0 { "0.1.0" } else { "0.2.0" };
+    let canary = if stable == "0.1.0" { "0.2.0" } else { "0.1.0" };
+
+    // A 10 percent rollout: only the canaries move.
+    let reconciles = operator.context.metrics.reconciles();
+    let t0 = Instant::now();
+    apply(&client, &portal_policy(stable, Some(json!({"version": canary, "percent": 10})))).await?;
+    let moved = eventually("the canaries", Duration::from_secs(600), || async {
+        let (on_canary, current) = count(&client, canary).await.ok()?;
+        // Each canary's status names the new version; the rest are unchanged.
+        (current == clusters && on_canary > 0 && idle(&operator).await).then_some(on_canary)
+    })
+    .await?;
+    let canary_time = t0.elapsed();
+    let canary_reconciles = operator.context.metrics.reconciles() - reconciles;
+
+    let mut sorted = flips.clone();
+    sorted.sort();
+    let median = sorted.get(sorted.len() / 2).copied().unwrap_or_default();
+    println!("policy swap, {clusters} HarborClusters, {rounds} rounds");
+    println!("  stable version flip, every cluster re-rendered: median {:.2} s (min {:.2} s, max {:.2} s), {:.1} clusters/s at the median",
+        median.as_secs_f64(),
+        sorted.first().copied().unwrap_or_default().as_secs_f64(),
+        sorted.last().copied().unwrap_or_default().as_secs_f64(),
+        clusters as f64 / median.as_secs_f64().max(1e-9));
+    println!("  10% rollout: {moved} canaries moved in {:.2} s with {canary_reconciles} reconciles (the other {} clusters untouched)",
+        canary_time.as_secs_f64(), clusters - moved);
+    operator.stop().await;
+    drop(plane);
+    Ok(())
+}
+
+/// Whether the operator has been idle (no new reconcile) for a second.
+async fn idle(operator: &Operator) -> bool {
+    let before = operator.context.metrics.reconciles();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    operator.context.metrics.reconciles() == before
+}
+
+async fn apply(client: &Client, policy: &PluginPolicy) -> Result<(), String> {
+    let mut body = serde_json::to_value(policy).map_err(fail("policy"))?;
+    if let Value::Object(map) = &mut body {
+        map.remove("status");
+    }
+    Api::<PluginPolicy>::all(client.clone())
+        .patch(&policy.name_any(), &PatchParams::apply("bench").force(), &Patch::Apply(&body))
+        .await
+        .map(drop)
+        .map_err(fail("apply policy"))
+}
+
+/// (clusters whose portal is on `version`, clusters whose status is current).
+async fn count(client: &Client, version: &str) -> Result<(usize, usize), String> {
+    let list = Api::<HarborCluster>::namespaced(client.clone(), NS).list(&ListParams::default()).await.map_err(fail("list"))?;
+    let mut on_version = 0;
+    let mut current = 0;
+    for hc in list.items {
+        let Some(status) = hc.status else { continue };
+        if status.observed_generation == hc.metadata.generation {
+            current += 1;
+        }
+        if status.components.iter().any(|c| c.name == "portal" && c.plugin_version == version) {
+            on_version += 1;
+        }
+    }
+    Ok((on_version, current))
+}
+
+async fn wait_all(client: &Client, clusters: usize, version: &str, timeout: Duration) -> Result<Duration, String> {
+    let t0 = Instant::now();
+    loop {
+        let (on_version, _) = count(client, version).await?;
+        if on_version == clusters {
+            return Ok(t0.elapsed());
+        }
+        if t0.elapsed() > timeout {
+            return Err(format!("only {on_version}/{clusters} on {version} after {timeout:?}"));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

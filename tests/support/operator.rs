@@ -1,0 +1,154 @@
+//! The operator run in-process for the end-to-end suites, and the waiting helpers they
+//! share. `berth::controller::run_with` runs on a tokio task, so a test can stop it,
+//! start it again, swap its plugins, and read its write counter.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use berth::catalog::Catalog;
+use berth::controller::{Context, Options, run_with};
+use berth::policy::{PluginSet, Snapshot};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use kube::{Client, ResourceExt as _};
+use serde_json::Value;
+
+use crate::control_plane::ControlPlane;
+
+/// Maps an error to "what: error", for `?` in tests that return `Result<_, String>`.
+pub fn fail<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> String + '_ {
+    move |e| format!("{what}: {e}")
+}
+
+pub fn or_panic<T>(result: Result<T, String>) -> T {
+    result.unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Polls `check` every 250 ms until it returns a value or `timeout` passes.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> Result<T, String>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return Ok(value);
+        }
+        if Instant::now() > deadline {
+            return Err(format!("timed out after {timeout:?} waiting for {what}"));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Creates a CRD from its generated YAML.
+pub async fn install_crd(client: &Client, yaml: Result<String, serde_yaml::Error>) -> Result<(), String> {
+    let yaml = yaml.map_err(fail("CRD"))?;
+    let crd: CustomResourceDefinition = serde_yaml::from_str(&yaml).map_err(fail("CRD YAML"))?;
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    crds.create(&PostParams::default(), &crd).await.map_err(fail("creating the CRD")).map(drop)
+}
+
+/// The operator running in-process.
+pub struct Operator {
+    pub context: Arc<Context>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Operator {
+    /// With a fixed set of plugins and no PluginPolicy.
+    pub fn start(client: &Client, catalog: Catalog) -> Operator {
+        let plugins = Arc::new(PluginSet::new(Snapshot::bundled(&catalog)));
+        Operator::with_context(Context::new(client.clone(), plugins))
+    }
+
+    pub fn with_context(context: Context) -> Operator {
+        let context = Arc::new(context);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let options = Options { debounce: Duration::from_millis(200), ..Options::default() };
+        let task = tokio::spawn(run_with(context.clone(), options, async move {
+            let _ = stopped.await;
+        }));
+        Operator { context, stop: Some(stop), task }
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        // Graceful: reconciles in flight finish first.
+        let _ = tokio::time::timeout(Duration::from_secs(30), &mut self.task).await;
+    }
+
+    /// Kills the operator mid-flight: no graceful shutdown.
+    pub fn kill(&self) {
+        self.task.abort();
+    }
+
+    pub fn writes(&self) -> u64 {
+        self.context.metrics.total_writes()
+    }
+
+    /// Waits until the operator has made no write for `quiet`, after at least one more
+    /// reconcile than `after`.
+    pub async fn settle(&self, after: u64) -> Result<(), String> {
+        let quiet = Duration::from_secs(3);
+        let deadline = Instant::now() + Duration::from_secs(90);
+        let mut last = (self.writes(), Instant::now());
+        loop {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            let writes = self.writes();
+            if writes != last.0 {
+                last = (writes, Instant::now());
+            } else if last.1.elapsed() >= quiet && self.context.metrics.reconciles() > after {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!("the operator did not settle: writes {:?}", self.context.metrics.writes()));
+            }
+        }
+    }
+}
+
+/// A client that acts as deploy/rbac.yaml's ServiceAccount (impersonation).
+pub async fn service_account_client(plane: &ControlPlane) -> Result<Client, String> {
+    let kubeconfig = kube::config::Kubeconfig::from_yaml(&plane.kubeconfig_yaml()).map_err(fail("kubeconfig"))?;
+    let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default())
+        .await
+        .map_err(fail("kubeconfig"))?;
+    config.auth_info.impersonate = Some("system:serviceaccount:berth-system:berth".to_owned());
+    config.auth_info.impersonate_groups = Some(vec!["system:serviceaccounts".to_owned(), "system:authenticated".to_owned()]);
+    Client::try_from(config).map_err(fail("client"))
+}
+
+/// Server-side applies every document of a deploy/ file.
+pub async fn apply_deploy_file(client: &Client, file: &str) -> Result<(), String> {
+    let path = crate::workspace().join("deploy").join(file);
+    let text = std::fs::read_to_string(&path).map_err(fail("deploy file"))?;
+    for document in text.split("\n---").filter(|d| d.lines().any(|l| l.starts_with("kind:"))) {
+        let value: Value = serde_yaml::from_str(document).map_err(fail("YAML"))?;
+        let object: DynamicObject = serde_json::from_value(value.clone()).map_err(fail("object"))?;
+        let types = object.types.clone().ok_or("a document without apiVersion and kind")?;
+        let (plural, namespaced) = match types.kind.as_str() {
+            "Namespace" => ("namespaces", false),
+            "ServiceAccount" => ("serviceaccounts", true),
+            "ClusterRole" => ("clusterroles", false),
+            "ClusterRoleBinding" => ("clusterrolebindings", false),
+            other => return Err(format!("the test does not apply {other}")),
+        };
+        let gvk = kube::api::GroupVersionKind::try_from(&types).map_err(fail("gvk"))?;
+        let resource = kube::api::ApiResource::from_gvk_with_plural(&gvk, plural);
+        let api: Api<DynamicObject> = match object.namespace() {
+            Some(ns) if namespaced => Api::namespaced_with(client.clone(), &ns, &resource),
+            _ => Api::all_with(client.clone(), &resource),
+        };
+        api.patch(&object.name_any(), &PatchParams::apply("e2e").force(), &Patch::Apply(&value))
+            .await
+            .map_err(fail("applying a deploy/ object"))?;
+    }
+    Ok(())
+}
+
