@@ -49,10 +49,13 @@ enum Command {
         #[arg(long)]
         emit_secrets: bool,
         /// PluginPolicy file(s) to apply offline: selection, pins, rollouts and
-        /// guardrails, with plugins from the plugin directory (ConfigMap sources are not
-        /// read offline).
+        /// guardrails (ConfigMap sources are not read offline).
         #[arg(long)]
         policy: Vec<PathBuf>,
+        /// Where PluginPolicy `file` sources are (kept apart from the bundled plugins,
+        /// which are every .wasm in --plugins).
+        #[arg(long)]
+        plugin_sources: Option<PathBuf>,
     },
     /// Inspect plugins.
     Plugins {
@@ -67,10 +70,12 @@ enum Command {
     },
     /// Run the operator: reconcile HarborClusters (kubeconfig, or in-cluster config).
     Run {
-        /// The plugin directory: the bundled plugins are loaded from it at start, and
-        /// PluginPolicy `file` sources are read from it (default as for `render`).
+        /// The plugin directory: the bundled plugins, loaded at start (default as for `render`).
         #[arg(long)]
         plugins: Option<PathBuf>,
+        /// Where PluginPolicy `file` sources are (none: only bundled and ConfigMap sources).
+        #[arg(long, env = "BERTH_PLUGIN_SOURCES")]
+        plugin_sources: Option<PathBuf>,
         /// Watch only this namespace; repeat for several (default: all namespaces).
         #[arg(short = 'n', long = "namespace")]
         namespaces: Vec<String>,
@@ -135,21 +140,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Render { ref file, ref plugins, ref namespace, emit_secrets, ref policy } => {
+        Command::Render { ref file, ref plugins, ref namespace, emit_secrets, ref policy, ref plugin_sources } => {
             let sandbox = sandbox(&cli)?;
-            render(&sandbox, file, plugins.as_deref(), namespace, emit_secrets, policy)
+            let sources = plugin_sources.as_deref().map(open_sources).transpose()?;
+            render(&sandbox, file, plugins.as_deref(), namespace, emit_secrets, policy, sources.as_ref())
         }
-        Command::Run { ref plugins, ref namespaces, concurrency, http_addr } => {
+        Command::Run { ref plugins, ref plugin_sources, ref namespaces, concurrency, http_addr } => {
             let sandbox = sandbox(&cli)?;
             let dir = open_plugin_dir(plugins.as_deref())?;
             let catalog = load_catalog(&sandbox, &dir)?;
+            let sources = plugin_sources.as_deref().map(open_sources).transpose()?;
             let options = berth::controller::Options {
                 namespaces: namespaces.clone(),
                 concurrency,
                 on_signal: true,
                 ..Default::default()
             };
-            operate(sandbox, dir, catalog, options, http_addr)
+            operate(sandbox, sources, catalog, options, http_addr)
         }
         Command::Plugins { command: PluginsCommand::Inspect { ref file } } => {
             let sandbox = sandbox(&cli)?;
@@ -185,6 +192,7 @@ fn render(
     default_namespace: &str,
     emit_secrets: bool,
     policy_files: &[PathBuf],
+    plugin_sources: Option<&PluginDir>,
 ) -> anyhow::Result<()> {
     let cluster = berth::manifest::read_cluster(file)?;
     let dir = open_plugin_dir(plugins)?;
@@ -196,7 +204,7 @@ fn render(
             policies.extend(berth::manifest::read_policies(path)?);
         }
         let no_config_maps = BTreeMap::new();
-        let sources = berth::policy::build::Sources { dir: Some(&dir), config_maps: &no_config_maps };
+        let sources = berth::policy::build::Sources { dir: plugin_sources, config_maps: &no_config_maps };
         snapshot = berth::policy::build::build(sandbox, &snapshot, &policies, &sources);
         for (policy, status) in &snapshot.policy_status {
             for component in &status.components {
@@ -254,6 +262,10 @@ fn open_plugin_dir(plugins: Option<&Path>) -> anyhow::Result<PluginDir> {
     })
 }
 
+fn open_sources(path: &Path) -> anyhow::Result<PluginDir> {
+    PluginDir::open(path).with_context(|| format!("--plugin-sources {}", path.display()))
+}
+
 /// The bundled plugins: every .wasm in the plugin directory.
 fn load_catalog(sandbox: &Sandbox, dir: &PluginDir) -> anyhow::Result<Catalog> {
     tracing::info!(dir = %dir.path().display(), "loading plugins");
@@ -268,13 +280,13 @@ fn load_catalog(sandbox: &Sandbox, dir: &PluginDir) -> anyhow::Result<Catalog> {
 /// allowed to finish.
 fn operate(
     sandbox: Sandbox,
-    dir: PluginDir,
+    plugin_sources: Option<PluginDir>,
     catalog: Catalog,
     options: berth::controller::Options,
     http_addr: std::net::SocketAddr,
 ) -> anyhow::Result<()> {
     let plugins = Arc::new(PluginSet::new(Snapshot::bundled(&catalog)));
-    let sources = berth::controller::policy_sync::PolicySources { sandbox: Arc::new(sandbox), dir: Some(Arc::new(dir)) };
+    let sources = berth::controller::policy_sync::PolicySources { sandbox: Arc::new(sandbox), dir: plugin_sources.map(Arc::new) };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     runtime.block_on(async {
         let client = kube::Client::try_default().await.context("no Kubernetes configuration (kubeconfig or in-cluster)")?;

@@ -293,7 +293,7 @@ fn load_version(
         if limits == bundled.limits() {
             (bundled.clone(), false)
         } else {
-            (reload_with_limits(sandbox, bundled, limits, sources, component).map_err(|m| refuse("LoadFailed", m))?, true)
+            (bundled.with_limits(limits), false)
         }
     } else {
         let expected = expected.ok_or_else(|| refuse("DigestRequired", "a file or configMap source must name its sha256 digest".to_owned()))?;
@@ -308,8 +308,8 @@ fn load_version(
                 format!("{label} has digest {actual}, not the {expected} the policy names"),
             ));
         }
-        match reusable(previous, &expected, limits) {
-            Some(plugin) => (plugin, false),
+        match reusable(previous, &expected) {
+            Some(plugin) => (if plugin.limits() == limits { plugin } else { plugin.with_limits(limits) }, false),
             None => {
                 let started = Instant::now();
                 tracing::info!(component, version = %spec.version, source = %label, "loading plugin");
@@ -336,29 +336,15 @@ fn load_version(
     Ok(plugin)
 }
 
-/// A plugin already loaded (in the previous snapshot) with this digest and limits.
-fn reusable(previous: &Snapshot, digest: &Digest, limits: Limits) -> Option<Plugin> {
-    previous
-        .components
-        .values()
-        .flat_map(|c| c.ready.iter().chain(std::iter::once(&c.stable)))
-        .chain(previous.bundled.values())
-        .find(|p| p.digest() == *digest && p.limits() == limits)
-        .cloned()
-}
-
-/// A bundled plugin under other limits: loaded again from the plugin directory (the
-/// component itself comes from the precompiled cache).
-fn reload_with_limits(sandbox: &Sandbox, bundled: &Plugin, limits: Limits, sources: &Sources<'_>, component: &str) -> Result<Plugin, String> {
-    let dir = sources.dir.ok_or_else(|| format!("no plugin directory to reload the bundled {component} plugin from"))?;
-    let bytes = dir.read(bundled.source_name()).map_err(|e| error_chain(&e))?;
-    sandbox.load(bundled.source_name(), &bytes, Some(&bundled.digest()), limits).map_err(|e| error_chain(&e))
+/// A plugin already loaded (in the previous snapshot) with this digest.
+fn reusable(previous: &Snapshot, digest: &Digest) -> Option<Plugin> {
+    previous.find(&digest.to_string())
 }
 
 /// The bytes of a file or ConfigMap source, and a label for logs.
 fn read_source(spec: &PluginVersionSpec, sources: &Sources<'_>) -> Result<(String, Vec<u8>), String> {
     if let Some(file) = &spec.source.file {
-        let dir = sources.dir.ok_or_else(|| "the operator has no plugin directory".to_owned())?;
+        let dir = sources.dir.ok_or_else(|| "the operator has no plugin source directory (--plugin-sources)".to_owned())?;
         let bytes = dir.read(&file.name).map_err(|e| error_chain(&e))?;
         return Ok((file.name.clone(), bytes));
     }

@@ -30,6 +30,8 @@ struct Inner {
     exports: Vec<String>,
     limits: Limits,
     ticks: u64,
+    /// The epoch tick the deadline was converted with.
+    tick: std::time::Duration,
     pre: ComponentRendererPre<HostState>,
 }
 
@@ -91,6 +93,7 @@ impl Plugin {
                 exports: export_names,
                 limits,
                 ticks,
+                tick: sandbox.tick(),
                 pre,
             }),
         };
@@ -135,6 +138,26 @@ impl Plugin {
 
     pub fn limits(&self) -> Limits {
         self.inner.limits
+    }
+
+    /// The same verified plugin under other limits. Limits apply per Store, so nothing
+    /// is compiled, linked or described again.
+    pub fn with_limits(&self, limits: Limits) -> Plugin {
+        let inner = &self.inner;
+        Plugin {
+            inner: Arc::new(Inner {
+                source_name: inner.source_name.clone(),
+                description: inner.description.clone(),
+                digest: inner.digest,
+                size: inner.size,
+                imports: inner.imports.clone(),
+                exports: inner.exports.clone(),
+                limits,
+                ticks: deadline_ticks(limits.deadline, inner.tick),
+                tick: inner.tick,
+                pre: inner.pre.clone(),
+            }),
+        }
     }
 
     /// A fresh store with this plugin's memory cap and deadline.
