@@ -74,8 +74,9 @@ pub enum ComponentError {
     Guardrail {
         component: String,
         plugin: String,
+        /// Boxed: the error travels in every component's Result.
         #[source]
-        violation: Violation,
+        violation: Box<Violation>,
     },
     #[error("component {component}: {source}")]
     Plugin {
@@ -211,15 +212,15 @@ pub fn render_planned(plan: &RenderPlan, cluster: &ClusterRef<'_>) -> Result<Clu
         let result = result.and_then(|rendered| {
             for object in &rendered.objects {
                 let key = (object.kind().to_owned(), object.name().to_owned());
-                if let Some(owner) = seen.get(&key) {
-                    if owner != component {
-                        return Err(ComponentError::Conflict {
-                            component: component.to_owned(),
-                            plugin: rendered.plugin.clone(),
-                            kind: key.0,
-                            name: key.1,
-                        });
-                    }
+                if let Some(owner) = seen.get(&key)
+                    && owner != component
+                {
+                    return Err(ComponentError::Conflict {
+                        component: component.to_owned(),
+                        plugin: rendered.plugin.clone(),
+                        kind: key.0,
+                        name: key.1,
+                    });
                 }
             }
             for object in &rendered.objects {
@@ -244,7 +245,7 @@ where
 {
     let workers = std::thread::available_parallelism().map_or(1, usize::from).min(components.len());
     if workers <= 1 {
-        return components.iter().map(|c| render(c)).collect();
+        return components.iter().map(&render).collect();
     }
     let next = AtomicUsize::new(0);
     let mut slots: Vec<Option<(Result<ComponentRender, ComponentError>, Duration)>> = components.iter().map(|_| None).collect();
@@ -307,7 +308,7 @@ fn render_component(
     planned.guardrails.check(&output.objects).map_err(|violation| ComponentError::Guardrail {
         component: component.to_owned(),
         plugin: format!("{}@{}", description.name, description.version),
-        violation,
+        violation: Box::new(violation),
     })?;
     let stamp = Stamp {
         cluster: cluster.name,

@@ -339,3 +339,14 @@ fn a_guardrail_or_limit_change_marks_the_component_for_re_rendering() {
     let dropped = snapshot_after(&before, &[]);
     assert_eq!(dropped.rules_changed(&before).into_iter().collect::<Vec<_>>(), ["portal"]);
 }
+
+/// The shipped example policy names the digest of the vendor plugin this workspace
+/// builds: a rebuild that changes the plugin must update the policy with it.
+#[test]
+fn the_vendor_example_policy_pins_the_built_plugin() {
+    let path = berth_tests::workspace().join("examples/vendor-plugin/policy.yaml");
+    let policies = berth::manifest::read_policies(&path).unwrap_or_else(|e| panic!("{e}"));
+    let pinned: Vec<Option<String>> =
+        policies.iter().flat_map(|p| p.spec.components.iter()).flat_map(|c| c.versions.iter()).map(|v| v.digest.clone()).collect();
+    assert_eq!(pinned, [Some(digest_of(VENDOR_NETWORKPOLICY))], "update examples/vendor-plugin/policy.yaml to the built digest");
+}
