@@ -65,15 +65,25 @@ async fn main() -> Result<(), String> {
     eprintln!("{clusters} clusters created and converged in {:.1} s", first.as_secs_f64());
 
     let mut flips = Vec::new();
+    let mut swaps = Vec::new();
     for round in 0..rounds {
         let target = if round.is_multiple_of(2) { "0.2.0" } else { "0.1.0" };
         let reconciles = operator.context.metrics.reconciles();
+        let mut swapped = operator.context.plugins.subscribe();
+        swapped.borrow_and_update();
         let t0 = Instant::now();
         apply(&client, &portal_policy(target, None)).await?;
+        swapped.changed().await.map_err(fail("the plugin set"))?;
+        swaps.push(t0.elapsed());
         view.wait_all(clusters, target, Duration::from_secs(600)).await?;
         let elapsed = t0.elapsed();
         let reconciled = operator.context.metrics.reconciles() - reconciles;
-        eprintln!("round {}: stable -> {target}: all {clusters} re-rendered in {:.2} s ({reconciled} reconciles)", round + 1, elapsed.as_secs_f64());
+        eprintln!(
+            "round {}: stable -> {target}: snapshot swapped after {} ms, all {clusters} re-rendered in {:.2} s ({reconciled} reconciles)",
+            round + 1,
+            swaps.last().map_or(0, |d| d.as_millis()),
+            elapsed.as_secs_f64()
+        );
         flips.push(elapsed);
     }
     let stable = if rounds.is_multiple_of(2) { "0.1.0" } else { "0.2.0" };
@@ -95,7 +105,10 @@ async fn main() -> Result<(), String> {
     let mut sorted = flips.clone();
     sorted.sort();
     let median = sorted.get(sorted.len() / 2).copied().unwrap_or_default();
+    swaps.sort();
+    let swap_median = swaps.get(swaps.len() / 2).copied().unwrap_or_default();
     println!("policy swap, {clusters} HarborClusters, {rounds} rounds");
+    println!("  policy write -> new plugin snapshot in force: median {} ms", swap_median.as_millis());
     println!("  stable version flip, every cluster re-rendered: median {:.2} s (min {:.2} s, max {:.2} s), {:.1} clusters/s at the median",
         median.as_secs_f64(),
         sorted.first().copied().unwrap_or_default().as_secs_f64(),
