@@ -14,7 +14,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::runtime::events::{Event as KubeEvent, EventType};
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt as _, watcher};
 use kube::{Resource as _, ResourceExt as _};
 
 use super::error::{api_message, is_not_found};
@@ -97,7 +97,8 @@ pub async fn run(
     // Only spec changes (a new generation) and deletions rebuild: the status this loop
     // writes comes back as a watch event too, and must not trigger another rebuild.
     let mut seen: HashMap<String, Option<i64>> = HashMap::new();
-    let policy_events = watcher(Api::<PluginPolicy>::all(ctx.client.clone()), watcher::Config::default()).filter_map(move |event| {
+    // With backoff: an unreachable API server must not turn the retry into a busy loop.
+    let policy_events = watcher(Api::<PluginPolicy>::all(ctx.client.clone()), watcher::Config::default()).default_backoff().filter_map(move |event| {
         let relevant = match &event {
             Ok(watcher::Event::Apply(p) | watcher::Event::InitApply(p)) => {
                 seen.insert(p.name_any(), p.metadata.generation) != Some(p.metadata.generation)
@@ -111,8 +112,9 @@ pub async fn run(
         };
         futures::future::ready(relevant.then_some(()))
     });
-    let source_events =
-        watcher(Api::<ConfigMap>::all(ctx.client.clone()), watcher::Config::default().labels(PLUGIN_SOURCE_LABEL)).map(|_| ());
+    let source_events = watcher(Api::<ConfigMap>::all(ctx.client.clone()), watcher::Config::default().labels(PLUGIN_SOURCE_LABEL))
+        .default_backoff()
+        .map(|_| ());
     let mut changes = pin!(futures::stream::select(policy_events, source_events));
     let mut swapped = ctx.plugins.subscribe();
     let mut shutdown = pin!(shutdown);
