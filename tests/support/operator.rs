@@ -152,3 +152,20 @@ pub async fn apply_deploy_file(client: &Client, file: &str) -> Result<(), String
     Ok(())
 }
 
+
+/// The API server's request counters or durations (`apiserver_request_total`,
+/// `apiserver_request_duration_seconds_sum`, ...), summed by "VERB resource[/sub]".
+pub async fn api_server_requests(client: &Client, metric: &str) -> Result<std::collections::BTreeMap<String, f64>, String> {
+    let request = http::Request::get("/metrics").body(Vec::new()).map_err(fail("request"))?;
+    let text = client.request_text(request).await.map_err(fail("API server metrics"))?;
+    let mut sums = std::collections::BTreeMap::new();
+    let prefix = format!("{metric}{{");
+    for line in text.lines().filter(|l| l.starts_with(&prefix)) {
+        let field = |name: &str| line.split(&format!("{name}=\"")).nth(1).and_then(|rest| rest.split('"').next()).unwrap_or_default();
+        let value: f64 = line.rsplit(' ').next().and_then(|v| v.parse().ok()).unwrap_or_default();
+        let subresource = field("subresource");
+        let key = format!("{} {}{}", field("verb"), field("resource"), if subresource.is_empty() { String::new() } else { format!("/{subresource}") });
+        *sums.entry(key).or_default() += value;
+    }
+    Ok(sums)
+}

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use berth::HarborCluster;
 use berth::catalog::Catalog;
 use berth_tests::control_plane::ControlPlane;
-use berth_tests::operator::{Operator, apply_deploy_file, eventually, fail, install_crd, or_panic, service_account_client};
+use berth_tests::operator::{Operator, api_server_requests, apply_deploy_file, eventually, fail, install_crd, or_panic, service_account_client};
 use berth_tests::{read_example, shared_catalog};
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim, Secret};
@@ -784,5 +784,28 @@ async fn a_second_cluster_never_takes_over_the_firsts_objects() {
     let after = or_panic(services.get("harbor").await.map_err(fail("the expose Service")));
     assert_eq!(before.resource_version(), after.resource_version());
     assert_eq!(after.labels().get("berth.dev/cluster").map(String::as_str), Some(NAME));
+    operator.stop().await;
+}
+
+/// A reconcile reads the cluster's children from the watch caches, not with a LIST per
+/// kind: the API server sees no LIST from a reconcile that finds nothing to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs etcd, kube-apiserver and kube-controller-manager (KUBEBUILDER_ASSETS)"]
+async fn a_reconcile_reads_children_from_the_watch_caches() {
+    let (_plane, client) = or_panic(plane().await);
+    let operator = Operator::start(&client, shared_catalog().clone());
+    or_panic(create(&client, &minimal(NS, &[])).await);
+    or_panic(converged(&client, NS).await);
+    or_panic(operator.settle(0).await);
+    let lists = |m: std::collections::BTreeMap<String, f64>| -> f64 {
+        m.iter().filter(|(what, _)| what.starts_with("LIST ") && !what.contains("harborclusters")).map(|(_, n)| n).sum()
+    };
+    let before = lists(or_panic(api_server_requests(&client, "apiserver_request_total").await));
+    let reconciles = operator.context.metrics.reconciles();
+    // An annotation wakes the controller without changing the spec.
+    or_panic(patch_cluster(&client, NS, json!({"metadata": {"annotations": {"berth.dev/test-nudge": "1"}}})).await);
+    or_panic(operator.settle(reconciles).await);
+    let after = lists(or_panic(api_server_requests(&client, "apiserver_request_total").await));
+    assert_eq!(after, before, "a reconcile LISTed children");
     operator.stop().await;
 }

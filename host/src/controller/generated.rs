@@ -19,17 +19,23 @@ use crate::render::CLUSTER_LABEL;
 /// Label on Secrets Berth generated (and may delete under the Delete policy).
 pub const GENERATED_LABEL: &str = "berth.dev/generated";
 
-/// Makes sure every Secret in the inventory exists. Returns the names it created.
+/// Makes sure every Secret in the inventory exists. Returns the names it created. A
+/// Secret `live` already holds (it carries the cluster label) needs no lookup; any other
+/// is looked up by name, since an adopted chart Secret carries no Berth label.
 pub async fn ensure(
     ctx: &Context,
     namespace: &str,
     cluster: &str,
     labels: &BTreeMap<String, String>,
     inventory: &[GeneratedSecret],
+    live: &super::live::Live,
 ) -> Result<Vec<String>> {
     let api: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
     let mut created = Vec::new();
     for secret in inventory {
+        if live.get("Secret", &secret.name).is_some() {
+            continue;
+        }
         // Metadata only: the controller has no reason to hold existing secret values.
         let existing = api
             .get_metadata_opt(&secret.name)

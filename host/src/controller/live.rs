@@ -1,6 +1,7 @@
 //! What the API server holds for one HarborCluster: every child of every managed kind
-//! carrying its cluster label, read with one LIST per kind per reconcile. The same
-//! snapshot decides which applies are no-ops, what to prune, and workload readiness.
+//! carrying its cluster label, from the watch caches ([`super::children`]) where they
+//! are synced, else with one LIST per kind. The same snapshot decides which applies are
+//! no-ops, what to prune, and workload readiness.
 
 use std::collections::BTreeMap;
 
@@ -20,8 +21,20 @@ pub struct Live {
 impl Live {
     pub async fn read(ctx: &Context, namespace: &str, cluster: &str) -> Result<Live> {
         let params = ListParams::default().labels(&format!("{CLUSTER_LABEL}={cluster}"));
+        let caches = ctx.child_caches(namespace);
         let mut live = Live::default();
         for kind in CHILD_KINDS {
+            if let Some(cache) = caches.as_ref().and_then(|c| c.kind(kind)).filter(|c| c.is_ready()) {
+                let mine = |o: &DynamicObject| {
+                    o.metadata.namespace.as_deref() == Some(namespace)
+                        && o.metadata.labels.as_ref().and_then(|l| l.get(CLUSTER_LABEL)).map(String::as_str) == Some(cluster)
+                };
+                for object in cache.store.state().into_iter().filter(|o| mine(o)) {
+                    let name = object.metadata.name.clone().unwrap_or_default();
+                    live.objects.insert((kind.kind, name), (kind, DynamicObject::clone(&object)));
+                }
+                continue;
+            }
             let list = match kind.api(&ctx.client, namespace).list(&params).await {
                 Ok(list) => list,
                 // A kind the server does not serve (the Gateway API CRDs absent) has no children.

@@ -17,6 +17,7 @@
 //! watch.
 
 pub mod apply;
+pub mod children;
 pub mod cleanup;
 pub mod error;
 pub mod generated;
@@ -35,8 +36,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt as _;
-use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
-use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
@@ -72,6 +71,8 @@ pub struct Context {
     applied: apply::AppliedCache,
     /// Consecutive failures per HarborCluster ("namespace/name"), for backoff.
     failures: Mutex<HashMap<String, u32>>,
+    /// The children's watch caches, per watch scope, once the controllers run.
+    children: std::sync::RwLock<Vec<children::ScopeCaches>>,
 }
 
 impl Context {
@@ -85,6 +86,7 @@ impl Context {
             metrics: Arc::default(),
             applied: apply::AppliedCache::default(),
             failures: Mutex::default(),
+            children: std::sync::RwLock::default(),
         }
     }
 
@@ -105,6 +107,12 @@ impl Context {
     pub fn with_policy(mut self, sources: policy_sync::PolicySources) -> Context {
         self.policy_sources = Some(sources);
         self
+    }
+
+    /// The watch caches that cover `namespace`, if the controllers run.
+    pub fn child_caches(&self, namespace: &str) -> Option<children::ScopeCaches> {
+        let scopes = self.children.read().ok()?;
+        scopes.iter().find(|s| s.covers(namespace)).cloned()
     }
 
     fn backoff(&self, key: &str) -> Duration {
@@ -213,12 +221,12 @@ async fn apply(hc: &HarborCluster, ctx: &Context, namespace: &str, name: &str) -
     rollout::announce_version_changes(ctx, hc, namespace, &snapshot, &plan, &rendered).await?;
     rollout::judge_canaries(ctx, hc, namespace, &plan, &rendered).await?;
 
-    let created = generated::ensure(ctx, namespace, name, &rendered.topology.labels, &rendered.secrets).await?;
+    let live = live::Live::read(ctx, namespace, name).await?;
+    let created = generated::ensure(ctx, namespace, name, &rendered.topology.labels, &rendered.secrets, &live).await?;
     if !created.is_empty() {
         ctx.event(hc, EventType::Normal, "SecretsCreated", "Create", &format!("generated {}", created.join(", "))).await;
     }
 
-    let live = live::Live::read(ctx, namespace, name).await?;
     let mut owner = hc.controller_owner_ref(&()).ok_or(Error::MissingMetadata("name or uid"))?;
     // Foreground deletion of the HarborCluster then waits for its children.
     owner.block_owner_deletion = Some(true);
@@ -361,7 +369,11 @@ pub async fn run_with(ctx: Arc<Context>, options: Options, shutdown: impl Future
         senders.push(tx);
         let (requeue, requeued) = futures::channel::mpsc::unbounded();
         requeues.push((scope.clone(), requeue));
-        let (store, controller) = controller_for(ctx.clone(), scope, &options, requeued, async move {
+        let (caches, child_streams) = children::watch_all(&ctx.client, scope.as_deref()).await;
+        if let Ok(mut scopes) = ctx.children.write() {
+            scopes.push(caches);
+        }
+        let (store, controller) = controller_for(ctx.clone(), scope, &options, requeued, child_streams, async move {
             let _ = rx.await;
         });
         stores.push(store);
@@ -387,32 +399,29 @@ pub async fn run_with(ctx: Arc<Context>, options: Options, shutdown: impl Future
     }
 }
 
-fn controller_for(
+fn controller_for<S>(
     ctx: Arc<Context>,
     namespace: Option<String>,
     options: &Options,
     requeued: futures::channel::mpsc::UnboundedReceiver<kube::runtime::reflector::ObjectRef<HarborCluster>>,
+    child_streams: Vec<(&'static resources::ChildKind, S)>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
-) -> (kube::runtime::reflector::Store<HarborCluster>, impl Future<Output = ()>) {
-    fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
-    where
-        K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>,
-    {
-        match namespace {
-            Some(ns) => Api::namespaced(client.clone(), ns),
-            None => Api::all(client.clone()),
-        }
-    }
+) -> (kube::runtime::reflector::Store<HarborCluster>, impl Future<Output = ()>)
+where
+    S: futures::Stream<Item = std::result::Result<kube::api::DynamicObject, watcher::Error>> + Send + 'static,
+{
     let client = ctx.client.clone();
-    let ns = namespace.as_deref();
-    // Children are watched by their cluster label only: a fleet's other objects never
-    // enter the controller's caches.
-    let children = || watcher::Config::default().labels(crate::render::CLUSTER_LABEL);
-    let mut controller = Controller::new(api::<HarborCluster>(&client, ns), watcher::Config::default().any_semantic())
-        .owns(api::<Deployment>(&client, ns), children())
-        .owns(api::<StatefulSet>(&client, ns), children())
-        .owns(api::<Service>(&client, ns), children())
-        .owns(api::<ConfigMap>(&client, ns), children())
+    let clusters: Api<HarborCluster> = match namespace.as_deref() {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let mut controller = Controller::new(clusters, watcher::Config::default().any_semantic());
+    // A change to any child wakes its HarborCluster, through the stream that also keeps
+    // the child cache the reconcile reads.
+    for (kind, stream) in child_streams {
+        controller = controller.owns_stream_with(stream, kind.api_resource());
+    }
+    let mut controller = controller
         .reconcile_on(requeued)
         .with_config(controller::Config::default().concurrency(options.concurrency).debounce(options.debounce))
         .graceful_shutdown_on(shutdown);
