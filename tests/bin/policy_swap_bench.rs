@@ -18,15 +18,15 @@ use berth::controller::policy_sync::PolicySources;
 use berth::plugin_dir::PluginDir;
 use berth::policy::{PluginPolicy, PluginSet, Snapshot};
 use berth_tests::control_plane::ControlPlane;
-use berth_tests::operator::{Operator, eventually, fail, install_crd};
-use berth_tests::policies::portal_policy;
+use berth_tests::operator::{Operator, api_server_requests, eventually, fail, install_crd};
+use berth_tests::policies::{apply_policy, portal_policy};
 use berth_tests::{read_example, sandbox, shared_catalog, test_plugins};
 use k8s_openapi::api::core::v1::Namespace;
 use futures::StreamExt as _;
-use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, ListParams, PostParams};
 use kube::runtime::{WatchStreamExt as _, watcher};
 use kube::{Client, ResourceExt as _};
-use serde_json::{Value, json};
+use serde_json::json;
 
 const NS: &str = "bench";
 
@@ -44,7 +44,7 @@ async fn main() -> Result<(), String> {
     Api::<Namespace>::all(client.clone()).create(&PostParams::default(), &namespace).await.map_err(fail("namespace"))?;
     let policies: Api<PluginPolicy> = Api::all(client.clone());
     eventually("the CRDs", Duration::from_secs(30), || async { policies.list(&ListParams::default()).await.ok() }).await?;
-    apply(&client, &portal_policy("0.1.0", None)).await?;
+    apply_policy(&client, &portal_policy("0.1.0", None)).await?;
 
     let plugins = Arc::new(PluginSet::new(Snapshot::bundled(shared_catalog())));
     let dir = PluginDir::open(&test_plugins()).map_err(fail("plugin dir"))?;
@@ -72,7 +72,7 @@ async fn main() -> Result<(), String> {
         let mut swapped = operator.context.plugins.subscribe();
         swapped.borrow_and_update();
         let t0 = Instant::now();
-        apply(&client, &portal_policy(target, None)).await?;
+        apply_policy(&client, &portal_policy(target, None)).await?;
         swapped.changed().await.map_err(fail("the plugin set"))?;
         swaps.push(t0.elapsed());
         view.wait_all(clusters, target, Duration::from_secs(600)).await?;
@@ -92,7 +92,7 @@ async fn main() -> Result<(), String> {
     // A 10 percent rollout: only the canaries move.
     let reconciles = operator.context.metrics.reconciles();
     let t0 = Instant::now();
-    apply(&client, &portal_policy(stable, Some(json!({"version": canary, "percent": 10})))).await?;
+    apply_policy(&client, &portal_policy(stable, Some(json!({"version": canary, "percent": 10})))).await?;
     let moved = eventually("the canaries", Duration::from_secs(600), || async {
         let (on_canary, current) = view.count(canary);
         // Each canary's status names the new version; the rest are unchanged.
@@ -116,6 +116,7 @@ async fn main() -> Result<(), String> {
         clusters as f64 / median.as_secs_f64().max(1e-9));
     println!("  10% rollout: {moved} canaries moved in {:.2} s with {canary_reconciles} reconciles (the other {} clusters untouched)",
         canary_time.as_secs_f64(), clusters - moved);
+    print_api_server_time(&client).await;
     operator.stop().await;
     drop(plane);
     Ok(())
@@ -128,16 +129,22 @@ async fn idle(operator: &Operator) -> bool {
     operator.context.metrics.reconciles() == before
 }
 
-async fn apply(client: &Client, policy: &PluginPolicy) -> Result<(), String> {
-    let mut body = serde_json::to_value(policy).map_err(fail("policy"))?;
-    if let Value::Object(map) = &mut body {
-        map.remove("status");
+/// Where the API server spent its time over the whole run, by request kind: the
+/// bottleneck of the numbers above.
+async fn print_api_server_time(client: &Client) {
+    let (Ok(seconds), Ok(counts)) = (
+        api_server_requests(client, "apiserver_request_duration_seconds_sum").await,
+        api_server_requests(client, "apiserver_request_duration_seconds_count").await,
+    ) else {
+        return;
+    };
+    let mut by_request: Vec<(&String, &f64)> = seconds.iter().filter(|(what, _)| !what.starts_with("WATCH")).collect();
+    by_request.sort_by(|a, b| b.1.total_cmp(a.1));
+    println!("  API server request time over the run (WATCH excluded), top 8:");
+    for (what, seconds) in by_request.into_iter().take(8) {
+        let count = counts.get(what).copied().unwrap_or_default();
+        println!("    {what:<40} {count:>6} requests {seconds:>8.1} s");
     }
-    Api::<PluginPolicy>::all(client.clone())
-        .patch(&policy.name_any(), &PatchParams::apply("bench").force(), &Patch::Apply(&body))
-        .await
-        .map(drop)
-        .map_err(fail("apply policy"))
 }
 
 /// Each cluster's (portal plugin version, status current), kept by a watch so that
@@ -151,7 +158,7 @@ impl View {
         let feed = view.clone();
         let api = Api::<HarborCluster>::namespaced(client.clone(), NS);
         tokio::spawn(async move {
-            let mut events = std::pin::pin!(watcher(api, watcher::Config::default()).applied_objects());
+            let mut events = std::pin::pin!(watcher(api, watcher::Config::default()).default_backoff().applied_objects());
             while let Some(event) = events.next().await {
                 let Ok(hc) = event else { continue };
                 let status = hc.status.clone().unwrap_or_default();

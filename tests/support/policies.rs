@@ -62,3 +62,17 @@ pub fn portal_policy(stable: &str, rollout: Option<Value>) -> PluginPolicy {
     }
     policy("portal", json!({"components": [component]}))
 }
+
+/// Server-side applies a PluginPolicy's spec (its status is the operator's).
+pub async fn apply_policy(client: &kube::Client, policy: &PluginPolicy) -> Result<(), String> {
+    use kube::ResourceExt as _;
+    let mut body = serde_json::to_value(policy).map_err(|e| format!("policy JSON: {e}"))?;
+    if let Value::Object(map) = &mut body {
+        map.remove("status");
+    }
+    kube::api::Api::<PluginPolicy>::all(client.clone())
+        .patch(&policy.name_any(), &kube::api::PatchParams::apply("berth-tests").force(), &kube::api::Patch::Apply(&body))
+        .await
+        .map(drop)
+        .map_err(|e| format!("applying PluginPolicy {}: {e}", policy.name_any()))
+}

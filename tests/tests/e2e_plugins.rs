@@ -18,7 +18,7 @@ use berth::plugin_dir::PluginDir;
 use berth::policy::{PluginPolicy, PluginSet, Snapshot};
 use berth_tests::control_plane::ControlPlane;
 use berth_tests::operator::{Operator, apply_deploy_file, eventually, fail, install_crd, or_panic, service_account_client};
-use berth_tests::policies::{GUARDRAIL_BREAKER, PORTAL_BROKEN, PORTAL_NEXT, VENDOR_NETWORKPOLICY, digest_of, file_version, plugin_bytes, policy, portal_policy};
+use berth_tests::policies::{apply_policy, GUARDRAIL_BREAKER, PORTAL_BROKEN, PORTAL_NEXT, VENDOR_NETWORKPOLICY, digest_of, file_version, plugin_bytes, policy, portal_policy};
 use berth_tests::{read_example, sandbox, shared_catalog, test_plugins, workspace};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -91,19 +91,6 @@ fn operator(client: &Client) -> Operator {
     let dir = PluginDir::open(&test_plugins()).unwrap_or_else(|e| panic!("{e}"));
     let sources = PolicySources { sandbox: Arc::new(sandbox()), dir: Some(Arc::new(dir)) };
     Operator::with_context(Context::new(client.clone(), plugins).with_policy(sources))
-}
-
-async fn apply_policy(client: &Client, policy: &PluginPolicy) -> Result<(), String> {
-    let name = policy.name_any();
-    let mut body = serde_json::to_value(policy).map_err(fail("policy JSON"))?;
-    if let Value::Object(map) = &mut body {
-        map.remove("status");
-    }
-    Api::<PluginPolicy>::all(client.clone())
-        .patch(&name, &PatchParams::apply("e2e").force(), &Patch::Apply(&body))
-        .await
-        .map(drop)
-        .map_err(fail("applying the PluginPolicy"))
 }
 
 async fn get_policy(client: &Client, name: &str) -> Option<PluginPolicy> {
