@@ -10,8 +10,9 @@
 //! force when it starts, and [`policy_sync`] swaps in a new one when a PluginPolicy or
 //! a plugin source changes, then requeues exactly the clusters whose plan changed.
 //!
-//! Modules: [`error`] the error type, [`resources`] the child kinds, [`live`] the LIST
-//! snapshot, [`generated`] the generated Secrets, [`apply`] and [`prune`] the writes,
+//! Modules: [`error`] the error type, [`resources`] the child kinds, [`children`] their
+//! watch caches, [`live`] one cluster's children as a reconcile sees them,
+//! [`generated`] the generated Secrets, [`apply`] and [`prune`] the writes,
 //! [`status`] the status, [`cleanup`] the finalizer's work, [`metrics`] counters,
 //! [`rollout`] version-change Events and canary verdicts, [`policy_sync`] the policy
 //! watch.
