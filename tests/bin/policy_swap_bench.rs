@@ -114,8 +114,9 @@ async fn main() -> Result<(), String> {
         sorted.first().copied().unwrap_or_default().as_secs_f64(),
         sorted.last().copied().unwrap_or_default().as_secs_f64(),
         clusters as f64 / median.as_secs_f64().max(1e-9));
-    println!("  10% rollout: {moved} canaries moved in {:.2} s with {canary_reconciles} reconciles (the other {} clusters untouched)",
-        canary_time.as_secs_f64(), clusters - moved);
+    let (stayed, _) = view.count(stable);
+    println!("  10% rollout: {moved} canaries moved in {:.2} s with {canary_reconciles} reconciles; {stayed} clusters stayed on {stable}",
+        canary_time.as_secs_f64());
     print_api_server_time(&client).await;
     operator.stop().await;
     drop(plane);
