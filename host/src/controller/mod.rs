@@ -37,6 +37,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt as _;
+use kube::runtime::WatchStreamExt as _;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
@@ -350,7 +351,12 @@ pub async fn run_with(ctx: Arc<Context>, options: Options, shutdown: impl Future
     if ctx.policy_sources.is_some() {
         match policy_sync::resync(&ctx).await {
             Ok((true, policies)) => follow_policies = Some(policies),
-            Ok((false, _)) => tracing::warn!("the PluginPolicy API is not served (CRD not installed): bundled plugins only"),
+            // Followed anyway: the watch retries with backoff and picks the policies up
+            // once the CRD is installed, without a restart.
+            Ok((false, _)) => {
+                tracing::warn!("the PluginPolicy API is not served (CRD not installed): bundled plugins until it is");
+                follow_policies = Some(Vec::new());
+            }
             // The watch retries; meanwhile the bundled plugins render.
             Err(e) => {
                 tracing::warn!(error = %e, error_chain = ?e, "loading PluginPolicies failed; will retry");
@@ -400,6 +406,22 @@ pub async fn run_with(ctx: Arc<Context>, options: Options, shutdown: impl Future
     }
 }
 
+/// What wakes a HarborCluster's reconcile: its spec (generation), labels (they choose
+/// canaries), annotations, finalizers, deletion and identity. Not its status: only the
+/// reconcile writes it, and waking on it cost every change a second, idle reconcile.
+fn reconcile_relevant(hc: &HarborCluster) -> Option<u64> {
+    use std::hash::{Hash as _, Hasher as _};
+    let meta = &hc.metadata;
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    meta.uid.hash(&mut hasher);
+    meta.generation.hash(&mut hasher);
+    meta.labels.hash(&mut hasher);
+    meta.annotations.hash(&mut hasher);
+    meta.finalizers.hash(&mut hasher);
+    meta.deletion_timestamp.as_ref().map(|t| t.0.to_string()).hash(&mut hasher);
+    Some(hasher.finish())
+}
+
 fn controller_for<S>(
     ctx: Arc<Context>,
     namespace: Option<String>,
@@ -416,7 +438,15 @@ where
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     };
-    let mut controller = Controller::new(clusters, watcher::Config::default().any_semantic());
+    // The reflector sees every change (status included, so a reconcile compares against
+    // the status it wrote last); only changes that can alter the outcome wake a reconcile.
+    let (reader, writer) = kube::runtime::reflector::store();
+    let trigger = watcher(clusters, watcher::Config::default().any_semantic())
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(reconcile_relevant, kube::runtime::utils::PredicateConfig::default());
+    let mut controller = Controller::for_stream(trigger, reader);
     // A change to any child wakes its HarborCluster, through the stream that also keeps
     // the child cache the reconcile reads.
     for (kind, stream) in child_streams {
