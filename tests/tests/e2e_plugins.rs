@@ -379,3 +379,28 @@ async fn the_deploy_rbac_is_enough_for_plugin_policies() {
     assert!(operator.context.metrics.failures().is_empty(), "reconcile failures: {:?}", operator.context.metrics.failures());
     operator.stop().await;
 }
+
+/// An operator started before the PluginPolicy CRD exists renders with its bundled
+/// plugins, and follows the first policy once the CRD is installed: no restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs etcd, kube-apiserver and kube-controller-manager (KUBEBUILDER_ASSETS)"]
+async fn policies_are_followed_once_their_crd_is_installed_later() {
+    let plane = or_panic(ControlPlane::start(true).await);
+    let client = or_panic(plane.client());
+    or_panic(install_crd(&client, berth::crd::harbor_cluster_crd_yaml()).await);
+    let namespace: Namespace = or_panic(serde_json::from_value(json!({"metadata": {"name": NS}})).map_err(fail("namespace")));
+    or_panic(Api::<Namespace>::all(client.clone()).create(&PostParams::default(), &namespace).await.map_err(fail("namespace")));
+    let clusters: Api<HarborCluster> = Api::all(client.clone());
+    or_panic(eventually("the CRD", Duration::from_secs(30), || async { clusters.list(&ListParams::default()).await.ok() }).await);
+
+    let operator = operator(&client);
+    or_panic(create_cluster(&client, "demo", &[], json!({})).await);
+    or_panic(wait_portal(&client, "demo", "0.1.0", "bundled").await);
+
+    or_panic(install_crd(&client, berth::crd::plugin_policy_crd_yaml()).await);
+    let policies: Api<PluginPolicy> = Api::all(client.clone());
+    or_panic(eventually("the PluginPolicy CRD", Duration::from_secs(30), || async { policies.list(&ListParams::default()).await.ok() }).await);
+    or_panic(apply_policy(&client, &portal_policy("0.2.0", None)).await);
+    or_panic(wait_portal(&client, "demo", "0.2.0", "stable").await);
+    operator.stop().await;
+}
