@@ -29,7 +29,8 @@ impl Live {
                     o.metadata.namespace.as_deref() == Some(namespace)
                         && o.metadata.labels.as_ref().and_then(|l| l.get(CLUSTER_LABEL)).map(String::as_str) == Some(cluster)
                 };
-                for object in cache.store.state().into_iter().filter(|o| mine(o)) {
+                // Filtered under the store's lock: only this cluster's objects are cloned.
+                for object in cache.store.state_filter(mine) {
                     let name = object.metadata.name.clone().unwrap_or_default();
                     live.objects.insert((kind.kind, name), (kind, DynamicObject::clone(&object)));
                 }

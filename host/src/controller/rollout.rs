@@ -45,7 +45,7 @@ pub async fn announce_version_changes(
         }
         let Some(Ok(planned)) = plan.get(component) else { continue };
         moves.push((component.clone(), old_version.to_string(), old_digest.to_string(), render.plugin_version.clone(), render.selection.clone()));
-        if let Some(old) = snapshot.find(old_digest) {
+        if let Some(old) = old_digest.parse().ok().and_then(|d| snapshot.find(&d)) {
             let shadow_plan = Planned { plugin: old, selection: Selection::Stable, guardrails: planned.guardrails.clone(), stable: None };
             shadow.components.push((component.clone(), Ok(shadow_plan)));
         }

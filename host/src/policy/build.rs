@@ -308,7 +308,7 @@ fn load_version(
                 format!("{label} has digest {actual}, not the {expected} the policy names"),
             ));
         }
-        match reusable(previous, &expected) {
+        match previous.find(&expected) {
             Some(plugin) => (if plugin.limits() == limits { plugin } else { plugin.with_limits(limits) }, false),
             None => {
                 let started = Instant::now();
@@ -334,11 +334,6 @@ fn load_version(
         return Err(refuse("NameMismatch", format!("the plugin's describe() says name {}, the policy {name}", d.name)));
     }
     Ok(plugin)
-}
-
-/// A plugin already loaded (in the previous snapshot) with this digest.
-fn reusable(previous: &Snapshot, digest: &Digest) -> Option<Plugin> {
-    previous.find(&digest.to_string())
 }
 
 /// The bytes of a file or ConfigMap source, and a label for logs.

@@ -15,7 +15,7 @@ use super::guardrails::Guardrails;
 use super::resource::PluginPolicyStatus;
 use super::selector;
 use crate::catalog::Catalog;
-use crate::sandbox::Plugin;
+use crate::sandbox::{Digest, Plugin};
 use crate::topology;
 
 /// How a component's plugin was chosen for a cluster.
@@ -163,12 +163,12 @@ impl Snapshot {
         }
     }
 
-    /// Any loaded plugin with this digest ("sha256:…"): bundled, ready, or rolling out.
-    pub fn find(&self, digest: &str) -> Option<Plugin> {
+    /// Any loaded plugin with this digest: bundled, ready, or rolling out.
+    pub fn find(&self, digest: &Digest) -> Option<Plugin> {
         self.bundled
             .values()
             .chain(self.components.values().flat_map(|c| c.ready.iter().chain(std::iter::once(&c.stable))))
-            .find(|p| p.digest().to_string() == digest)
+            .find(|p| p.digest() == *digest)
             .cloned()
     }
 
@@ -254,12 +254,14 @@ impl Snapshot {
             Some(choice) => choice.ready.iter().chain(self.bundled.get(component)).collect(),
             None => self.bundled.get(component).into_iter().collect(),
         };
-        let found = match (&pin.version, &pin.digest) {
+        // A digest that does not parse matches nothing, like one no plugin has.
+        let digest = pin.digest.as_deref().map(|d| d.parse::<Digest>().ok());
+        let found = match (&pin.version, digest) {
             (Some(version), None) => candidates.iter().find(|p| &p.description().version == version),
-            (None, Some(digest)) => candidates.iter().find(|p| &p.digest().to_string() == digest),
-            (Some(version), Some(digest)) => candidates
-                .iter()
-                .find(|p| &p.description().version == version && &p.digest().to_string() == digest),
+            (None, Some(digest)) => candidates.iter().find(|p| Some(p.digest()) == digest),
+            (Some(version), Some(digest)) => {
+                candidates.iter().find(|p| &p.description().version == version && Some(p.digest()) == digest)
+            }
             (None, None) => {
                 return Err(SelectionError::BadPin { component: component.to_owned(), reason: "name a version or a digest".to_owned() });
             }
