@@ -13,14 +13,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use berth::HarborCluster;
-use berth::controller::Context;
-use berth::controller::policy_sync::PolicySources;
-use berth::plugin_dir::PluginDir;
-use berth::policy::{PluginPolicy, PluginSet, Snapshot};
+use berth::policy::PluginPolicy;
 use berth_tests::control_plane::ControlPlane;
 use berth_tests::operator::{Operator, api_server_requests, eventually, fail, install_crd};
 use berth_tests::policies::{apply_policy, portal_policy};
-use berth_tests::{read_example, sandbox, shared_catalog, test_plugins};
+use berth_tests::read_example;
 use k8s_openapi::api::core::v1::Namespace;
 use futures::StreamExt as _;
 use kube::api::{Api, ListParams, PostParams};
@@ -46,10 +43,7 @@ async fn main() -> Result<(), String> {
     eventually("the CRDs", Duration::from_secs(30), || async { policies.list(&ListParams::default()).await.ok() }).await?;
     apply_policy(&client, &portal_policy("0.1.0", None)).await?;
 
-    let plugins = Arc::new(PluginSet::new(Snapshot::bundled(shared_catalog())));
-    let dir = PluginDir::open(&test_plugins()).map_err(fail("plugin dir"))?;
-    let sources = PolicySources { sandbox: Arc::new(sandbox()), dir: Some(Arc::new(dir)) };
-    let operator = Operator::with_context(Context::new(client.clone(), plugins).with_policy(sources));
+    let operator = Operator::with_policies(&client);
 
     let view = View::follow(&client);
     let api: Api<HarborCluster> = Api::namespaced(client.clone(), NS);

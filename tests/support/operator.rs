@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use berth::catalog::Catalog;
+use berth::controller::policy_sync::PolicySources;
 use berth::controller::{Context, Options, run_with};
+use berth::plugin_dir::PluginDir;
 use berth::policy::{PluginSet, Snapshot};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
@@ -63,6 +65,15 @@ impl Operator {
     pub fn start(client: &Client, catalog: Catalog) -> Operator {
         let plugins = Arc::new(PluginSet::new(Snapshot::bundled(&catalog)));
         Operator::with_context(Context::new(client.clone(), plugins))
+    }
+
+    /// Following PluginPolicies: the bundled plugins, and policy `file` sources in
+    /// target/test-plugins.
+    pub fn with_policies(client: &Client) -> Operator {
+        let plugins = Arc::new(PluginSet::new(Snapshot::bundled(crate::shared_catalog())));
+        let dir = PluginDir::open(&crate::test_plugins()).unwrap_or_else(|e| panic!("{e}"));
+        let sources = PolicySources { sandbox: Arc::new(crate::sandbox()), dir: Some(Arc::new(dir)) };
+        Operator::with_context(Context::new(client.clone(), plugins).with_policy(sources))
     }
 
     pub fn with_context(context: Context) -> Operator {

@@ -8,18 +8,14 @@
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
-use std::sync::Arc;
 use std::time::Duration;
 
 use berth::HarborCluster;
-use berth::controller::Context;
-use berth::controller::policy_sync::PolicySources;
-use berth::plugin_dir::PluginDir;
-use berth::policy::{PluginPolicy, PluginSet, Snapshot};
+use berth::policy::PluginPolicy;
 use berth_tests::control_plane::ControlPlane;
 use berth_tests::operator::{Operator, apply_deploy_file, eventually, fail, install_crd, or_panic, service_account_client};
 use berth_tests::policies::{apply_policy, GUARDRAIL_BREAKER, PORTAL_BROKEN, PORTAL_NEXT, VENDOR_NETWORKPOLICY, digest_of, file_version, plugin_bytes, policy, portal_policy};
-use berth_tests::{read_example, sandbox, shared_catalog, test_plugins, workspace};
+use berth_tests::{read_example, workspace};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
@@ -83,14 +79,6 @@ async fn network_policies(client: &Client, at_least: usize) -> Result<Vec<Networ
         (list.items.len() >= at_least).then_some(list.items)
     })
     .await
-}
-
-/// The operator following PluginPolicies, with file sources in target/test-plugins.
-fn operator(client: &Client) -> Operator {
-    let plugins = Arc::new(PluginSet::new(Snapshot::bundled(shared_catalog())));
-    let dir = PluginDir::open(&test_plugins()).unwrap_or_else(|e| panic!("{e}"));
-    let sources = PolicySources { sandbox: Arc::new(sandbox()), dir: Some(Arc::new(dir)) };
-    Operator::with_context(Context::new(client.clone(), plugins).with_policy(sources))
 }
 
 async fn get_policy(client: &Client, name: &str) -> Option<PluginPolicy> {
@@ -158,7 +146,7 @@ async fn wait_event(client: &Client, namespace: &str, regarding: &str, reason: &
 async fn swapping_the_stable_version_re_renders_on_the_running_operator() {
     let (_plane, client) = or_panic(plane().await);
     or_panic(apply_policy(&client, &portal_policy("0.1.0", None)).await);
-    let operator = operator(&client);
+    let operator = Operator::with_policies(&client);
     or_panic(create_cluster(&client, "demo", &[], json!({})).await);
     or_panic(wait_portal(&client, "demo", "0.1.0", "stable").await);
     assert_eq!(portal_template_marker(&client, "demo").await, None);
@@ -190,7 +178,7 @@ async fn a_canary_by_label_gets_the_new_version_and_the_rest_stay() {
     let (_plane, client) = or_panic(plane().await);
     let rollout = json!({"version": "0.2.0", "selector": {"matchLabels": {"tier": "canary"}}});
     or_panic(apply_policy(&client, &portal_policy("0.1.0", Some(rollout))).await);
-    let operator = operator(&client);
+    let operator = Operator::with_policies(&client);
     or_panic(create_cluster(&client, "canary", &[("tier", "canary")], json!({})).await);
     or_panic(create_cluster(&client, "steady", &[("tier", "prod")], json!({})).await);
     or_panic(wait_portal(&client, "canary", "0.2.0", "canary").await);
@@ -215,7 +203,7 @@ async fn a_canary_by_label_gets_the_new_version_and_the_rest_stay() {
 async fn a_failing_canary_is_rolled_back_and_status_says_so() {
     let (_plane, client) = or_panic(plane().await);
     or_panic(apply_policy(&client, &portal_policy("0.1.0", None)).await);
-    let operator = operator(&client);
+    let operator = Operator::with_policies(&client);
     or_panic(create_cluster(&client, "canary", &[("tier", "canary")], json!({})).await);
     or_panic(create_cluster(&client, "steady", &[], json!({})).await);
     or_panic(wait_portal(&client, "canary", "0.1.0", "stable").await);
@@ -255,7 +243,7 @@ async fn each_guardrail_violation_stops_the_component_and_is_named() {
         }),
     );
     or_panic(apply_policy(&client, &breaker).await);
-    let operator = operator(&client);
+    let operator = Operator::with_policies(&client);
     let cases = [
         ("clusterscoped", "allowClusterScoped", "Namespace/clusterscoped-harbor-breaker"),
         ("rbac", "allowRBAC", "Role/rbac-harbor-breaker"),
@@ -289,7 +277,7 @@ async fn each_guardrail_violation_stops_the_component_and_is_named() {
 async fn a_digest_mismatch_is_refused_and_the_working_version_stays() {
     let (_plane, client) = or_panic(plane().await);
     or_panic(apply_policy(&client, &portal_policy("0.2.0", None)).await);
-    let operator = operator(&client);
+    let operator = Operator::with_policies(&client);
     or_panic(create_cluster(&client, "demo", &[], json!({})).await);
     or_panic(wait_portal(&client, "demo", "0.2.0", "stable").await);
 
@@ -320,7 +308,7 @@ async fn a_digest_mismatch_is_refused_and_the_working_version_stays() {
 async fn a_pinned_cluster_stays_on_its_version_through_a_swap() {
     let (_plane, client) = or_panic(plane().await);
     or_panic(apply_policy(&client, &portal_policy("0.1.0", None)).await);
-    let operator = operator(&client);
+    let operator = Operator::with_policies(&client);
     or_panic(create_cluster(&client, "pinned", &[], json!({"portal": {"version": "0.1.0"}})).await);
     or_panic(create_cluster(&client, "follower", &[], json!({})).await);
     or_panic(wait_portal(&client, "pinned", "0.1.0", "pinned").await);
@@ -337,7 +325,7 @@ async fn a_pinned_cluster_stays_on_its_version_through_a_swap() {
 async fn the_vendor_plugin_from_a_configmap_applies_its_network_policies() {
     let (_plane, client) = or_panic(plane().await);
     let policies = or_panic(vendor_setup(&client).await);
-    let operator = operator(&client);
+    let operator = Operator::with_policies(&client);
     or_panic(create_cluster(&client, "demo", &[], json!({})).await);
     or_panic(wait_portal(&client, "demo", "0.1.0", "bundled").await);
     // Enabled on the running operator.
@@ -369,7 +357,7 @@ async fn the_deploy_rbac_is_enough_for_plugin_policies() {
         or_panic(apply_policy(&admin, policy).await);
     }
     let client = or_panic(service_account_client(&plane).await);
-    let operator = operator(&client);
+    let operator = Operator::with_policies(&client);
     or_panic(create_cluster(&admin, "demo", &[], json!({})).await);
     or_panic(network_policies(&admin, 4).await);
     let status = or_panic(
@@ -393,7 +381,7 @@ async fn policies_are_followed_once_their_crd_is_installed_later() {
     let clusters: Api<HarborCluster> = Api::all(client.clone());
     or_panic(eventually("the CRD", Duration::from_secs(30), || async { clusters.list(&ListParams::default()).await.ok() }).await);
 
-    let operator = operator(&client);
+    let operator = Operator::with_policies(&client);
     or_panic(create_cluster(&client, "demo", &[], json!({})).await);
     or_panic(wait_portal(&client, "demo", "0.1.0", "bundled").await);
 
