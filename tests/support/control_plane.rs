@@ -150,10 +150,10 @@ impl ControlPlane {
                 }
             }
             let request = http_get("/readyz");
-            if let Ok(text) = client.request_text(request).await {
-                if text.trim() == "ok" {
-                    return Ok(());
-                }
+            if let Ok(text) = client.request_text(request).await
+                && text.trim() == "ok"
+            {
+                return Ok(());
             }
             if started.elapsed() > timeout {
                 return Err(format!("kube-apiserver not ready after {timeout:?}; logs in {}", self.dir.path().display()));

@@ -16,9 +16,11 @@ pub struct Metrics {
     renders: AtomicU64,
     failures: Mutex<BTreeMap<&'static str, u64>>,
     writes: Mutex<BTreeMap<(&'static str, String), u64>>,
-    /// Per (plugin, version, outcome): renders and their summed microseconds.
-    plugin_renders: Mutex<BTreeMap<(String, String, &'static str), (u64, u64)>>,
+    plugin_renders: Mutex<BTreeMap<PluginRenderKey, (u64, u64)>>,
 }
+
+/// (plugin, version, outcome), counted as renders and their summed microseconds.
+type PluginRenderKey = (String, String, &'static str);
 
 impl Metrics {
     pub fn reconcile_started(&self) {

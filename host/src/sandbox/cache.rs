@@ -104,10 +104,10 @@ impl PrecompiledCache {
 }
 
 fn load_or_create_key(dir: &Dir) -> std::io::Result<[u8; 32]> {
-    if let Ok(bytes) = dir.read(KEY_FILE) {
-        if let Ok(key) = <[u8; 32]>::try_from(bytes.as_slice()) {
-            return Ok(key);
-        }
+    if let Ok(bytes) = dir.read(KEY_FILE)
+        && let Ok(key) = <[u8; 32]>::try_from(bytes.as_slice())
+    {
+        return Ok(key);
     }
     let mut key = [0u8; 32];
     getrandom::fill(&mut key).map_err(std::io::Error::other)?;

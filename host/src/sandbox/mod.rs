@@ -78,14 +78,14 @@ impl Sandbox {
         wasm: &[u8],
         digest: &Digest,
     ) -> Result<(Component, LoadedFrom), SandboxError> {
-        if let Some(cache) = &self.cache {
-            if let Some(artifact) = cache.get(digest, &self.fingerprint) {
-                // SAFETY: `get` returns only bytes whose HMAC, keyed by this host's secret,
-                // verifies: an artifact this host produced for this engine configuration.
-                match unsafe { Component::deserialize(&self.engine, &artifact) } {
-                    Ok(component) => return Ok((component, LoadedFrom::Cache)),
-                    Err(e) => tracing::warn!(plugin = name, error = %e, "precompiled artifact rejected; recompiling"),
-                }
+        if let Some(cache) = &self.cache
+            && let Some(artifact) = cache.get(digest, &self.fingerprint)
+        {
+            // SAFETY: `get` returns only bytes whose HMAC, keyed by this host's secret,
+            // verifies: an artifact this host produced for this engine configuration.
+            match unsafe { Component::deserialize(&self.engine, &artifact) } {
+                Ok(component) => return Ok((component, LoadedFrom::Cache)),
+                Err(e) => tracing::warn!(plugin = name, error = %e, "precompiled artifact rejected; recompiling"),
             }
         }
         let started = Instant::now();
@@ -94,10 +94,10 @@ impl Sandbox {
         // SAFETY: the artifact was produced just now by this engine.
         let component = unsafe { Component::deserialize(&self.engine, &artifact) }.map_err(compile)?;
         tracing::info!(plugin = name, %digest, elapsed_ms = started.elapsed().as_millis() as u64, "compiled plugin");
-        if let Some(cache) = &self.cache {
-            if let Err(e) = cache.put(digest, &self.fingerprint, &artifact) {
-                tracing::warn!(plugin = name, error = %e, "could not store the precompiled artifact");
-            }
+        if let Some(cache) = &self.cache
+            && let Err(e) = cache.put(digest, &self.fingerprint, &artifact)
+        {
+            tracing::warn!(plugin = name, error = %e, "could not store the precompiled artifact");
         }
         Ok((component, LoadedFrom::Compiled))
     }
@@ -112,14 +112,14 @@ impl Sandbox {
         limits: Limits,
     ) -> Result<Plugin, SandboxError> {
         let digest = Digest::of(wasm);
-        if let Some(expected) = expected {
-            if *expected != digest {
-                return Err(SandboxError::DigestMismatch {
-                    plugin: name.to_owned(),
-                    expected: expected.to_string(),
-                    actual: digest.to_string(),
-                });
-            }
+        if let Some(expected) = expected
+            && *expected != digest
+        {
+            return Err(SandboxError::DigestMismatch {
+                plugin: name.to_owned(),
+                expected: expected.to_string(),
+                actual: digest.to_string(),
+            });
         }
         let (component, _) = self.component(name, wasm, &digest)?;
         plugin::Plugin::link(self, name, component, digest, wasm.len(), limits)
