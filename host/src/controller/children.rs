@@ -4,17 +4,15 @@
 //! nine LISTs per reconcile made the API server, not the operator, the bottleneck.
 //!
 //! A kind the API server does not serve at start (the Gateway API CRDs absent) gets no
-//! cache; [`super::live::Live::read`] LISTs it per reconcile as before.
-
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+//! cache; [`super::live::Live::read`] LISTs it per reconcile as before. Each cache is a
+//! [`ChildIndex`], which answers one cluster's objects without scanning the kind.
 
 use futures::{Stream, StreamExt as _};
 use kube::Client;
 use kube::api::{Api, DynamicObject, ListParams};
-use kube::runtime::reflector::{self, Store, store::Writer};
 use kube::runtime::{WatchStreamExt as _, watcher};
 
+use super::child_index::ChildIndex;
 use super::error::is_not_found;
 use super::resources::{CHILD_KINDS, ChildKind};
 use crate::render::CLUSTER_LABEL;
@@ -23,15 +21,7 @@ use crate::render::CLUSTER_LABEL;
 #[derive(Clone)]
 pub struct KindCache {
     pub kind: &'static ChildKind,
-    pub store: Store<DynamicObject>,
-    /// Set once the first full LIST is in: before that, the cache is not the truth.
-    ready: Arc<AtomicBool>,
-}
-
-impl KindCache {
-    pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Acquire)
-    }
+    pub index: ChildIndex,
 }
 
 /// The caches of one watch scope (a namespace, or all of them).
@@ -73,21 +63,20 @@ pub async fn watch(
         // Anything else (a transient error) is the watcher's to retry.
         _ => {}
     }
-    let writer = Writer::new(resource);
-    let store = writer.as_reader();
-    let ready = Arc::new(AtomicBool::new(false));
-    let flag = ready.clone();
+    let index = ChildIndex::default();
+    let writer = index.clone();
     // Children are watched by their cluster label only: a fleet's other objects never
     // enter the caches.
     let config = watcher::Config::default().labels(CLUSTER_LABEL);
-    let stream = reflector::reflector(writer, watcher(api, config).default_backoff())
+    let stream = watcher(api, config)
+        .default_backoff()
         .inspect(move |event| {
-            if matches!(event, Ok(watcher::Event::InitDone)) {
-                flag.store(true, Ordering::Release);
+            if let Ok(event) = event {
+                writer.apply(event);
             }
         })
         .touched_objects();
-    Some((KindCache { kind, store, ready }, stream))
+    Some((KindCache { kind, index }, stream))
 }
 
 /// Every child kind's watch for one scope.

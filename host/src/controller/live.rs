@@ -24,13 +24,8 @@ impl Live {
         let caches = ctx.child_caches(namespace);
         let mut live = Live::default();
         for kind in CHILD_KINDS {
-            if let Some(cache) = caches.as_ref().and_then(|c| c.kind(kind)).filter(|c| c.is_ready()) {
-                let mine = |o: &DynamicObject| {
-                    o.metadata.namespace.as_deref() == Some(namespace)
-                        && o.metadata.labels.as_ref().and_then(|l| l.get(CLUSTER_LABEL)).map(String::as_str) == Some(cluster)
-                };
-                // Filtered under the store's lock: only this cluster's objects are cloned.
-                for object in cache.store.state_filter(mine) {
+            if let Some(cache) = caches.as_ref().and_then(|c| c.kind(kind)).filter(|c| c.index.is_ready()) {
+                for object in cache.index.cluster(namespace, cluster) {
                     let name = object.metadata.name.clone().unwrap_or_default();
                     live.objects.insert((kind.kind, name), (kind, DynamicObject::clone(&object)));
                 }

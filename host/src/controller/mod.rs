@@ -18,6 +18,7 @@
 //! watch.
 
 pub mod apply;
+pub mod child_index;
 pub mod children;
 pub mod cleanup;
 pub mod error;
