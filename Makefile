@@ -16,7 +16,7 @@ TEST_PLUGINS := berth-test-hostile berth-test-portal-next berth-test-portal-brok
 # The example third-party plugin (examples/vendor-plugin), built against the SDK only.
 VENDOR_PLUGINS := berth-vendor-networkpolicy
 
-.PHONY: render plugins test-plugins test bench bench-swap crd clean-plugins
+.PHONY: render plugins test-plugins test e2e bench bench-swap crd clean-plugins
 
 ## render: build the plugins and the host, then render examples/minimal.yaml
 render: plugins
@@ -41,6 +41,13 @@ test-plugins: plugins
 ## test: every test in the workspace (plugins are built first)
 test: test-plugins
 	$(CARGO) test --workspace
+
+## e2e: the end-to-end suites against a real control plane (KUBEBUILDER_ASSETS), after
+# `make test`. The `berth` binary is built first: one suite runs it as two processes.
+# `--workspace` keeps the feature set of `make test`, so nothing is compiled twice.
+e2e: test-plugins
+	$(CARGO) build --workspace --bins
+	$(CARGO) test --workspace --test 'e2e_*' -- --ignored --test-threads=1
 
 ## bench: the sandbox benchmark (compile, cached load, instantiate, render)
 bench: plugins

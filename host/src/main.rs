@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use berth::catalog::Catalog;
+use berth::controller::leader::{LeaderElector, LeaseConfig};
 use berth::plugin_dir::PluginDir;
 use berth::policy::{ClusterFacts, Guardrails, Planned, PluginSet, RenderPlan, Selection, Snapshot};
 use berth::render::{ClusterRef, render_planned};
@@ -85,6 +86,13 @@ enum Command {
         /// Where to serve /metrics, /healthz and /readyz.
         #[arg(long, default_value = "0.0.0.0:8080")]
         http_addr: std::net::SocketAddr,
+        /// Reconcile only while holding a Lease, so several replicas can run with one
+        /// active (identity: $POD_NAME, else the host name and process id).
+        #[arg(long, env = "BERTH_LEADER_ELECTION")]
+        leader_election: bool,
+        /// Where the Lease lives.
+        #[arg(long, env = "POD_NAMESPACE", default_value = "berth-system")]
+        leader_election_namespace: String,
     },
 }
 
@@ -145,7 +153,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let sources = plugin_sources.as_deref().map(open_sources).transpose()?;
             render(&sandbox, file, plugins.as_deref(), namespace, emit_secrets, policy, sources.as_ref())
         }
-        Command::Run { ref plugins, ref plugin_sources, ref namespaces, concurrency, http_addr } => {
+        Command::Run { ref plugins, ref plugin_sources, ref namespaces, concurrency, http_addr, leader_election, ref leader_election_namespace } => {
             let sandbox = sandbox(&cli)?;
             let dir = open_plugin_dir(plugins.as_deref())?;
             let catalog = load_catalog(&sandbox, &dir)?;
@@ -156,7 +164,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 on_signal: true,
                 ..Default::default()
             };
-            operate(sandbox, sources, catalog, options, http_addr)
+            let lease = leader_election.then(|| LeaseConfig::new(leader_election_namespace, "berth-operator", replica_identity()));
+            operate(sandbox, sources, catalog, options, http_addr, lease)
         }
         Command::Plugins { command: PluginsCommand::Inspect { ref file } } => {
             let sandbox = sandbox(&cli)?;
@@ -284,6 +293,7 @@ fn operate(
     catalog: Catalog,
     options: berth::controller::Options,
     http_addr: std::net::SocketAddr,
+    lease: Option<LeaseConfig>,
 ) -> anyhow::Result<()> {
     let plugins = Arc::new(PluginSet::new(Snapshot::bundled(&catalog)));
     let sources = berth::controller::policy_sync::PolicySources { sandbox: Arc::new(sandbox), dir: plugin_sources.map(Arc::new) };
@@ -296,12 +306,58 @@ fn operate(
         let server = tokio::spawn(berth::controller::http::serve(listener, context.metrics.clone(), ready.clone()));
         tracing::info!(%http_addr, "serving /metrics, /healthz and /readyz");
         // Ready once the plugins are loaded and the client is configured: the controller
-        // retries its watches by itself.
+        // retries its watches by itself. A standby is ready too: it serves no traffic,
+        // and a rolling update would wait forever on a replica that cannot lead yet.
         ready.set(true);
-        berth::controller::run_with(context, options, std::future::pending()).await;
+        let outcome = match lease {
+            None => {
+                berth::controller::run_with(context, options, std::future::pending()).await;
+                Ok(())
+            }
+            Some(lease) => {
+                let mut elector = LeaderElector::new(context.client.clone(), lease);
+                tokio::select! {
+                    acquired = elector.acquire() => acquired.context("leader election")?,
+                    () = stop_signal() => {
+                        tracing::info!("stopped while standing by");
+                        server.abort();
+                        return Ok(());
+                    }
+                }
+                // Losing the Lease ends the process with an error: the pod restarts as a
+                // standby, with none of the lost leader's state.
+                elector.lead(berth::controller::run_with(context, options, std::future::pending())).await.map_err(anyhow::Error::from)
+            }
+        };
         server.abort();
-        Ok(())
+        outcome
     })
+}
+
+/// This replica's name in the Lease.
+fn replica_identity() -> String {
+    std::env::var("POD_NAME").ok().filter(|n| !n.is_empty()).unwrap_or_else(|| {
+        let host = std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "berth".to_owned());
+        format!("{host}-{}", std::process::id())
+    })
+}
+
+/// SIGTERM or Ctrl+C (the controller watches for them itself once it runs).
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else {
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 /// Reads a plugin file through a capability on its directory (as the operator does).

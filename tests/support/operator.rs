@@ -148,6 +148,8 @@ pub async fn apply_deploy_file(client: &Client, file: &str) -> Result<(), String
             "ServiceAccount" => ("serviceaccounts", true),
             "ClusterRole" => ("clusterroles", false),
             "ClusterRoleBinding" => ("clusterrolebindings", false),
+            "Role" => ("roles", true),
+            "RoleBinding" => ("rolebindings", true),
             other => return Err(format!("the test does not apply {other}")),
         };
         let gvk = kube::api::GroupVersionKind::try_from(&types).map_err(fail("gvk"))?;

@@ -7,8 +7,8 @@
 //! it does). There is no pvc-protection controller either, so a deleted claim keeps its
 //! `kubernetes.io/pvc-protection` finalizer: "deleted" below means gone or terminating.
 //!
-//! Ignored by default; `cargo test -p berth-tests --test e2e_controller -- --ignored
-//! --test-threads=1`.
+//! Ignored by default; `make e2e` runs every suite, or this one:
+//! `cargo test --workspace --test e2e_controller -- --ignored --test-threads=1`.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

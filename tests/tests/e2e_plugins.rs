@@ -3,8 +3,8 @@
 //! rule, a digest mismatch refused, a pinned cluster, and the vendor plugin loaded from
 //! a ConfigMap. The operator runs in-process and is never restarted within a test.
 //!
-//! Ignored by default; `cargo test -p berth-tests --test e2e_plugins -- --ignored
-//! --test-threads=1`.
+//! Ignored by default; `make e2e` runs every suite, or this one:
+//! `cargo test --workspace --test e2e_plugins -- --ignored --test-threads=1`.
 
 use std::collections::BTreeMap;
 use std::io::Write as _;

@@ -24,6 +24,7 @@ pub mod cleanup;
 pub mod error;
 pub mod generated;
 pub mod http;
+pub mod leader;
 pub mod live;
 pub mod metrics;
 pub mod policy_sync;

@@ -1,0 +1,267 @@
+//! Leader election (`berth run --leader-election`) against a real API server, as the
+//! ServiceAccount of deploy/rbac.yaml: its Role must be enough. In the first tests the
+//! replicas are `LeaderElector`s in the test process, each with its own identity, and
+//! what they do while leading stands in for the controller; the last runs two `berth run`
+//! processes and stops the leader with SIGTERM, as a rolling update would.
+//!
+//! Ignored by default; `make e2e` runs it (and builds the `berth` binary it starts).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use berth::controller::leader::{LeaderElector, LeaderError, LeaseConfig};
+use berth_tests::control_plane::ControlPlane;
+use berth::HarborCluster;
+use berth_tests::operator::{apply_deploy_file, eventually, fail, install_crd, or_panic, service_account_client};
+use berth_tests::{bundled_plugins, read_example};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Namespace;
+use futures::channel::oneshot;
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::Client;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+
+const NS: &str = "berth-system";
+const LEASE: &str = "berth-operator";
+
+/// A control plane with deploy/'s namespace and RBAC; the admin client and the
+/// ServiceAccount's.
+async fn plane() -> Result<(ControlPlane, Client, Client), String> {
+    let plane = ControlPlane::start(false).await?;
+    let admin = plane.client()?;
+    apply_deploy_file(&admin, "namespace.yaml").await?;
+    apply_deploy_file(&admin, "rbac.yaml").await?;
+    let operator = service_account_client(&plane).await?;
+    Ok((plane, admin, operator))
+}
+
+fn replica(client: &Client, identity: &str, lease_duration: Duration) -> LeaderElector {
+    let mut config = LeaseConfig::new(NS, LEASE, identity);
+    config.lease_duration = lease_duration;
+    config.renew_deadline = lease_duration * 2 / 3;
+    config.retry_every = Duration::from_millis(250);
+    LeaderElector::new(client.clone(), config)
+}
+
+async fn lease(admin: &Client) -> Result<(Option<String>, i32), String> {
+    let lease = Api::<Lease>::namespaced(admin.clone(), NS).get(LEASE).await.map_err(fail("reading the Lease"))?;
+    let spec = lease.spec.unwrap_or_default();
+    Ok((spec.holder_identity, spec.lease_transitions.unwrap_or(0)))
+}
+
+/// A replica leading until told to stop; its work's outcome comes back on the handle.
+fn lead_until_stopped(mut elector: LeaderElector) -> (oneshot::Sender<()>, tokio::task::JoinHandle<Result<(), LeaderError>>) {
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        elector
+            .lead(async move {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    (stop, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs etcd and kube-apiserver (KUBEBUILDER_ASSETS)"]
+async fn a_standby_waits_while_the_leader_renews_and_takes_over_when_it_steps_down() {
+    let (_plane, admin, operator) = or_panic(plane().await);
+    // A lease far longer than the test: only the leader's release can explain a handover.
+    let lease_duration = Duration::from_secs(120);
+    let mut first = replica(&operator, "replica-a", lease_duration);
+    or_panic(tokio::time::timeout(Duration::from_secs(20), first.acquire()).await.map_err(fail("replica-a acquiring a free Lease")).and_then(|r| r.map_err(fail("acquire"))));
+    let (stop_first, first_task) = lead_until_stopped(first);
+
+    let mut second = replica(&operator, "replica-b", lease_duration);
+    let standby = tokio::spawn(async move {
+        let acquired = second.acquire().await;
+        (second, acquired)
+    });
+    // Several of replica-a's renewals and replica-b's attempts go by.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(!standby.is_finished(), "replica-b took a Lease replica-a holds");
+    assert_eq!(or_panic(lease(&admin).await), (Some("replica-a".to_owned()), 0));
+
+    let _ = stop_first.send(());
+    or_panic(or_panic(first_task.await.map_err(fail("replica-a's task"))).map_err(fail("replica-a stepping down")));
+    let (_second, acquired) = or_panic(
+        tokio::time::timeout(Duration::from_secs(30), standby)
+            .await
+            .map_err(fail("replica-b taking over a released Lease"))
+            .and_then(|joined| joined.map_err(fail("replica-b's task"))),
+    );
+    or_panic(acquired.map_err(fail("replica-b acquiring")));
+    assert_eq!(or_panic(lease(&admin).await), (Some("replica-b".to_owned()), 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs etcd and kube-apiserver (KUBEBUILDER_ASSETS)"]
+async fn a_crashed_leader_is_replaced_after_its_lease_and_a_usurped_one_stops() {
+    let (_plane, admin, operator) = or_panic(plane().await);
+    let lease_duration = Duration::from_secs(3);
+    let mut first = replica(&operator, "replica-a", lease_duration);
+    or_panic(tokio::time::timeout(Duration::from_secs(20), first.acquire()).await.map_err(fail("replica-a acquiring")).and_then(|r| r.map_err(fail("acquire"))));
+    let (_keep_leading, first_task) = lead_until_stopped(first);
+
+    let mut second = replica(&operator, "replica-b", lease_duration);
+    let standby = tokio::spawn(async move {
+        let acquired = second.acquire().await;
+        (second, acquired)
+    });
+    // Twice the lease duration: renewals, not luck, keep replica-b out.
+    tokio::time::sleep(lease_duration * 2).await;
+    assert!(!standby.is_finished(), "replica-b took the Lease while replica-a was renewing it");
+
+    // A crash: replica-a stops renewing and never releases.
+    first_task.abort();
+    let (second, acquired) = or_panic(
+        tokio::time::timeout(Duration::from_secs(30), standby)
+            .await
+            .map_err(fail("replica-b taking over an expired Lease"))
+            .and_then(|joined| joined.map_err(fail("replica-b's task"))),
+    );
+    or_panic(acquired.map_err(fail("replica-b acquiring")));
+    assert_eq!(or_panic(lease(&admin).await), (Some("replica-b".to_owned()), 1));
+
+    // Someone else writes themselves into the Lease: replica-b must stop its work.
+    let (_keep_leading, second_task) = lead_until_stopped(second);
+    let leases: Api<Lease> = Api::namespaced(admin.clone(), NS);
+    or_panic(
+        leases
+            .patch(LEASE, &PatchParams::default(), &Patch::Merge(serde_json::json!({"spec": {"holderIdentity": "intruder"}})))
+            .await
+            .map_err(fail("writing another holder into the Lease")),
+    );
+    let outcome = or_panic(
+        tokio::time::timeout(Duration::from_secs(30), second_task)
+            .await
+            .map_err(fail("replica-b noticing it lost the Lease"))
+            .and_then(|joined| joined.map_err(fail("replica-b's task"))),
+    );
+    match outcome {
+        Err(LeaderError::TakenBy(holder)) => assert_eq!(holder, "intruder"),
+        other => panic!("replica-b went on leading: {other:?}"),
+    }
+    // It stopped without writing the Lease back.
+    let (holder, _) = or_panic(eventually("the Lease to settle", Duration::from_secs(5), || async { lease(&admin).await.ok() }).await);
+    assert_eq!(holder.as_deref(), Some("intruder"));
+}
+
+/// `berth`, built beside this test (`make e2e` builds it first).
+fn berth_binary() -> Result<PathBuf, String> {
+    let exe = std::env::current_exe().map_err(fail("locating the test binary"))?;
+    let binary = exe.parent().and_then(Path::parent).map(|dir| dir.join("berth")).ok_or("no target directory")?;
+    binary.is_file().then_some(binary.clone()).ok_or_else(|| format!("{} is missing: run `make e2e`, or `cargo build --workspace --bins` first", binary.display()))
+}
+
+/// A `berth run` process, killed if the test ends first (a panic included).
+struct Replica(Child);
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// One `berth run --leader-election` process acting as the ServiceAccount; its log goes
+/// to `<dir>/<identity>.log`.
+fn start_replica(binary: &Path, dir: &Path, kubeconfig: &Path, identity: &str) -> Result<Replica, String> {
+    let log = std::fs::File::create(dir.join(format!("{identity}.log"))).map_err(fail("log file"))?;
+    Command::new(binary)
+        .args(["run", "--leader-election", "--leader-election-namespace", NS, "--http-addr", "127.0.0.1:0", "--log-format", "text"])
+        .arg("--plugins")
+        .arg(bundled_plugins())
+        .arg("--cache-dir")
+        .arg(dir.join("cache"))
+        .env("KUBECONFIG", kubeconfig)
+        .env("POD_NAME", identity)
+        .env("BERTH_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .map(Replica)
+        .map_err(fail("starting berth run"))
+}
+
+fn logs(dir: &Path) -> String {
+    ["replica-a", "replica-b"]
+        .iter()
+        .map(|r| format!("--- {r}:\n{}", std::fs::read_to_string(dir.join(format!("{r}.log"))).unwrap_or_default()))
+        .collect()
+}
+
+async fn harbor_cluster(admin: &Client, name: &str) -> Result<(), String> {
+    let mut cluster = read_example("minimal.yaml");
+    cluster.metadata.name = Some(name.to_owned());
+    cluster.metadata.namespace = Some("registry".to_owned());
+    Api::<HarborCluster>::namespaced(admin.clone(), "registry").create(&PostParams::default(), &cluster).await.map_err(fail("creating a HarborCluster")).map(drop)
+}
+
+async fn portal_applied(admin: &Client, cluster: &str) -> Option<()> {
+    Api::<Deployment>::namespaced(admin.clone(), "registry").get_opt(&format!("{cluster}-harbor-portal")).await.ok()?.map(drop)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs etcd and kube-apiserver (KUBEBUILDER_ASSETS)"]
+async fn two_berth_processes_one_reconciles_and_sigterm_hands_over() {
+    let (plane, admin, _) = or_panic(plane().await);
+    or_panic(install_crd(&admin, berth::crd::harbor_cluster_crd_yaml()).await);
+    let namespace: Namespace = or_panic(serde_json::from_value(serde_json::json!({"metadata": {"name": "registry"}})).map_err(fail("namespace")));
+    or_panic(Api::<Namespace>::all(admin.clone()).create(&PostParams::default(), &namespace).await.map_err(fail("namespace")));
+    let binary = or_panic(berth_binary());
+    let dir = or_panic(tempfile::tempdir().map_err(fail("temporary directory")));
+    // The processes act as deploy/rbac.yaml's ServiceAccount, by impersonation.
+    let kubeconfig = plane.kubeconfig_yaml().replace(
+        "    token: ",
+        "    as: system:serviceaccount:berth-system:berth\n    as-groups: [system:serviceaccounts, system:authenticated]\n    token: ",
+    );
+    let kubeconfig_path = dir.path().join("kubeconfig");
+    or_panic(std::fs::write(&kubeconfig_path, kubeconfig).map_err(fail("kubeconfig")));
+
+    let mut first = or_panic(start_replica(&binary, dir.path(), &kubeconfig_path, "replica-a"));
+    let leases: Api<Lease> = Api::namespaced(admin.clone(), NS);
+    let held_by = |who: &'static str| {
+        let leases = leases.clone();
+        move || {
+            let leases = leases.clone();
+            async move { (leases.get_opt(LEASE).await.ok()??.spec?.holder_identity? == who).then_some(()) }
+        }
+    };
+    if let Err(e) = eventually("replica-a to lead", Duration::from_secs(60), held_by("replica-a")).await {
+        panic!("{e}\n{}", logs(dir.path()));
+    }
+    let mut second = or_panic(start_replica(&binary, dir.path(), &kubeconfig_path, "replica-b"));
+    or_panic(harbor_cluster(&admin, "first").await);
+    if let Err(e) = eventually("the leader to reconcile", Duration::from_secs(60), || portal_applied(&admin, "first")).await {
+        panic!("{e}\n{}", logs(dir.path()));
+    }
+    assert_eq!(or_panic(lease(&admin).await).0.as_deref(), Some("replica-a"), "replica-b took over a live leader");
+    assert!(matches!(second.0.try_wait(), Ok(None)), "the standby exited\n{}", logs(dir.path()));
+
+    // A rolling update's SIGTERM: replica-a finishes, releases, exits 0.
+    let signalled = Command::new("kill").args(["-TERM", &first.0.id().to_string()]).status();
+    assert!(matches!(signalled, Ok(s) if s.success()), "kill -TERM failed: {signalled:?}");
+    let mut exited = None;
+    for _ in 0..60 {
+        exited = first.0.try_wait().ok().flatten();
+        if exited.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    match exited {
+        Some(status) => assert!(status.success(), "replica-a exited with {status}\n{}", logs(dir.path())),
+        None => panic!("replica-a still running 30 s after SIGTERM\n{}", logs(dir.path())),
+    }
+    // Well inside the 15 s lease: only the release explains it.
+    if let Err(e) = eventually("replica-b to lead", Duration::from_secs(10), held_by("replica-b")).await {
+        panic!("{e}\n{}", logs(dir.path()));
+    }
+    or_panic(harbor_cluster(&admin, "second").await);
+    if let Err(e) = eventually("the new leader to reconcile", Duration::from_secs(60), || portal_applied(&admin, "second")).await {
+        panic!("{e}\n{}", logs(dir.path()));
+    }
+    drop(second);
+}
