@@ -311,6 +311,7 @@ fn operate(
         ready.set(true);
         let outcome = match lease {
             None => {
+                context.metrics.set_leader(true);
                 berth::controller::run_with(context, options, std::future::pending()).await;
                 Ok(())
             }
@@ -324,6 +325,7 @@ fn operate(
                         return Ok(());
                     }
                 }
+                context.metrics.set_leader(true);
                 // Losing the Lease ends the process with an error: the pod restarts as a
                 // standby, with none of the lost leader's state.
                 elector.lead(berth::controller::run_with(context, options, std::future::pending())).await.map_err(anyhow::Error::from)

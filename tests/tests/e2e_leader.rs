@@ -155,8 +155,21 @@ fn berth_binary() -> Result<PathBuf, String> {
     binary.is_file().then_some(binary.clone()).ok_or_else(|| format!("{} is missing: run `make e2e`, or `cargo build --workspace --bins` first", binary.display()))
 }
 
-/// A `berth run` process, killed if the test ends first (a panic included).
-struct Replica(Child);
+/// A `berth run` process, killed if the test ends first (a panic included), and the
+/// port of its /metrics.
+struct Replica(Child, u16);
+
+impl Replica {
+    /// Its `berth_leader` gauge, once it serves /metrics.
+    fn leader_gauge(&self) -> Option<String> {
+        use std::io::{Read as _, Write as _};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.1)).ok()?;
+        stream.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response).ok()?;
+        response.lines().find_map(|l| l.strip_prefix("berth_leader ")).map(str::to_owned)
+    }
+}
 
 impl Drop for Replica {
     fn drop(&mut self) {
@@ -169,8 +182,12 @@ impl Drop for Replica {
 /// to `<dir>/<identity>.log`.
 fn start_replica(binary: &Path, dir: &Path, kubeconfig: &Path, identity: &str) -> Result<Replica, String> {
     let log = std::fs::File::create(dir.join(format!("{identity}.log"))).map_err(fail("log file"))?;
+    // A port free a moment ago; nothing else on this machine races the test for it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(fail("a free port"))?.port();
     Command::new(binary)
-        .args(["run", "--leader-election", "--leader-election-namespace", NS, "--http-addr", "127.0.0.1:0", "--log-format", "text"])
+        .args(["run", "--leader-election", "--leader-election-namespace", NS, "--log-format", "text"])
+        .arg("--http-addr")
+        .arg(format!("127.0.0.1:{port}"))
         .arg("--plugins")
         .arg(bundled_plugins())
         .arg("--cache-dir")
@@ -181,7 +198,7 @@ fn start_replica(binary: &Path, dir: &Path, kubeconfig: &Path, identity: &str) -
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
-        .map(Replica)
+        .map(|child| Replica(child, port))
         .map_err(fail("starting berth run"))
 }
 
@@ -239,6 +256,10 @@ async fn two_berth_processes_one_reconciles_and_sigterm_hands_over() {
     }
     assert_eq!(or_panic(lease(&admin).await).0.as_deref(), Some("replica-a"), "replica-b took over a live leader");
     assert!(matches!(second.0.try_wait(), Ok(None)), "the standby exited\n{}", logs(dir.path()));
+    // Monitoring sees exactly one leader.
+    assert_eq!(first.leader_gauge().as_deref(), Some("1"), "replica-a's berth_leader");
+    let standby_gauge = eventually("the standby's /metrics", Duration::from_secs(30), || async { second.leader_gauge() }).await;
+    assert_eq!(or_panic(standby_gauge), "0", "replica-b's berth_leader");
 
     // A rolling update's SIGTERM: replica-a finishes, releases, exits 0.
     let signalled = Command::new("kill").args(["-TERM", &first.0.id().to_string()]).status();
@@ -259,6 +280,9 @@ async fn two_berth_processes_one_reconciles_and_sigterm_hands_over() {
     if let Err(e) = eventually("replica-b to lead", Duration::from_secs(10), held_by("replica-b")).await {
         panic!("{e}\n{}", logs(dir.path()));
     }
+    // (The gauge follows the Lease write by a moment.)
+    let leading = eventually("replica-b's berth_leader to be 1", Duration::from_secs(10), || async { (second.leader_gauge()? == "1").then_some(()) }).await;
+    or_panic(leading);
     or_panic(harbor_cluster(&admin, "second").await);
     if let Err(e) = eventually("the new leader to reconcile", Duration::from_secs(60), || portal_applied(&admin, "second")).await {
         panic!("{e}\n{}", logs(dir.path()));

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -17,12 +17,18 @@ pub struct Metrics {
     failures: Mutex<BTreeMap<&'static str, u64>>,
     writes: Mutex<BTreeMap<(&'static str, String), u64>>,
     plugin_renders: Mutex<BTreeMap<PluginRenderKey, (u64, u64)>>,
+    /// This replica reconciles (holds the Lease, or runs without leader election).
+    leader: AtomicBool,
 }
 
 /// (plugin, version, outcome), counted as renders and their summed microseconds.
 type PluginRenderKey = (String, String, &'static str);
 
 impl Metrics {
+    pub fn set_leader(&self, leading: bool) {
+        self.leader.store(leading, Ordering::Relaxed);
+    }
+
     pub fn reconcile_started(&self) {
         self.reconciles.fetch_add(1, Ordering::Relaxed);
     }
@@ -85,6 +91,8 @@ impl Metrics {
         use std::fmt::Write as _;
         let seconds = |micros: &AtomicU64| micros.load(Ordering::Relaxed) as f64 / 1e6;
         let mut out = String::new();
+        let _ = writeln!(out, "# HELP berth_leader 1 on the replica that reconciles, 0 on a standby.\n# TYPE berth_leader gauge");
+        let _ = writeln!(out, "berth_leader {}", u8::from(self.leader.load(Ordering::Relaxed)));
         let _ = writeln!(out, "# HELP berth_reconciles_total Reconciles started.\n# TYPE berth_reconciles_total counter");
         let _ = writeln!(out, "berth_reconciles_total {}", self.reconciles());
         let _ = writeln!(out, "# HELP berth_reconcile_duration_seconds Time spent reconciling.\n# TYPE berth_reconcile_duration_seconds summary");
@@ -130,6 +138,10 @@ mod tests {
             elapsed: std::time::Duration::from_micros(250),
         });
         let text = m.prometheus_text();
+        assert!(text.contains("berth_leader 0"), "a replica leads only once told so");
+        m.set_leader(true);
+        let text = m.prometheus_text();
+        assert!(text.contains("berth_leader 1"));
         assert!(text.contains("berth_plugin_render_duration_seconds_count{plugin=\"berth-core\",version=\"0.1.0\",outcome=\"ok\"} 1"));
         assert!(text.contains("berth_reconciles_total 1"));
         assert!(text.contains("berth_api_writes_total{verb=\"patch\",kind=\"Deployment\"} 1"));
