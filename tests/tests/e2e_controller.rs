@@ -809,3 +809,54 @@ async fn a_reconcile_reads_children_from_the_watch_caches() {
     assert_eq!(after, before, "a reconcile LISTed children");
     operator.stop().await;
 }
+
+/// The Gateway API installed after the operator started: HTTPRoutes get a watch cache
+/// without a restart, so a deleted route is put back at once (the periodic resync is
+/// ten minutes away).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs etcd, kube-apiserver and kube-controller-manager (KUBEBUILDER_ASSETS)"]
+async fn a_kind_served_after_start_is_watched_without_a_restart() {
+    let (_plane, client) = or_panic(plane().await);
+    let operator = Operator::start(&client, shared_catalog().clone());
+    // Only what the test needs of the HTTPRoute CRD: its name, scope and version.
+    let crd = json!({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        // *.k8s.io groups need this annotation; "unapproved, …" is the accepted stand-in.
+        "metadata": {"name": "httproutes.gateway.networking.k8s.io",
+                     "annotations": {"api-approved.kubernetes.io": "unapproved, a test stand-in for the Gateway API CRD"}},
+        "spec": {
+            "group": "gateway.networking.k8s.io",
+            "names": {"kind": "HTTPRoute", "plural": "httproutes", "singular": "httproute", "listKind": "HTTPRouteList"},
+            "scope": "Namespaced",
+            "versions": [{"name": "v1", "served": true, "storage": true,
+                          "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]
+        }
+    });
+    or_panic(install_crd(&client, Ok(crd.to_string())).await);
+    let httproute = or_panic(berth::controller::resources::child_kind("gateway.networking.k8s.io/v1", "HTTPRoute").ok_or_else(|| "HTTPRoute is no child kind".to_owned()));
+    or_panic(
+        eventually("the operator to watch HTTPRoutes", Duration::from_secs(60), || async {
+            operator.context.child_caches(NS)?.kind(httproute)?.index.is_ready().then_some(())
+        })
+        .await,
+    );
+
+    let mut gateway = read_example("gateway.yaml");
+    gateway.metadata.namespace = Some(NS.to_owned());
+    or_panic(create(&client, &gateway).await);
+    let routes = httproute.api(&client, NS);
+    let mine = ListParams::default().labels("berth.dev/cluster=team-a");
+    let first = or_panic(
+        eventually("the HTTPRoute applied", Duration::from_secs(60), || async { routes.list(&mine).await.ok()?.items.into_iter().next() }).await,
+    );
+    let (name, uid) = (first.name_any(), first.uid());
+    or_panic(routes.delete(&name, &DeleteParams::default()).await.map_err(fail("deleting the HTTPRoute")));
+    or_panic(
+        eventually("the HTTPRoute put back", Duration::from_secs(60), || async {
+            routes.get_opt(&name).await.ok()?.filter(|r| r.uid() != uid).map(drop)
+        })
+        .await,
+    );
+    operator.stop().await;
+}

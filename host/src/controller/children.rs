@@ -3,9 +3,12 @@
 //! state that woke it without a LIST per kind: at a hundred clusters in a namespace,
 //! nine LISTs per reconcile made the API server, not the operator, the bottleneck.
 //!
-//! A kind the API server does not serve at start (the Gateway API CRDs absent) gets no
-//! cache; [`super::live::Live::read`] LISTs it per reconcile as before. Each cache is a
-//! [`ChildIndex`], which answers one cluster's objects without scanning the kind.
+//! A kind the API server does not serve at start (the Gateway API CRDs absent) is looked
+//! for again every few seconds and watched once it is served; until then
+//! [`super::live::Live::read`] LISTs it per reconcile. Each cache is a [`ChildIndex`],
+//! which answers one cluster's objects without scanning the kind.
+
+use std::time::Duration;
 
 use futures::{Stream, StreamExt as _};
 use kube::Client;
@@ -43,40 +46,62 @@ impl ScopeCaches {
     }
 }
 
+/// How often a kind the API server does not serve is looked for again (one LIST of at
+/// most one object): installing the Gateway API CRDs needs no operator restart.
+const NOT_SERVED_RECHECK: Duration = Duration::from_secs(10);
+
 /// One kind's watch: a stream of changed children for the controller's owner trigger,
-/// and the cache it fills on the way. `None` when the server does not serve the kind.
+/// and the cache it fills on the way. For a kind the server does not serve yet, the
+/// watch starts once it does; until then the cache is not ready and
+/// [`super::live::Live::read`] lists the kind per reconcile (finding nothing).
 pub async fn watch(
     client: &Client,
     namespace: Option<&str>,
     kind: &'static ChildKind,
-) -> Option<(KindCache, impl Stream<Item = Result<DynamicObject, watcher::Error>> + Send + 'static)> {
+) -> (KindCache, impl Stream<Item = Result<DynamicObject, watcher::Error>> + Send + 'static) {
     let resource = kind.api_resource();
     let api: Api<DynamicObject> = match namespace {
         Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
         None => Api::all_with(client.clone(), &resource),
     };
-    match api.list_metadata(&ListParams::default().limit(1)).await {
-        Err(e) if is_not_found(&e) => {
-            tracing::info!(kind = kind.kind, "not served by the API server: no watch, listed per reconcile");
-            return None;
-        }
-        // Anything else (a transient error) is the watcher's to retry.
-        _ => {}
+    // Anything but a 404 (a transient error) is the watcher's to retry.
+    let served = !is_not_served(&api).await;
+    if !served {
+        tracing::info!(kind = kind.kind, "not served by the API server: listed per reconcile until it is");
     }
     let index = ChildIndex::default();
     let writer = index.clone();
+    let until_served = {
+        let api = api.clone();
+        async move {
+            if served {
+                return;
+            }
+            loop {
+                tokio::time::sleep(NOT_SERVED_RECHECK).await;
+                if !is_not_served(&api).await {
+                    tracing::info!(kind = kind.kind, "now served by the API server: watching");
+                    return;
+                }
+            }
+        }
+    };
     // Children are watched by their cluster label only: a fleet's other objects never
     // enter the caches.
     let config = watcher::Config::default().labels(CLUSTER_LABEL);
-    let stream = watcher(api, config)
-        .default_backoff()
+    let stream = futures::stream::once(until_served)
+        .flat_map(move |()| watcher(api.clone(), config.clone()).default_backoff())
         .inspect(move |event| {
             if let Ok(event) = event {
                 writer.apply(event);
             }
         })
         .touched_objects();
-    Some((KindCache { kind, index }, stream))
+    (KindCache { kind, index }, stream)
+}
+
+async fn is_not_served(api: &Api<DynamicObject>) -> bool {
+    matches!(api.list_metadata(&ListParams::default().limit(1)).await, Err(e) if is_not_found(&e))
 }
 
 /// Every child kind's watch for one scope.
@@ -87,10 +112,9 @@ pub async fn watch_all(
     let mut caches = ScopeCaches { namespace: namespace.map(str::to_owned), kinds: Vec::new() };
     let mut streams = Vec::new();
     for kind in CHILD_KINDS {
-        if let Some((cache, stream)) = watch(client, namespace, kind).await {
-            caches.kinds.push(cache);
-            streams.push((kind, stream));
-        }
+        let (cache, stream) = watch(client, namespace, kind).await;
+        caches.kinds.push(cache);
+        streams.push((kind, stream));
     }
     (caches, streams)
 }
