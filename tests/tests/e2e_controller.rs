@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 use berth::HarborCluster;
 use berth::catalog::Catalog;
 use berth_tests::control_plane::ControlPlane;
-use berth_tests::operator::{Operator, api_server_requests, apply_deploy_file, eventually, fail, install_crd, or_panic, service_account_client};
+use berth_tests::operator::{
+    Operator, api_server_requests, apply_deploy_file, eventually, fail, httproute_crd, install_crd, or_panic, service_account_client,
+};
 use berth_tests::{read_example, shared_catalog};
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim, Secret};
@@ -818,22 +820,7 @@ async fn a_reconcile_reads_children_from_the_watch_caches() {
 async fn a_kind_served_after_start_is_watched_without_a_restart() {
     let (_plane, client) = or_panic(plane().await);
     let operator = Operator::start(&client, shared_catalog().clone());
-    // Only what the test needs of the HTTPRoute CRD: its name, scope and version.
-    let crd = json!({
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        // *.k8s.io groups need this annotation; "unapproved, …" is the accepted stand-in.
-        "metadata": {"name": "httproutes.gateway.networking.k8s.io",
-                     "annotations": {"api-approved.kubernetes.io": "unapproved, a test stand-in for the Gateway API CRD"}},
-        "spec": {
-            "group": "gateway.networking.k8s.io",
-            "names": {"kind": "HTTPRoute", "plural": "httproutes", "singular": "httproute", "listKind": "HTTPRouteList"},
-            "scope": "Namespaced",
-            "versions": [{"name": "v1", "served": true, "storage": true,
-                          "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]
-        }
-    });
-    or_panic(install_crd(&client, Ok(crd.to_string())).await);
+    or_panic(install_crd(&client, Ok(httproute_crd().to_string())).await);
     let httproute = or_panic(berth::controller::resources::child_kind("gateway.networking.k8s.io/v1", "HTTPRoute").ok_or_else(|| "HTTPRoute is no child kind".to_owned()));
     or_panic(
         eventually("the operator to watch HTTPRoutes", Duration::from_secs(60), || async {

@@ -3,31 +3,11 @@
 //! ignored by default and `.ci/run` runs them with `--ignored` when the binaries exist.
 
 use berth_tests::control_plane::ControlPlane;
+use berth_tests::operator::httproute_crd;
 use berth_tests::{bundled_catalog, read_example, render, sandbox};
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::discovery::{Discovery, Scope};
 use serde_json::Value;
-
-/// A permissive stand-in for the Gateway API HTTPRoute CRD (which a bare API server
-/// lacks): it lets the dry run check the route's envelope, not its schema.
-fn httproute_crd() -> Value {
-    serde_json::json!({
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {
-            "name": "httproutes.gateway.networking.k8s.io",
-            // The API server protects *.k8s.io groups; "unapproved" is the documented escape.
-            "annotations": {"api-approved.kubernetes.io": "unapproved, berth test stand-in"}
-        },
-        "spec": {
-            "group": "gateway.networking.k8s.io",
-            "names": {"kind": "HTTPRoute", "plural": "httproutes", "singular": "httproute", "listKind": "HTTPRouteList"},
-            "scope": "Namespaced",
-            "versions": [{"name": "v1", "served": true, "storage": true,
-                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]
-        }
-    })
-}
 
 async fn apply_crd(client: &kube::Client, crd: Value) {
     let api: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =

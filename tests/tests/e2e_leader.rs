@@ -63,21 +63,34 @@ fn lead_until_stopped(mut elector: LeaderElector) -> (oneshot::Sender<()>, tokio
     (stop, task)
 }
 
+type Standby = tokio::task::JoinHandle<(LeaderElector, Result<(), LeaderError>)>;
+
+/// replica-a leading until told to stop (or aborted), and replica-b trying to take over.
+async fn leader_and_standby(client: &Client, lease_duration: Duration) -> Result<(oneshot::Sender<()>, tokio::task::JoinHandle<Result<(), LeaderError>>, Standby), String> {
+    let mut first = replica(client, "replica-a", lease_duration);
+    tokio::time::timeout(Duration::from_secs(20), first.acquire()).await.map_err(fail("replica-a acquiring a free Lease"))?.map_err(fail("acquire"))?;
+    let (stop_first, first_task) = lead_until_stopped(first);
+    let mut second = replica(client, "replica-b", lease_duration);
+    let standby = tokio::spawn(async move {
+        let acquired = second.acquire().await;
+        (second, acquired)
+    });
+    Ok((stop_first, first_task, standby))
+}
+
+/// The standby once it holds the Lease.
+async fn taken_over(standby: Standby, what: &str) -> Result<LeaderElector, String> {
+    let (second, acquired) = tokio::time::timeout(Duration::from_secs(30), standby).await.map_err(fail(what))?.map_err(fail("replica-b's task"))?;
+    acquired.map_err(fail("replica-b acquiring"))?;
+    Ok(second)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs etcd and kube-apiserver (KUBEBUILDER_ASSETS)"]
 async fn a_standby_waits_while_the_leader_renews_and_takes_over_when_it_steps_down() {
     let (_plane, admin, operator) = or_panic(plane().await);
     // A lease far longer than the test: only the leader's release can explain a handover.
-    let lease_duration = Duration::from_secs(120);
-    let mut first = replica(&operator, "replica-a", lease_duration);
-    or_panic(tokio::time::timeout(Duration::from_secs(20), first.acquire()).await.map_err(fail("replica-a acquiring a free Lease")).and_then(|r| r.map_err(fail("acquire"))));
-    let (stop_first, first_task) = lead_until_stopped(first);
-
-    let mut second = replica(&operator, "replica-b", lease_duration);
-    let standby = tokio::spawn(async move {
-        let acquired = second.acquire().await;
-        (second, acquired)
-    });
+    let (stop_first, first_task, standby) = or_panic(leader_and_standby(&operator, Duration::from_secs(120)).await);
     // Several of replica-a's renewals and replica-b's attempts go by.
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(!standby.is_finished(), "replica-b took a Lease replica-a holds");
@@ -85,13 +98,7 @@ async fn a_standby_waits_while_the_leader_renews_and_takes_over_when_it_steps_do
 
     let _ = stop_first.send(());
     or_panic(or_panic(first_task.await.map_err(fail("replica-a's task"))).map_err(fail("replica-a stepping down")));
-    let (_second, acquired) = or_panic(
-        tokio::time::timeout(Duration::from_secs(30), standby)
-            .await
-            .map_err(fail("replica-b taking over a released Lease"))
-            .and_then(|joined| joined.map_err(fail("replica-b's task"))),
-    );
-    or_panic(acquired.map_err(fail("replica-b acquiring")));
+    or_panic(taken_over(standby, "replica-b taking over a released Lease").await);
     assert_eq!(or_panic(lease(&admin).await), (Some("replica-b".to_owned()), 1));
 }
 
@@ -100,28 +107,14 @@ async fn a_standby_waits_while_the_leader_renews_and_takes_over_when_it_steps_do
 async fn a_crashed_leader_is_replaced_after_its_lease_and_a_usurped_one_stops() {
     let (_plane, admin, operator) = or_panic(plane().await);
     let lease_duration = Duration::from_secs(3);
-    let mut first = replica(&operator, "replica-a", lease_duration);
-    or_panic(tokio::time::timeout(Duration::from_secs(20), first.acquire()).await.map_err(fail("replica-a acquiring")).and_then(|r| r.map_err(fail("acquire"))));
-    let (_keep_leading, first_task) = lead_until_stopped(first);
-
-    let mut second = replica(&operator, "replica-b", lease_duration);
-    let standby = tokio::spawn(async move {
-        let acquired = second.acquire().await;
-        (second, acquired)
-    });
+    let (_keep_leading, first_task, standby) = or_panic(leader_and_standby(&operator, lease_duration).await);
     // Twice the lease duration: renewals, not luck, keep replica-b out.
     tokio::time::sleep(lease_duration * 2).await;
     assert!(!standby.is_finished(), "replica-b took the Lease while replica-a was renewing it");
 
     // A crash: replica-a stops renewing and never releases.
     first_task.abort();
-    let (second, acquired) = or_panic(
-        tokio::time::timeout(Duration::from_secs(30), standby)
-            .await
-            .map_err(fail("replica-b taking over an expired Lease"))
-            .and_then(|joined| joined.map_err(fail("replica-b's task"))),
-    );
-    or_panic(acquired.map_err(fail("replica-b acquiring")));
+    let second = or_panic(taken_over(standby, "replica-b taking over an expired Lease").await);
     assert_eq!(or_panic(lease(&admin).await), (Some("replica-b".to_owned()), 1));
 
     // Someone else writes themselves into the Lease: replica-b must stop its work.
