@@ -21,6 +21,10 @@ type ClusterKey = (String, String);
 /// (namespace, object name): what a watch event identifies an object by.
 type ObjectKey = (String, String);
 
+fn object_key(object: &DynamicObject) -> Option<ObjectKey> {
+    Some((object.metadata.namespace.clone()?, object.metadata.name.clone()?))
+}
+
 #[derive(Default)]
 struct Buckets {
     by_cluster: HashMap<ClusterKey, BTreeMap<String, Arc<DynamicObject>>>,
@@ -30,10 +34,9 @@ struct Buckets {
 
 impl Buckets {
     fn insert(&mut self, object: &DynamicObject) {
-        let (Some(namespace), Some(name)) = (object.metadata.namespace.as_deref(), object.metadata.name.as_deref()) else {
+        let Some(object_key) = object_key(object) else {
             return;
         };
-        let object_key = (namespace.to_owned(), name.to_owned());
         // An object whose cluster label was removed or changed leaves its old bucket.
         self.remove(&object_key);
         // The watch selects on the label's presence, so this only skips what a
@@ -41,8 +44,8 @@ impl Buckets {
         let Some(cluster) = object.metadata.labels.as_ref().and_then(|l| l.get(CLUSTER_LABEL)) else {
             return;
         };
-        let cluster_key = (namespace.to_owned(), cluster.clone());
-        self.by_cluster.entry(cluster_key.clone()).or_default().insert(name.to_owned(), Arc::new(object.clone()));
+        let cluster_key = (object_key.0.clone(), cluster.clone());
+        self.by_cluster.entry(cluster_key.clone()).or_default().insert(object_key.1.clone(), Arc::new(object.clone()));
         self.cluster_of.insert(object_key, cluster_key);
     }
 
@@ -86,8 +89,8 @@ impl ChildIndex {
         match event {
             Event::Apply(object) => state.live.insert(object),
             Event::Delete(object) => {
-                if let (Some(namespace), Some(name)) = (&object.metadata.namespace, &object.metadata.name) {
-                    state.live.remove(&(namespace.clone(), name.clone()));
+                if let Some(key) = object_key(object) {
+                    state.live.remove(&key);
                 }
             }
             Event::Init => state.relisting = Some(Buckets::default()),

@@ -90,10 +90,6 @@ impl LeaderElector {
         LeaderElector { api: Api::namespaced(client, &config.namespace), config, observed: None }
     }
 
-    pub fn identity(&self) -> &str {
-        &self.config.identity
-    }
-
     /// Waits until this replica holds the Lease. API errors are logged and retried: a
     /// standby has nothing better to do.
     pub async fn acquire(&mut self) -> Result<(), LeaderError> {
