@@ -74,6 +74,15 @@ async fn plane() -> Result<(ControlPlane, Client), String> {
     Ok((plane, client))
 }
 
+/// The operator running, with `minimal` created in `registry` and converged: where most
+/// scenarios start.
+async fn operator_with_minimal(client: &Client) -> Operator {
+    let operator = Operator::start(client, shared_catalog().clone());
+    or_panic(create(client, &minimal(NS, &[])).await);
+    or_panic(converged(client, NS).await);
+    operator
+}
+
 fn minimal(namespace: &str, annotations: &[(&str, &str)]) -> HarborCluster {
     let mut cluster = read_example("minimal.yaml");
     cluster.metadata.namespace = Some(namespace.to_owned());
@@ -251,9 +260,7 @@ async fn minimal_creates_every_child_with_labels_owner_and_field_manager() {
 #[ignore = "needs etcd, kube-apiserver and kube-controller-manager (KUBEBUILDER_ASSETS)"]
 async fn a_no_op_reconcile_makes_zero_writes() {
     let (_plane, client) = or_panic(plane().await);
-    let operator = Operator::start(&client, shared_catalog().clone());
-    or_panic(create(&client, &minimal(NS, &[])).await);
-    or_panic(converged(&client, NS).await);
+    let operator = operator_with_minimal(&client).await;
     or_panic(operator.settle(0).await);
 
     let before = or_panic(versions(&client, NS).await);
@@ -277,9 +284,7 @@ async fn a_no_op_reconcile_makes_zero_writes() {
 async fn generated_secrets_stay_identical_across_an_operator_restart() {
     let (_plane, client) = or_panic(plane().await);
     let secrets: Api<Secret> = Api::namespaced(client.clone(), NS);
-    let operator = Operator::start(&client, shared_catalog().clone());
-    or_panic(create(&client, &minimal(NS, &[])).await);
-    or_panic(converged(&client, NS).await);
+    let operator = operator_with_minimal(&client).await;
     let mut before = BTreeMap::new();
     for name in generated() {
         let s = or_panic(secrets.get(&name).await.map_err(fail("secret")));
@@ -302,9 +307,7 @@ async fn generated_secrets_stay_identical_across_an_operator_restart() {
 #[ignore = "needs etcd, kube-apiserver and kube-controller-manager (KUBEBUILDER_ASSETS)"]
 async fn changing_core_replicas_changes_only_the_core_deployment() {
     let (_plane, client) = or_panic(plane().await);
-    let operator = Operator::start(&client, shared_catalog().clone());
-    or_panic(create(&client, &minimal(NS, &[])).await);
-    or_panic(converged(&client, NS).await);
+    let operator = operator_with_minimal(&client).await;
     or_panic(operator.settle(0).await);
     let before = or_panic(versions(&client, NS).await);
 
@@ -331,9 +334,7 @@ async fn changing_core_replicas_changes_only_the_core_deployment() {
 #[ignore = "needs etcd, kube-apiserver and kube-controller-manager (KUBEBUILDER_ASSETS)"]
 async fn disabling_trivy_prunes_its_objects() {
     let (_plane, client) = or_panic(plane().await);
-    let operator = Operator::start(&client, shared_catalog().clone());
-    or_panic(create(&client, &minimal(NS, &[])).await);
-    or_panic(converged(&client, NS).await);
+    let operator = operator_with_minimal(&client).await;
 
     or_panic(patch_cluster(&client, NS, json!({"spec": {"trivy": {"enabled": false}}})).await);
     or_panic(
@@ -367,9 +368,7 @@ async fn converged_without_trivy(client: &Client) -> Result<HarborCluster, Strin
 #[ignore = "needs etcd, kube-apiserver and kube-controller-manager (KUBEBUILDER_ASSETS)"]
 async fn a_component_without_its_plugin_fails_alone_and_keeps_its_objects() {
     let (_plane, client) = or_panic(plane().await);
-    let operator = Operator::start(&client, shared_catalog().clone());
-    or_panic(create(&client, &minimal(NS, &[])).await);
-    or_panic(converged(&client, NS).await);
+    let operator = operator_with_minimal(&client).await;
     operator.stop().await;
 
     // The same operator with trivy's plugin missing: trivy fails, the rest reconciles.
@@ -534,9 +533,7 @@ async fn deletion_keeps_data_under_retain_and_removes_it_under_delete() {
 #[ignore = "needs etcd, kube-apiserver and kube-controller-manager (KUBEBUILDER_ASSETS)"]
 async fn changing_a_config_value_updates_the_configmap_and_the_pod_template_checksum() {
     let (_plane, client) = or_panic(plane().await);
-    let operator = Operator::start(&client, shared_catalog().clone());
-    or_panic(create(&client, &minimal(NS, &[])).await);
-    or_panic(converged(&client, NS).await);
+    let operator = operator_with_minimal(&client).await;
     let checksum = |d: &DynamicObject| {
         d.data.pointer("/spec/template/metadata/annotations/configmap.checksum.berth.dev~1demo-harbor-core").cloned()
     };
@@ -671,9 +668,7 @@ async fn the_deploy_rbac_is_enough_for_the_whole_lifecycle() {
 #[ignore = "needs etcd, kube-apiserver and kube-controller-manager (KUBEBUILDER_ASSETS)"]
 async fn drift_in_a_child_is_reverted() {
     let (_plane, client) = or_panic(plane().await);
-    let operator = Operator::start(&client, shared_catalog().clone());
-    or_panic(create(&client, &minimal(NS, &[])).await);
-    or_panic(converged(&client, NS).await);
+    let operator = operator_with_minimal(&client).await;
     or_panic(operator.settle(0).await);
 
     // A workload status update (what the Deployment controller would write) is no drift.
@@ -795,9 +790,7 @@ async fn a_second_cluster_never_takes_over_the_firsts_objects() {
 #[ignore = "needs etcd, kube-apiserver and kube-controller-manager (KUBEBUILDER_ASSETS)"]
 async fn a_reconcile_reads_children_from_the_watch_caches() {
     let (_plane, client) = or_panic(plane().await);
-    let operator = Operator::start(&client, shared_catalog().clone());
-    or_panic(create(&client, &minimal(NS, &[])).await);
-    or_panic(converged(&client, NS).await);
+    let operator = operator_with_minimal(&client).await;
     or_panic(operator.settle(0).await);
     let lists = |m: std::collections::BTreeMap<String, f64>| -> f64 {
         m.iter().filter(|(what, _)| what.starts_with("LIST ") && !what.contains("harborclusters")).map(|(_, n)| n).sum()

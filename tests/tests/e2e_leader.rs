@@ -231,12 +231,11 @@ async fn two_berth_processes_one_reconciles_and_sigterm_hands_over() {
     or_panic(std::fs::write(&kubeconfig_path, kubeconfig).map_err(fail("kubeconfig")));
 
     let mut first = or_panic(start_replica(&binary, dir.path(), &kubeconfig_path, "replica-a"));
-    let leases: Api<Lease> = Api::namespaced(admin.clone(), NS);
     let held_by = |who: &'static str| {
-        let leases = leases.clone();
+        let admin = admin.clone();
         move || {
-            let leases = leases.clone();
-            async move { (leases.get_opt(LEASE).await.ok()??.spec?.holder_identity? == who).then_some(()) }
+            let admin = admin.clone();
+            async move { (lease(&admin).await.ok()?.0.as_deref() == Some(who)).then_some(()) }
         }
     };
     if let Err(e) = eventually("replica-a to lead", Duration::from_secs(60), held_by("replica-a")).await {
