@@ -31,9 +31,7 @@ fn children(clusters: usize) -> Vec<DynamicObject> {
 }
 
 fn listed(objects: &[DynamicObject]) -> impl Iterator<Item = Event<DynamicObject>> + '_ {
-    std::iter::once(Event::Init)
-        .chain(objects.iter().cloned().map(Event::InitApply))
-        .chain(std::iter::once(Event::InitDone))
+    std::iter::once(Event::Init).chain(objects.iter().cloned().map(Event::InitApply)).chain(std::iter::once(Event::InitDone))
 }
 
 fn read_one_cluster(c: &mut Criterion) {

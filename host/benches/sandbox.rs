@@ -25,9 +25,7 @@ fn sandbox(cache_dir: Option<&Path>) -> Sandbox {
 }
 
 fn load_portal(sandbox: &Sandbox) -> Plugin {
-    sandbox
-        .load(PORTAL, &portal_wasm(), None, Limits::default())
-        .unwrap_or_else(|e| panic!("loading the portal plugin: {e}"))
+    sandbox.load(PORTAL, &portal_wasm(), None, Limits::default()).unwrap_or_else(|e| panic!("loading the portal plugin: {e}"))
 }
 
 /// The input `berth render -f examples/minimal.yaml` hands the portal plugin.
@@ -54,17 +52,9 @@ fn compile(c: &mut Criterion) {
     let mut group = c.benchmark_group("sandbox");
     // One compile takes 0.5-0.7 s: flat sampling keeps it to ten compiles, where linear
     // sampling would run 55, and 8 s fits those ten without criterion warning.
-    group
-        .sample_size(10)
-        .sampling_mode(SamplingMode::Flat)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(8));
+    group.sample_size(10).sampling_mode(SamplingMode::Flat).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(8));
     group.bench_function("compile_portal_uncached", |b| {
-        b.iter_with_large_drop(|| {
-            sandbox
-                .component(PORTAL, black_box(&wasm), &digest)
-                .unwrap_or_else(|e| panic!("compile: {e}"))
-        })
+        b.iter_with_large_drop(|| sandbox.component(PORTAL, black_box(&wasm), &digest).unwrap_or_else(|e| panic!("compile: {e}")))
     });
     group.finish();
 }
@@ -89,9 +79,7 @@ fn instantiate(c: &mut Criterion) {
     let plugin = load_portal(&sandbox);
     plugin.instantiate_only().unwrap_or_else(|e| panic!("instantiate: {e}"));
     let mut group = c.benchmark_group("sandbox");
-    group.bench_function("instantiate_portal", |b| {
-        b.iter(|| plugin.instantiate_only().unwrap_or_else(|e| panic!("instantiate: {e}")))
-    });
+    group.bench_function("instantiate_portal", |b| b.iter(|| plugin.instantiate_only().unwrap_or_else(|e| panic!("instantiate: {e}"))));
     group.finish();
 }
 
@@ -102,9 +90,8 @@ fn portal_render(c: &mut Criterion) {
     let output = plugin.render(&input).unwrap_or_else(|e| panic!("render: {e}"));
     assert_eq!(output.objects.len(), 3, "the portal renders a Deployment, a Service and a ConfigMap");
     let mut group = c.benchmark_group("sandbox");
-    group.bench_function("render_portal_minimal", |b| {
-        b.iter(|| plugin.render(black_box(&input)).unwrap_or_else(|e| panic!("render: {e}")))
-    });
+    group
+        .bench_function("render_portal_minimal", |b| b.iter(|| plugin.render(black_box(&input)).unwrap_or_else(|e| panic!("render: {e}"))));
     group.finish();
 }
 

@@ -32,9 +32,7 @@ impl Catalog {
         let mut catalog = Catalog::default();
         for file in dir.list()? {
             let wasm = dir.read(&file).map_err(|source| CatalogError::Load { file: file.clone(), source })?;
-            let plugin = sandbox
-                .load(&file, &wasm, None, limits)
-                .map_err(|source| CatalogError::Load { file: file.clone(), source })?;
+            let plugin = sandbox.load(&file, &wasm, None, limits).map_err(|source| CatalogError::Load { file: file.clone(), source })?;
             catalog.insert(plugin)?;
         }
         Ok(catalog)

@@ -404,11 +404,7 @@ impl fmt::Display for RenderDiff {
                 }
             }
         }
-        if self.is_empty() {
-            writeln!(f, "no change ({} unchanged)", self.unchanged)
-        } else {
-            writeln!(f, "{}", self.totals())
-        }
+        if self.is_empty() { writeln!(f, "no change ({} unchanged)", self.unchanged) } else { writeln!(f, "{}", self.totals()) }
     }
 }
 
@@ -586,22 +582,13 @@ mod tests {
             {"name": "portal", "image": "portal:2", "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]},
         ]);
         let d = diff(&[before], &[after]);
-        let paths: Vec<(String, Option<Value>, Option<Value>)> =
-            fields(&d).into_iter().map(|f| (f.path, f.before, f.after)).collect();
+        let paths: Vec<(String, Option<Value>, Option<Value>)> = fields(&d).into_iter().map(|f| (f.path, f.before, f.after)).collect();
         assert_eq!(
             paths,
             [
-                (
-                    "spec.template.spec.containers[name=portal].env[name=B]".to_owned(),
-                    None,
-                    Some(json!({"name": "B", "value": "2"}))
-                ),
+                ("spec.template.spec.containers[name=portal].env[name=B]".to_owned(), None, Some(json!({"name": "B", "value": "2"}))),
                 ("spec.template.spec.containers[name=portal].image".to_owned(), Some(json!("portal:1")), Some(json!("portal:2"))),
-                (
-                    "spec.template.spec.containers[name=sidecar]".to_owned(),
-                    None,
-                    Some(json!({"name": "sidecar", "image": "proxy:1"}))
-                ),
+                ("spec.template.spec.containers[name=sidecar]".to_owned(), None, Some(json!({"name": "sidecar", "image": "proxy:1"}))),
             ]
         );
     }
@@ -634,11 +621,7 @@ mod tests {
         let d = diff(&[mounts("/b")], &[mounts("/c")]);
         assert_eq!(
             fields(&d),
-            [FieldChange {
-                path: "spec.volumeMounts[1].mountPath".to_owned(),
-                before: Some(json!("/b")),
-                after: Some(json!("/c")),
-            }]
+            [FieldChange { path: "spec.volumeMounts[1].mountPath".to_owned(), before: Some(json!("/b")), after: Some(json!("/c")) }]
         );
     }
 
@@ -664,18 +647,12 @@ mod tests {
             &[object(json!({"kind": "K", "metadata": {"name": "n"}, "spec": {"x": {"a": 1}}}))],
             &[object(json!({"kind": "K", "metadata": {"name": "n"}, "spec": {"x": [1]}}))],
         );
-        assert_eq!(
-            fields(&d),
-            [FieldChange { path: "spec.x".to_owned(), before: Some(json!({"a": 1})), after: Some(json!([1])) }]
-        );
+        assert_eq!(fields(&d), [FieldChange { path: "spec.x".to_owned(), before: Some(json!({"a": 1})), after: Some(json!([1])) }]);
     }
 
     #[test]
     fn the_last_of_duplicate_objects_wins() {
-        let d = diff(
-            &[deployment("d", "x:1"), deployment("d", "x:2")],
-            &[deployment("d", "x:2")],
-        );
+        let d = diff(&[deployment("d", "x:1"), deployment("d", "x:2")], &[deployment("d", "x:2")]);
         assert!(d.is_empty());
         assert_eq!(d.unchanged, 1);
     }
@@ -726,12 +703,7 @@ mod tests {
         assert!(line.starts_with("20 changed (Deployment/harbor-0: spec.template.spec.containers[name=portal].image; "), "{line}");
         // The count is of what was left out, so listed plus more is everything.
         let listed = line.matches(".image").count();
-        let more: usize = line
-            .split("(+")
-            .nth(1)
-            .and_then(|rest| rest.split(' ').next())
-            .and_then(|n| n.parse().ok())
-            .unwrap_or_default();
+        let more: usize = line.split("(+").nth(1).and_then(|rest| rest.split(' ').next()).and_then(|n| n.parse().ok()).unwrap_or_default();
         assert_eq!(listed + more, 20, "{line}");
         // With no room for any name, the totals alone.
         assert_eq!(d.summary(60), "20 changed … (+20 more), 0 added, 0 removed, 0 unchanged");

@@ -16,10 +16,7 @@ fn berth(args: &[&str]) -> Output {
         .current_dir(workspace())
         .output()
         .unwrap_or_else(|e| panic!("running berth: {e}"));
-    assert!(
-        workspace().join("target/plugins").is_dir(),
-        "no target/plugins: run `make plugins` first"
-    );
+    assert!(workspace().join("target/plugins").is_dir(), "no target/plugins: run `make plugins` first");
     output
 }
 
@@ -73,7 +70,14 @@ fn inspect_lists_identity_and_imports() {
     let out = berth(&["plugins", "inspect", "target/plugins/berth_plugin_portal.wasm"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
-    for line in ["name:             berth-portal", "component:        portal", "contract:         berth:plugin@0.1.0", "digest:           sha256:", "berth:plugin/renderer@0.1.0", "wasi:cli/stderr@"] {
+    for line in [
+        "name:             berth-portal",
+        "component:        portal",
+        "contract:         berth:plugin@0.1.0",
+        "digest:           sha256:",
+        "berth:plugin/renderer@0.1.0",
+        "wasi:cli/stderr@",
+    ] {
         assert!(stdout.contains(line), "missing {line:?} in:\n{stdout}");
     }
     assert!(!stdout.contains("wasi:filesystem"));
@@ -132,10 +136,14 @@ fn sha256_hex(path: &str) -> String {
 #[test]
 fn diff_shows_the_fields_a_new_version_changes() {
     let out = berth(&[
-        "plugins", "diff",
-        "--from", "target/plugins/berth_plugin_portal.wasm",
-        "--to", &test_plugin("berth_test_portal_next.wasm"),
-        "-f", "examples/minimal.yaml",
+        "plugins",
+        "diff",
+        "--from",
+        "target/plugins/berth_plugin_portal.wasm",
+        "--to",
+        &test_plugin("berth_test_portal_next.wasm"),
+        "-f",
+        "examples/minimal.yaml",
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
@@ -146,10 +154,14 @@ fn diff_shows_the_fields_a_new_version_changes() {
 
     // Two plugins of different components cannot be compared.
     let mismatched = berth(&[
-        "plugins", "diff",
-        "--from", "target/plugins/berth_plugin_core.wasm",
-        "--to", &test_plugin("berth_test_portal_next.wasm"),
-        "-f", "examples/minimal.yaml",
+        "plugins",
+        "diff",
+        "--from",
+        "target/plugins/berth_plugin_core.wasm",
+        "--to",
+        &test_plugin("berth_test_portal_next.wasm"),
+        "-f",
+        "examples/minimal.yaml",
     ]);
     assert!(!mismatched.status.success());
 }

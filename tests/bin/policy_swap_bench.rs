@@ -18,8 +18,8 @@ use berth_tests::control_plane::ControlPlane;
 use berth_tests::operator::{Operator, api_server_requests, eventually, fail, install_crd};
 use berth_tests::policies::{apply_policy, portal_policy};
 use berth_tests::read_example;
-use k8s_openapi::api::core::v1::Namespace;
 use futures::StreamExt as _;
+use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, ListParams, PostParams};
 use kube::runtime::{WatchStreamExt as _, watcher};
 use kube::{Client, ResourceExt as _};
@@ -103,14 +103,18 @@ async fn main() -> Result<(), String> {
     let swap_median = swaps.get(swaps.len() / 2).copied().unwrap_or_default();
     println!("policy swap, {clusters} HarborClusters, {rounds} rounds");
     println!("  policy write -> new plugin snapshot in force: median {} ms", swap_median.as_millis());
-    println!("  stable version flip, every cluster re-rendered: median {:.2} s (min {:.2} s, max {:.2} s), {:.1} clusters/s at the median",
+    println!(
+        "  stable version flip, every cluster re-rendered: median {:.2} s (min {:.2} s, max {:.2} s), {:.1} clusters/s at the median",
         median.as_secs_f64(),
         sorted.first().copied().unwrap_or_default().as_secs_f64(),
         sorted.last().copied().unwrap_or_default().as_secs_f64(),
-        clusters as f64 / median.as_secs_f64().max(1e-9));
+        clusters as f64 / median.as_secs_f64().max(1e-9)
+    );
     let (stayed, _) = view.count(stable);
-    println!("  10% rollout: {moved} canaries moved in {:.2} s with {canary_reconciles} reconciles; {stayed} clusters stayed on {stable}",
-        canary_time.as_secs_f64());
+    println!(
+        "  10% rollout: {moved} canaries moved in {:.2} s with {canary_reconciles} reconciles; {stayed} clusters stayed on {stable}",
+        canary_time.as_secs_f64()
+    );
     print_api_server_time(&client).await;
     operator.stop().await;
     drop(plane);

@@ -14,9 +14,7 @@ const TOKEN: &str = "berth-e2e-admin-token";
 
 /// Where the binaries are, or why the suite cannot run.
 pub fn assets() -> Result<PathBuf, String> {
-    let dir = std::env::var_os("KUBEBUILDER_ASSETS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/local/kubebuilder/bin"));
+    let dir = std::env::var_os("KUBEBUILDER_ASSETS").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/usr/local/kubebuilder/bin"));
     for binary in ["etcd", "kube-apiserver"] {
         if !dir.join(binary).is_file() {
             return Err(format!(

@@ -148,9 +148,8 @@ impl Operator {
 /// A client that acts as deploy/rbac.yaml's ServiceAccount (impersonation).
 pub async fn service_account_client(plane: &ControlPlane) -> Result<Client, String> {
     let kubeconfig = kube::config::Kubeconfig::from_yaml(&plane.kubeconfig_yaml()).map_err(fail("kubeconfig"))?;
-    let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default())
-        .await
-        .map_err(fail("kubeconfig"))?;
+    let mut config =
+        kube::Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default()).await.map_err(fail("kubeconfig"))?;
     config.auth_info.impersonate = Some("system:serviceaccount:berth-system:berth".to_owned());
     config.auth_info.impersonate_groups = Some(vec!["system:serviceaccounts".to_owned(), "system:authenticated".to_owned()]);
     Client::try_from(config).map_err(fail("client"))
@@ -186,7 +185,6 @@ pub async fn apply_deploy_file(client: &Client, file: &str) -> Result<(), String
     Ok(())
 }
 
-
 /// The API server's request counters or durations (`apiserver_request_total`,
 /// `apiserver_request_duration_seconds_sum`, ...), summed by "VERB resource[/sub]".
 pub async fn api_server_requests(client: &Client, metric: &str) -> Result<std::collections::BTreeMap<String, f64>, String> {
@@ -198,7 +196,12 @@ pub async fn api_server_requests(client: &Client, metric: &str) -> Result<std::c
         let field = |name: &str| line.split(&format!("{name}=\"")).nth(1).and_then(|rest| rest.split('"').next()).unwrap_or_default();
         let value: f64 = line.rsplit(' ').next().and_then(|v| v.parse().ok()).unwrap_or_default();
         let subresource = field("subresource");
-        let key = format!("{} {}{}", field("verb"), field("resource"), if subresource.is_empty() { String::new() } else { format!("/{subresource}") });
+        let key = format!(
+            "{} {}{}",
+            field("verb"),
+            field("resource"),
+            if subresource.is_empty() { String::new() } else { format!("/{subresource}") }
+        );
         *sums.entry(key).or_default() += value;
     }
     Ok(sums)

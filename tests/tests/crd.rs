@@ -14,9 +14,5 @@ fn check(file: &str, generated: Result<String, serde_yaml::Error>) {
     let generated = generated.unwrap_or_else(|e| panic!("{e}"));
     let path = berth_tests::workspace().join(file);
     let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(
-        checked_in == generated,
-        "{} is stale: run `make crd` and commit the result",
-        path.display()
-    );
+    assert!(checked_in == generated, "{} is stale: run `make crd` and commit the result", path.display());
 }

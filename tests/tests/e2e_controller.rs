@@ -165,11 +165,8 @@ async fn patch_cluster(client: &Client, namespace: &str, patch: Value) -> Result
 }
 
 fn changed(before: &BTreeMap<(String, String), String>, after: &BTreeMap<(String, String), String>) -> Vec<String> {
-    let mut out: Vec<String> = before
-        .iter()
-        .filter(|(k, v)| after.get(*k) != Some(*v))
-        .map(|((kind, name), _)| format!("{kind}/{name}"))
-        .collect();
+    let mut out: Vec<String> =
+        before.iter().filter(|(k, v)| after.get(*k) != Some(*v)).map(|((kind, name), _)| format!("{kind}/{name}")).collect();
     out.extend(after.keys().filter(|k| !before.contains_key(*k)).map(|(kind, name)| format!("{kind}/{name} (new)")));
     out
 }
@@ -192,8 +189,7 @@ async fn minimal_creates_every_child_with_labels_owner_and_field_manager() {
         assert_eq!(labels.get("berth.dev/component"), Some(component), "{kind}/{name}");
         assert_eq!(labels.get("app.kubernetes.io/managed-by").map(String::as_str), Some("berth"), "{kind}/{name}");
         assert!(object.annotations().contains_key("berth.dev/applied-hash"), "{kind}/{name}");
-        let managers: Vec<&str> =
-            object.metadata.managed_fields.iter().flatten().filter_map(|m| m.manager.as_deref()).collect();
+        let managers: Vec<&str> = object.metadata.managed_fields.iter().flatten().filter_map(|m| m.manager.as_deref()).collect();
         assert_eq!(managers, ["berth"], "{kind}/{name}: field managers");
         let owners = object.owner_references();
         if kind == "PersistentVolumeClaim" {
@@ -534,9 +530,8 @@ async fn deletion_keeps_data_under_retain_and_removes_it_under_delete() {
 async fn changing_a_config_value_updates_the_configmap_and_the_pod_template_checksum() {
     let (_plane, client) = or_panic(plane().await);
     let operator = operator_with_minimal(&client).await;
-    let checksum = |d: &DynamicObject| {
-        d.data.pointer("/spec/template/metadata/annotations/configmap.checksum.berth.dev~1demo-harbor-core").cloned()
-    };
+    let checksum =
+        |d: &DynamicObject| d.data.pointer("/spec/template/metadata/annotations/configmap.checksum.berth.dev~1demo-harbor-core").cloned();
     let core = or_panic(get(&client, NS, "Deployment", "demo-harbor-core").await).unwrap_or_else(|| panic!("no core"));
     let before = checksum(&core);
     assert!(before.is_some(), "core's pod template has no checksum of its ConfigMap");
@@ -676,17 +671,16 @@ async fn drift_in_a_child_is_reverted() {
     let reconciles = operator.context.metrics.reconciles();
     let deployments = or_panic(api_for(&client, NS, "Deployment"));
     let status = json!({"status": {"replicas": 1, "readyReplicas": 1, "availableReplicas": 1, "updatedReplicas": 1}});
-    or_panic(
-        deployments
-            .patch_status("demo-harbor-portal", &PatchParams::default(), &Patch::Merge(&status))
-            .await
-            .map_err(fail("status")),
-    );
+    or_panic(deployments.patch_status("demo-harbor-portal", &PatchParams::default(), &Patch::Merge(&status)).await.map_err(fail("status")));
     or_panic(operator.settle(reconciles).await);
     let status_writes = operator.context.metrics.writes().get(&("patch", "HarborCluster/status".to_owned())).copied();
     let extra = operator.writes() - writes;
     // Only the HarborCluster's status may change (portal's ready replicas).
-    assert!(extra <= 1, "a status update of a child caused writes: {:?} (status writes {status_writes:?})", operator.context.metrics.writes());
+    assert!(
+        extra <= 1,
+        "a status update of a child caused writes: {:?} (status writes {status_writes:?})",
+        operator.context.metrics.writes()
+    );
 
     // Spec drift: someone scales core by hand and edits its ConfigMap.
     or_panic(
@@ -814,7 +808,10 @@ async fn a_kind_served_after_start_is_watched_without_a_restart() {
     let (_plane, client) = or_panic(plane().await);
     let operator = Operator::start(&client, shared_catalog().clone());
     or_panic(install_crd(&client, Ok(httproute_crd().to_string())).await);
-    let httproute = or_panic(berth::controller::resources::child_kind("gateway.networking.k8s.io/v1", "HTTPRoute").ok_or_else(|| "HTTPRoute is no child kind".to_owned()));
+    let httproute = or_panic(
+        berth::controller::resources::child_kind("gateway.networking.k8s.io/v1", "HTTPRoute")
+            .ok_or_else(|| "HTTPRoute is no child kind".to_owned()),
+    );
     or_panic(
         eventually("the operator to watch HTTPRoutes", Duration::from_secs(60), || async {
             operator.context.child_caches(NS)?.kind(httproute)?.index.is_ready().then_some(())
@@ -828,7 +825,8 @@ async fn a_kind_served_after_start_is_watched_without_a_restart() {
     let routes = httproute.api(&client, NS);
     let mine = ListParams::default().labels("berth.dev/cluster=team-a");
     let first = or_panic(
-        eventually("the HTTPRoute applied", Duration::from_secs(60), || async { routes.list(&mine).await.ok()?.items.into_iter().next() }).await,
+        eventually("the HTTPRoute applied", Duration::from_secs(60), || async { routes.list(&mine).await.ok()?.items.into_iter().next() })
+            .await,
     );
     let (name, uid) = (first.name_any(), first.uid());
     or_panic(routes.delete(&name, &DeleteParams::default()).await.map_err(fail("deleting the HTTPRoute")));

@@ -10,8 +10,7 @@ use kube::discovery::{Discovery, Scope};
 use serde_json::Value;
 
 async fn apply_crd(client: &kube::Client, crd: Value) {
-    let api: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
-        Api::all(client.clone());
+    let api: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> = Api::all(client.clone());
     let crd = serde_json::from_value(crd).unwrap_or_else(|e| panic!("{e}"));
     api.create(&PostParams::default(), &crd).await.unwrap_or_else(|e| panic!("creating a CRD: {e}"));
 }
@@ -55,9 +54,8 @@ async fn every_example_passes_a_server_side_dry_run() {
             let name = object["metadata"]["name"].as_str().unwrap_or_default().to_owned();
             let (group, version) = api_version.rsplit_once('/').unwrap_or(("", &api_version));
             let gvk = kube::api::GroupVersionKind::gvk(group, version, &kind);
-            let (resource, caps) = discovery
-                .resolve_gvk(&gvk)
-                .unwrap_or_else(|| panic!("{example}: the API server does not serve {api_version} {kind}"));
+            let (resource, caps) =
+                discovery.resolve_gvk(&gvk).unwrap_or_else(|| panic!("{example}: the API server does not serve {api_version} {kind}"));
             let api: Api<DynamicObject> = if caps.scope == Scope::Namespaced {
                 Api::namespaced_with(client.clone(), &namespace, &resource)
             } else {

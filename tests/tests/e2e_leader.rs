@@ -10,15 +10,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use berth::HarborCluster;
 use berth::controller::leader::{LeaderElector, LeaderError, LeaseConfig};
 use berth_tests::control_plane::ControlPlane;
-use berth::HarborCluster;
 use berth_tests::operator::{apply_deploy_file, eventually, fail, install_crd, or_panic, service_account_client};
 use berth_tests::{bundled_plugins, read_example};
-use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::Namespace;
 use futures::channel::oneshot;
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::Namespace;
 use kube::Client;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 
@@ -66,9 +66,15 @@ fn lead_until_stopped(mut elector: LeaderElector) -> (oneshot::Sender<()>, tokio
 type Standby = tokio::task::JoinHandle<(LeaderElector, Result<(), LeaderError>)>;
 
 /// replica-a leading until told to stop (or aborted), and replica-b trying to take over.
-async fn leader_and_standby(client: &Client, lease_duration: Duration) -> Result<(oneshot::Sender<()>, tokio::task::JoinHandle<Result<(), LeaderError>>, Standby), String> {
+async fn leader_and_standby(
+    client: &Client,
+    lease_duration: Duration,
+) -> Result<(oneshot::Sender<()>, tokio::task::JoinHandle<Result<(), LeaderError>>, Standby), String> {
     let mut first = replica(client, "replica-a", lease_duration);
-    tokio::time::timeout(Duration::from_secs(20), first.acquire()).await.map_err(fail("replica-a acquiring a free Lease"))?.map_err(fail("acquire"))?;
+    tokio::time::timeout(Duration::from_secs(20), first.acquire())
+        .await
+        .map_err(fail("replica-a acquiring a free Lease"))?
+        .map_err(fail("acquire"))?;
     let (stop_first, first_task) = lead_until_stopped(first);
     let mut second = replica(client, "replica-b", lease_duration);
     let standby = tokio::spawn(async move {
@@ -80,7 +86,8 @@ async fn leader_and_standby(client: &Client, lease_duration: Duration) -> Result
 
 /// The standby once it holds the Lease.
 async fn taken_over(standby: Standby, what: &str) -> Result<LeaderElector, String> {
-    let (second, acquired) = tokio::time::timeout(Duration::from_secs(30), standby).await.map_err(fail(what))?.map_err(fail("replica-b's task"))?;
+    let (second, acquired) =
+        tokio::time::timeout(Duration::from_secs(30), standby).await.map_err(fail(what))?.map_err(fail("replica-b's task"))?;
     acquired.map_err(fail("replica-b acquiring"))?;
     Ok(second)
 }
@@ -145,7 +152,10 @@ async fn a_crashed_leader_is_replaced_after_its_lease_and_a_usurped_one_stops() 
 fn berth_binary() -> Result<PathBuf, String> {
     let exe = std::env::current_exe().map_err(fail("locating the test binary"))?;
     let binary = exe.parent().and_then(Path::parent).map(|dir| dir.join("berth")).ok_or("no target directory")?;
-    binary.is_file().then_some(binary.clone()).ok_or_else(|| format!("{} is missing: run `make e2e`, or `cargo build --workspace --bins` first", binary.display()))
+    binary
+        .is_file()
+        .then_some(binary.clone())
+        .ok_or_else(|| format!("{} is missing: run `make e2e`, or `cargo build --workspace --bins` first", binary.display()))
 }
 
 /// A `berth run` process, killed if the test ends first (a panic included), and the
@@ -206,7 +216,11 @@ async fn harbor_cluster(admin: &Client, name: &str) -> Result<(), String> {
     let mut cluster = read_example("minimal.yaml");
     cluster.metadata.name = Some(name.to_owned());
     cluster.metadata.namespace = Some("registry".to_owned());
-    Api::<HarborCluster>::namespaced(admin.clone(), "registry").create(&PostParams::default(), &cluster).await.map_err(fail("creating a HarborCluster")).map(drop)
+    Api::<HarborCluster>::namespaced(admin.clone(), "registry")
+        .create(&PostParams::default(), &cluster)
+        .await
+        .map_err(fail("creating a HarborCluster"))
+        .map(drop)
 }
 
 async fn portal_applied(admin: &Client, cluster: &str) -> Option<()> {
@@ -218,7 +232,8 @@ async fn portal_applied(admin: &Client, cluster: &str) -> Option<()> {
 async fn two_berth_processes_one_reconciles_and_sigterm_hands_over() {
     let (plane, admin, _) = or_panic(plane().await);
     or_panic(install_crd(&admin, berth::crd::harbor_cluster_crd_yaml()).await);
-    let namespace: Namespace = or_panic(serde_json::from_value(serde_json::json!({"metadata": {"name": "registry"}})).map_err(fail("namespace")));
+    let namespace: Namespace =
+        or_panic(serde_json::from_value(serde_json::json!({"metadata": {"name": "registry"}})).map_err(fail("namespace")));
     or_panic(Api::<Namespace>::all(admin.clone()).create(&PostParams::default(), &namespace).await.map_err(fail("namespace")));
     let binary = or_panic(berth_binary());
     let dir = or_panic(tempfile::tempdir().map_err(fail("temporary directory")));
@@ -273,7 +288,9 @@ async fn two_berth_processes_one_reconciles_and_sigterm_hands_over() {
         panic!("{e}\n{}", logs(dir.path()));
     }
     // (The gauge follows the Lease write by a moment.)
-    let leading = eventually("replica-b's berth_leader to be 1", Duration::from_secs(10), || async { (second.leader_gauge()? == "1").then_some(()) }).await;
+    let leading =
+        eventually("replica-b's berth_leader to be 1", Duration::from_secs(10), || async { (second.leader_gauge()? == "1").then_some(()) })
+            .await;
     or_panic(leading);
     or_panic(harbor_cluster(&admin, "second").await);
     if let Err(e) = eventually("the new leader to reconcile", Duration::from_secs(60), || portal_applied(&admin, "second")).await {

@@ -20,7 +20,9 @@ fn field_of_error(spec_yaml: &str) -> String {
         Ok(rendered) => {
             let error = rendered.errors().next().unwrap_or_else(|| panic!("the spec rendered:\n{spec_yaml}"));
             match error {
-                ComponentError::Plugin { source: SandboxError::Rejected { error: RenderError::InvalidSpec { field, .. }, .. }, .. } => field.clone(),
+                ComponentError::Plugin { source: SandboxError::Rejected { error: RenderError::InvalidSpec { field, .. }, .. }, .. } => {
+                    field.clone()
+                }
                 other => panic!("not an invalid-spec error: {other}"),
             }
         }

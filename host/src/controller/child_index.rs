@@ -169,7 +169,10 @@ mod tests {
     #[test]
     fn clusters_of_the_same_name_in_two_namespaces_stay_apart() {
         let index = ChildIndex::default();
-        listed(&index, &[object("a", "demo-core", Some("demo")), object("b", "demo-core", Some("demo")), object("a", "other-core", Some("other"))]);
+        listed(
+            &index,
+            &[object("a", "demo-core", Some("demo")), object("b", "demo-core", Some("demo")), object("a", "other-core", Some("other"))],
+        );
         assert_eq!(names(&index, "a", "demo"), ["demo-core"]);
         assert_eq!(names(&index, "b", "demo"), ["demo-core"]);
         assert_eq!(names(&index, "a", "other"), ["other-core"]);

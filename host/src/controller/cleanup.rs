@@ -8,11 +8,11 @@
 
 use std::collections::BTreeSet;
 
+use berth_sdk::spec::DeletionPolicy;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Secret};
 use kube::api::{Api, DeleteParams, ListParams};
 use kube::runtime::controller::Action;
-use berth_sdk::spec::DeletionPolicy;
 use kube::runtime::events::EventType;
 
 use super::error::{Error, Result, is_not_found};
@@ -22,7 +22,14 @@ use crate::render::CLUSTER_LABEL;
 
 pub async fn cleanup(hc: &HarborCluster, ctx: &Context, namespace: &str, name: &str) -> Result<Action> {
     if hc.spec.deletion_policy == DeletionPolicy::Retain {
-        ctx.event(hc, EventType::Normal, "Deleting", "Delete", "children are garbage-collected; data volumes and generated Secrets are retained (deletion policy Retain)").await;
+        ctx.event(
+            hc,
+            EventType::Normal,
+            "Deleting",
+            "Delete",
+            "children are garbage-collected; data volumes and generated Secrets are retained (deletion policy Retain)",
+        )
+        .await;
         return Ok(Action::await_change());
     }
     let selector = ListParams::default().labels(&format!("{CLUSTER_LABEL}={name}"));
@@ -64,7 +71,11 @@ pub async fn cleanup(hc: &HarborCluster, ctx: &Context, namespace: &str, name: &
             Err(e) => return Err(Error::kube(format!("deleting Secret {namespace}/{secret}"))(e)),
         }
     }
-    let note = if deleted.is_empty() { "deletion policy Delete: no data to delete".to_owned() } else { format!("deletion policy Delete: deleted {}", deleted.join(", ")) };
+    let note = if deleted.is_empty() {
+        "deletion policy Delete: no data to delete".to_owned()
+    } else {
+        format!("deletion policy Delete: deleted {}", deleted.join(", "))
+    };
     ctx.event(hc, EventType::Normal, "DataDeleted", "Delete", &note).await;
     Ok(Action::await_change())
 }

@@ -63,10 +63,8 @@ async fn handle(mut stream: TcpStream, metrics: &Metrics, ready: &Readiness) -> 
     }
     let request_line = buffer.split(|b| *b == b'\n').next().map(String::from_utf8_lossy).unwrap_or_default();
     let (status, content_type, body) = respond(&request_line, metrics, ready);
-    let response = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
+    let response =
+        format!("HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
     stream.write_all(response.as_bytes()).await?;
     stream.shutdown().await
 }

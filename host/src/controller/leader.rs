@@ -210,10 +210,7 @@ async fn try_acquire_or_renew(
     let mine = holder.as_deref() == Some(config.identity.as_str());
     if let Some(holder) = holder.as_ref().filter(|_| !mine) {
         // The holder's own lease duration, not ours: replicas may be configured apart.
-        let duration = spec
-            .lease_duration_seconds
-            .and_then(|s| u64::try_from(s).ok())
-            .map_or(config.lease_duration, Duration::from_secs);
+        let duration = spec.lease_duration_seconds.and_then(|s| u64::try_from(s).ok()).map_or(config.lease_duration, Duration::from_secs);
         let first_seen = match observed {
             Some((seen, at)) if *seen == version => *at,
             _ => {

@@ -95,24 +95,37 @@ impl Metrics {
         let _ = writeln!(out, "berth_leader {}", u8::from(self.leader.load(Ordering::Relaxed)));
         let _ = writeln!(out, "# HELP berth_reconciles_total Reconciles started.\n# TYPE berth_reconciles_total counter");
         let _ = writeln!(out, "berth_reconciles_total {}", self.reconciles());
-        let _ = writeln!(out, "# HELP berth_reconcile_duration_seconds Time spent reconciling.\n# TYPE berth_reconcile_duration_seconds summary");
+        let _ = writeln!(
+            out,
+            "# HELP berth_reconcile_duration_seconds Time spent reconciling.\n# TYPE berth_reconcile_duration_seconds summary"
+        );
         let _ = writeln!(out, "berth_reconcile_duration_seconds_sum {}", seconds(&self.reconcile_micros));
         let _ = writeln!(out, "berth_reconcile_duration_seconds_count {}", self.reconciles_finished.load(Ordering::Relaxed));
-        let _ = writeln!(out, "# HELP berth_render_duration_seconds Time spent rendering whole clusters through plugins.\n# TYPE berth_render_duration_seconds summary");
+        let _ = writeln!(
+            out,
+            "# HELP berth_render_duration_seconds Time spent rendering whole clusters through plugins.\n# TYPE berth_render_duration_seconds summary"
+        );
         let _ = writeln!(out, "berth_render_duration_seconds_sum {}", seconds(&self.render_micros));
         let _ = writeln!(out, "berth_render_duration_seconds_count {}", self.renders.load(Ordering::Relaxed));
-        let _ = writeln!(out, "# HELP berth_plugin_render_duration_seconds Plugin render time by plugin, version and outcome.\n# TYPE berth_plugin_render_duration_seconds summary");
+        let _ = writeln!(
+            out,
+            "# HELP berth_plugin_render_duration_seconds Plugin render time by plugin, version and outcome.\n# TYPE berth_plugin_render_duration_seconds summary"
+        );
         let renders = self.plugin_renders.lock().map(|r| r.clone()).unwrap_or_default();
         for ((plugin, version, outcome), (count, micros)) in renders {
             let labels = format!("plugin=\"{plugin}\",version=\"{version}\",outcome=\"{outcome}\"");
             let _ = writeln!(out, "berth_plugin_render_duration_seconds_sum{{{labels}}} {}", micros as f64 / 1e6);
             let _ = writeln!(out, "berth_plugin_render_duration_seconds_count{{{labels}}} {count}");
         }
-        let _ = writeln!(out, "# HELP berth_reconcile_failures_total Failed reconciles by error.\n# TYPE berth_reconcile_failures_total counter");
+        let _ = writeln!(
+            out,
+            "# HELP berth_reconcile_failures_total Failed reconciles by error.\n# TYPE berth_reconcile_failures_total counter"
+        );
         for (label, n) in self.failures() {
             let _ = writeln!(out, "berth_reconcile_failures_total{{error=\"{label}\"}} {n}");
         }
-        let _ = writeln!(out, "# HELP berth_api_writes_total Mutating API requests by verb and kind.\n# TYPE berth_api_writes_total counter");
+        let _ =
+            writeln!(out, "# HELP berth_api_writes_total Mutating API requests by verb and kind.\n# TYPE berth_api_writes_total counter");
         for ((verb, kind), n) in self.writes() {
             let _ = writeln!(out, "berth_api_writes_total{{verb=\"{verb}\",kind=\"{kind}\"}} {n}");
         }

@@ -21,9 +21,7 @@ use super::error::{api_message, is_not_found};
 use super::{Context, Error, FIELD_MANAGER, HarborCluster, Result};
 use crate::plugin_dir::PluginDir;
 use crate::policy::build::{self, Sources};
-use crate::policy::resource::{
-    ConfigMapSource, PLUGIN_SOURCE_LABEL, PluginPolicyStatus, ROLLOUT_ROLLED_BACK,
-};
+use crate::policy::resource::{ConfigMapSource, PLUGIN_SOURCE_LABEL, PluginPolicyStatus, ROLLOUT_ROLLED_BACK};
 use crate::policy::{ClusterFacts, PluginPolicy};
 use crate::sandbox::Sandbox;
 
@@ -98,20 +96,21 @@ pub async fn run(
     // writes comes back as a watch event too, and must not trigger another rebuild.
     let mut seen: HashMap<String, Option<i64>> = HashMap::new();
     // With backoff: an unreachable API server must not turn the retry into a busy loop.
-    let policy_events = watcher(Api::<PluginPolicy>::all(ctx.client.clone()), watcher::Config::default()).default_backoff().filter_map(move |event| {
-        let relevant = match &event {
-            Ok(watcher::Event::Apply(p) | watcher::Event::InitApply(p)) => {
-                seen.insert(p.name_any(), p.metadata.generation) != Some(p.metadata.generation)
-            }
-            Ok(watcher::Event::Delete(p)) => {
-                seen.remove(&p.name_any());
-                true
-            }
-            Ok(watcher::Event::Init | watcher::Event::InitDone) => false,
-            Err(_) => true,
-        };
-        futures::future::ready(relevant.then_some(()))
-    });
+    let policy_events =
+        watcher(Api::<PluginPolicy>::all(ctx.client.clone()), watcher::Config::default()).default_backoff().filter_map(move |event| {
+            let relevant = match &event {
+                Ok(watcher::Event::Apply(p) | watcher::Event::InitApply(p)) => {
+                    seen.insert(p.name_any(), p.metadata.generation) != Some(p.metadata.generation)
+                }
+                Ok(watcher::Event::Delete(p)) => {
+                    seen.remove(&p.name_any());
+                    true
+                }
+                Ok(watcher::Event::Init | watcher::Event::InitDone) => false,
+                Err(_) => true,
+            };
+            futures::future::ready(relevant.then_some(()))
+        });
     let source_events = watcher(Api::<ConfigMap>::all(ctx.client.clone()), watcher::Config::default().labels(PLUGIN_SOURCE_LABEL))
         .default_backoff()
         .map(|_| ());
@@ -192,12 +191,8 @@ async fn publish(
         for hc in store.state() {
             let uid = hc.uid().unwrap_or_default();
             let plan = snapshot.plan(&ClusterFacts { uid: &uid, labels: hc.labels(), spec: &hc.spec });
-            let last: BTreeMap<String, String> = hc
-                .status
-                .iter()
-                .flat_map(|s| s.components.iter())
-                .map(|c| (c.name.clone(), c.plugin_digest.clone()))
-                .collect();
+            let last: BTreeMap<String, String> =
+                hc.status.iter().flat_map(|s| s.components.iter()).map(|c| (c.name.clone(), c.plugin_digest.clone())).collect();
             let digests = plan.digests();
             if digests == last && !digests.keys().any(|c| rules_changed.contains(c)) {
                 continue;
@@ -212,7 +207,12 @@ async fn publish(
         }
     }
     if requeued > 0 {
-        tracing::info!(generation = snapshot.generation, clusters = requeued, elapsed_us = started.elapsed().as_micros() as u64, "requeued the clusters whose plugins changed");
+        tracing::info!(
+            generation = snapshot.generation,
+            clusters = requeued,
+            elapsed_us = started.elapsed().as_micros() as u64,
+            "requeued the clusters whose plugins changed"
+        );
     }
 }
 
@@ -244,9 +244,17 @@ async fn announce(ctx: &Context, policy: &PluginPolicy, old: Option<&PluginPolic
             }
         }
         if let Some(rollout) = &component.rollout {
-            let was_rolled_back = before.and_then(|b| b.rollout.as_ref()).is_some_and(|r| r.phase == ROLLOUT_ROLLED_BACK && r.digest == rollout.digest);
+            let was_rolled_back =
+                before.and_then(|b| b.rollout.as_ref()).is_some_and(|r| r.phase == ROLLOUT_ROLLED_BACK && r.digest == rollout.digest);
             if rollout.phase == ROLLOUT_ROLLED_BACK && !was_rolled_back {
-                publish_event(ctx, policy, EventType::Warning, "RolloutRolledBack", &format!("{}: {}", component.component, rollout.message)).await;
+                publish_event(
+                    ctx,
+                    policy,
+                    EventType::Warning,
+                    "RolloutRolledBack",
+                    &format!("{}: {}", component.component, rollout.message),
+                )
+                .await;
             }
         }
         if before.is_none_or(|b| b.stable != component.stable) {

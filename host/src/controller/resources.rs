@@ -2,8 +2,8 @@
 //! discovery round trip per reconcile, and a rendered kind outside this table is a
 //! component error rather than a surprise write.
 
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
 use kube::Client;
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
 
 /// One child kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

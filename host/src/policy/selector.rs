@@ -8,11 +8,7 @@ use sha2::{Digest as _, Sha256};
 /// Whether `labels` match the selector, as Kubernetes evaluates it. An empty selector
 /// matches everything; an unknown operator matches nothing (safer for a canary).
 pub fn matches(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
-    let labels_match = selector
-        .match_labels
-        .iter()
-        .flatten()
-        .all(|(k, v)| labels.get(k) == Some(v));
+    let labels_match = selector.match_labels.iter().flatten().all(|(k, v)| labels.get(k) == Some(v));
     let expressions_match = selector.match_expressions.iter().flatten().all(|e| {
         let value = labels.get(&e.key);
         let values = e.values.as_deref().unwrap_or_default();

@@ -89,10 +89,7 @@ impl RenderPlan {
     /// (component, digest) of every planned plugin: what a cluster rendered with, to
     /// compare with its status after a swap.
     pub fn digests(&self) -> BTreeMap<String, String> {
-        self.components
-            .iter()
-            .map(|(c, p)| (c.clone(), p.as_ref().map(|p| p.plugin.digest().to_string()).unwrap_or_default()))
-            .collect()
+        self.components.iter().map(|(c, p)| (c.clone(), p.as_ref().map(|p| p.plugin.digest().to_string()).unwrap_or_default())).collect()
     }
 }
 
@@ -259,9 +256,7 @@ impl Snapshot {
         let found = match (&pin.version, digest) {
             (Some(version), None) => candidates.iter().find(|p| &p.description().version == version),
             (None, Some(digest)) => candidates.iter().find(|p| Some(p.digest()) == digest),
-            (Some(version), Some(digest)) => {
-                candidates.iter().find(|p| &p.description().version == version && Some(p.digest()) == digest)
-            }
+            (Some(version), Some(digest)) => candidates.iter().find(|p| &p.description().version == version && Some(p.digest()) == digest),
             (None, None) => {
                 return Err(SelectionError::BadPin { component: component.to_owned(), reason: "name a version or a digest".to_owned() });
             }

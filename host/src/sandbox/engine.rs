@@ -22,11 +22,7 @@ pub struct EngineSettings {
 
 impl Default for EngineSettings {
     fn default() -> Self {
-        EngineSettings {
-            epoch_tick: Duration::from_millis(10),
-            concurrency: 16,
-            max_memory_bytes: 512 << 20,
-        }
+        EngineSettings { epoch_tick: Duration::from_millis(10), concurrency: 16, max_memory_bytes: 512 << 20 }
     }
 }
 

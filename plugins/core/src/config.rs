@@ -4,10 +4,10 @@
 
 use std::collections::BTreeMap;
 
+use berth_sdk::k8s::no_proxy;
 use berth_sdk::spec::HarborClusterSpec;
 use berth_sdk::topology::REGISTRY_USERNAME;
 use berth_sdk::{RenderError, Topology};
-use berth_sdk::k8s::no_proxy;
 
 /// Where core reads its beego configuration; CONFIG_PATH must name the same file.
 pub const APP_CONF_PATH: &str = "/etc/core/app.conf";
@@ -28,10 +28,7 @@ pub fn app_conf(port: u16) -> String {
 }
 
 /// Every key of the core ConfigMap.
-pub fn config_data(
-    spec: &HarborClusterSpec,
-    topology: &Topology,
-) -> Result<BTreeMap<String, String>, RenderError> {
+pub fn config_data(spec: &HarborClusterSpec, topology: &Topology) -> Result<BTreeMap<String, String>, RenderError> {
     let core = topology.component("core")?;
     let db = &topology.database;
     let with_trivy = topology.enabled.iter().any(|c| c == "trivy");
@@ -52,47 +49,26 @@ pub fn config_data(
     set("POSTGRESQL_MAX_OPEN_CONNS", db.max_open_conns.to_string());
     set("EXT_ENDPOINT", topology.external_url.clone());
     set("CORE_URL", core.url.clone());
-    set(
-        "JOBSERVICE_URL",
-        topology.component("jobservice")?.url.clone(),
-    );
+    set("JOBSERVICE_URL", topology.component("jobservice")?.url.clone());
     set("REGISTRY_URL", topology.component("registry")?.url.clone());
     set("TOKEN_SERVICE_URL", format!("{}/service/token", core.url));
     // Core calls itself over loopback, always plain HTTP on the container port.
-    set(
-        "CORE_LOCAL_URL",
-        format!("http://127.0.0.1:{}", core.container_port),
-    );
+    set("CORE_LOCAL_URL", format!("http://127.0.0.1:{}", core.container_port));
     set("WITH_TRIVY", with_trivy.to_string());
     // The chart sets the URL even without the scanner; an enabled scanner the host did
     // not place is an error rather than a silently unreachable one.
     if with_trivy || topology.components.contains_key("trivy") {
-        set(
-            "TRIVY_ADAPTER_URL",
-            topology.component("trivy")?.url.clone(),
-        );
+        set("TRIVY_ADAPTER_URL", topology.component("trivy")?.url.clone());
     }
-    set(
-        "REGISTRY_STORAGE_PROVIDER_NAME",
-        spec.storage.type_.as_str().to_owned(),
-    );
+    set("REGISTRY_STORAGE_PROVIDER_NAME", spec.storage.type_.as_str().to_owned());
     set("LOG_LEVEL", spec.log_level.as_str().to_owned());
     set("CONFIG_PATH", APP_CONF_PATH.to_owned());
     set("CHART_CACHE_DRIVER", "redis".to_owned());
     set("PORTAL_URL", topology.component("portal")?.url.clone());
-    set(
-        "REGISTRY_CONTROLLER_URL",
-        topology.component("registryctl")?.url.clone(),
-    );
+    set("REGISTRY_CONTROLLER_URL", topology.component("registryctl")?.url.clone());
     set("REGISTRY_CREDENTIAL_USERNAME", REGISTRY_USERNAME.to_owned());
-    set(
-        "PERMITTED_REGISTRY_TYPES_FOR_PROXY_CACHE",
-        PROXY_CACHE_TYPES.to_owned(),
-    );
-    set(
-        "REPLICATION_ADAPTER_WHITELIST",
-        REPLICATION_ADAPTERS.to_owned(),
-    );
+    set("PERMITTED_REGISTRY_TYPES_FOR_PROXY_CACHE", PROXY_CACHE_TYPES.to_owned());
+    set("REPLICATION_ADAPTER_WHITELIST", REPLICATION_ADAPTERS.to_owned());
     set("QUOTA_UPDATE_PROVIDER", "db".to_owned());
     if spec.metrics.enabled {
         set("METRIC_ENABLE", "true".to_owned());
@@ -101,11 +77,7 @@ pub fn config_data(
         set("METRIC_NAMESPACE", "harbor".to_owned());
         set("METRIC_SUBSYSTEM", "core".to_owned());
     }
-    if let Some(proxy) = spec
-        .proxy
-        .as_ref()
-        .filter(|p| p.components.iter().any(|c| c == "core"))
-    {
+    if let Some(proxy) = spec.proxy.as_ref().filter(|p| p.components.iter().any(|c| c == "core")) {
         // An unset proxy stays unset rather than the chart's empty string; Go treats
         // both alike.
         if let Some(http) = &proxy.http_proxy {
@@ -118,4 +90,3 @@ pub fn config_data(
     }
     Ok(data)
 }
-

@@ -6,16 +6,14 @@ mod config;
 
 use berth_sdk::k8s::{self, HARBOR_UID};
 use berth_sdk::k8s_openapi::api::core::v1::{
-    ConfigMapEnvSource, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource,
-    EnvFromSource, EnvVar, KeyToPath, PodSpec, Probe, SecretVolumeSource, Volume, VolumeMount,
+    ConfigMapEnvSource, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvFromSource, EnvVar, KeyToPath, PodSpec,
+    Probe, SecretVolumeSource, Volume, VolumeMount,
 };
 use berth_sdk::topology::{REDIS_PASSWORD_ENV, SecretKey, keys};
-use berth_sdk::{
-    CONTRACT_VERSION, PluginDescription, RenderError, RenderRequest, Rendered, Renderer, Topology,
-};
+use berth_sdk::{CONTRACT_VERSION, PluginDescription, RenderError, RenderRequest, Rendered, Renderer, Topology};
 
-use config::{APP_CONF_KEY, APP_CONF_PATH, METRICS_PORT};
 use berth_sdk::k8s::secret_env;
+use config::{APP_CONF_KEY, APP_CONF_PATH, METRICS_PORT};
 
 const COMPONENT: &str = "core";
 /// Core runs schema migrations before it answers pings; the chart allows an hour.
@@ -49,11 +47,7 @@ impl Renderer for Core {
         let labels = topology.labels_for(COMPONENT);
         let selector = topology.selector_for(COMPONENT);
 
-        let config_map = k8s::config_map(
-            &core.name,
-            &labels,
-            config::config_data(&req.spec, topology)?,
-        );
+        let config_map = k8s::config_map(&core.name, &labels, config::config_data(&req.spec, topology)?);
 
         let mut ports = vec![ContainerPort {
             name: Some(core.scheme.clone()),
@@ -81,19 +75,11 @@ impl Renderer for Core {
             }),
             image_pull_policy: Some(topology.image_pull_policy.clone()),
             ports: Some(ports),
-            startup_probe: Some(ping_probe(
-                core.container_port,
-                &core.scheme,
-                10,
-                STARTUP_FAILURE_THRESHOLD,
-            )),
+            startup_probe: Some(ping_probe(core.container_port, &core.scheme, 10, STARTUP_FAILURE_THRESHOLD)),
             liveness_probe: Some(ping_probe(core.container_port, &core.scheme, 0, 2)),
             readiness_probe: Some(ping_probe(core.container_port, &core.scheme, 0, 2)),
             env_from: Some(vec![EnvFromSource {
-                config_map_ref: Some(ConfigMapEnvSource {
-                    name: core.name.clone(),
-                    ..ConfigMapEnvSource::default()
-                }),
+                config_map_ref: Some(ConfigMapEnvSource { name: core.name.clone(), ..ConfigMapEnvSource::default() }),
                 ..EnvFromSource::default()
             }]),
             env: Some(env),
@@ -102,11 +88,7 @@ impl Renderer for Core {
             volume_mounts: Some(vec![
                 mount("config", APP_CONF_PATH, Some(APP_CONF_KEY)),
                 mount("secret-key", "/etc/core/key", Some("key")),
-                mount(
-                    "token-service-private-key",
-                    "/etc/core/private_key.pem",
-                    Some(keys::TOKEN_KEY),
-                ),
+                mount("token-service-private-key", "/etc/core/private_key.pem", Some(keys::TOKEN_KEY)),
                 mount("psc", "/etc/core/token", None),
             ]),
             ..Container::default()
@@ -126,23 +108,9 @@ impl Renderer for Core {
                     }),
                     ..Volume::default()
                 },
-                secret_volume(
-                    "secret-key",
-                    &topology.secrets.core,
-                    keys::SECRET_KEY,
-                    "key",
-                ),
-                secret_volume(
-                    "token-service-private-key",
-                    &topology.secrets.core,
-                    keys::TOKEN_KEY,
-                    keys::TOKEN_KEY,
-                ),
-                Volume {
-                    name: "psc".to_owned(),
-                    empty_dir: Some(EmptyDirVolumeSource::default()),
-                    ..Volume::default()
-                },
+                secret_volume("secret-key", &topology.secrets.core, keys::SECRET_KEY, "key"),
+                secret_volume("token-service-private-key", &topology.secrets.core, keys::TOKEN_KEY, keys::TOKEN_KEY),
+                Volume { name: "psc".to_owned(), empty_dir: Some(EmptyDirVolumeSource::default()), ..Volume::default() },
             ]),
             ..PodSpec::default()
         };
@@ -150,25 +118,14 @@ impl Renderer for Core {
 
         let deployment = k8s::deployment(&core.name, &labels, &selector, replicas, spec, pod);
 
-        let mut service_ports = vec![k8s::service_port(
-            &format!("{}-web", core.scheme),
-            core.service_port,
-            core.container_port,
-        )];
+        let mut service_ports = vec![k8s::service_port(&format!("{}-web", core.scheme), core.service_port, core.container_port)];
         if metrics {
-            service_ports.push(k8s::service_port(
-                &format!("{}-metrics", core.scheme),
-                METRICS_PORT,
-                METRICS_PORT,
-            ));
+            service_ports.push(k8s::service_port(&format!("{}-metrics", core.scheme), METRICS_PORT, METRICS_PORT));
         }
-        let service =
-            k8s::cluster_ip_service(&core.service_name, &labels, &selector, service_ports);
+        let service = k8s::cluster_ip_service(&core.service_name, &labels, &selector, service_ports);
 
         let mut out = Rendered::default();
-        out.object(&config_map)?
-            .object(&deployment)?
-            .object(&service)?;
+        out.object(&config_map)?.object(&deployment)?.object(&service)?;
         Ok(out)
     }
 }
@@ -177,21 +134,12 @@ impl Renderer for Core {
 /// entries defined earlier in this list, so REDIS_PASSWORD precedes the Redis URLs.
 fn env(topology: &Topology) -> Vec<EnvVar> {
     let secrets = &topology.secrets;
-    let from = |name: &str, key: &str| SecretKey {
-        name: name.to_owned(),
-        key: key.to_owned(),
-    };
+    let from = |name: &str, key: &str| SecretKey { name: name.to_owned(), key: key.to_owned() };
     let mut env = vec![
         secret_env("CORE_SECRET", &from(&secrets.core, keys::CORE_SECRET)),
-        secret_env(
-            "JOBSERVICE_SECRET",
-            &from(&secrets.jobservice, keys::JOBSERVICE_SECRET),
-        ),
+        secret_env("JOBSERVICE_SECRET", &from(&secrets.jobservice, keys::JOBSERVICE_SECRET)),
         secret_env("POSTGRESQL_PASSWORD", &topology.database.password),
-        secret_env(
-            "REGISTRY_CREDENTIAL_PASSWORD",
-            &from(&secrets.registry_htpasswd, keys::REGISTRY_PASSWORD),
-        ),
+        secret_env("REGISTRY_CREDENTIAL_PASSWORD", &from(&secrets.registry_htpasswd, keys::REGISTRY_PASSWORD)),
         secret_env("CSRF_KEY", &from(&secrets.core, keys::CSRF_KEY)),
         secret_env("HARBOR_ADMIN_PASSWORD", &secrets.admin_password),
     ];
@@ -199,23 +147,13 @@ fn env(topology: &Topology) -> Vec<EnvVar> {
     if let Some(password) = &redis.password {
         env.push(secret_env(REDIS_PASSWORD_ENV, password));
     }
-    env.push(value_env(
-        "_REDIS_URL_CORE",
-        format!("{}{REDIS_URL_SUFFIX}", redis.url(redis.indices.core)),
-    ));
-    env.push(value_env(
-        "_REDIS_URL_REG",
-        format!("{}{REDIS_URL_SUFFIX}", redis.url(redis.indices.registry)),
-    ));
+    env.push(value_env("_REDIS_URL_CORE", format!("{}{REDIS_URL_SUFFIX}", redis.url(redis.indices.core))));
+    env.push(value_env("_REDIS_URL_REG", format!("{}{REDIS_URL_SUFFIX}", redis.url(redis.indices.registry))));
     env
 }
 
 fn value_env(name: &str, value: String) -> EnvVar {
-    EnvVar {
-        name: name.to_owned(),
-        value: Some(value),
-        ..EnvVar::default()
-    }
+    EnvVar { name: name.to_owned(), value: Some(value), ..EnvVar::default() }
 }
 
 fn ping_probe(port: u16, scheme: &str, initial_delay: i32, failure_threshold: i32) -> Probe {
@@ -228,20 +166,11 @@ fn ping_probe(port: u16, scheme: &str, initial_delay: i32, failure_threshold: i3
 }
 
 fn mount(volume: &str, path: &str, sub_path: Option<&str>) -> VolumeMount {
-    VolumeMount {
-        name: volume.to_owned(),
-        mount_path: path.to_owned(),
-        sub_path: sub_path.map(str::to_owned),
-        ..VolumeMount::default()
-    }
+    VolumeMount { name: volume.to_owned(), mount_path: path.to_owned(), sub_path: sub_path.map(str::to_owned), ..VolumeMount::default() }
 }
 
 fn key_to_path(key: &str, path: &str) -> KeyToPath {
-    KeyToPath {
-        key: key.to_owned(),
-        path: path.to_owned(),
-        ..KeyToPath::default()
-    }
+    KeyToPath { key: key.to_owned(), path: path.to_owned(), ..KeyToPath::default() }
 }
 
 fn secret_volume(volume: &str, secret: &str, key: &str, path: &str) -> Volume {

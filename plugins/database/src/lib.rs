@@ -2,16 +2,14 @@
 //! renders it (`templates/database/database-{ss,svc}.yaml`). The password Secret is the
 //! host's (generated once); this plugin only references it.
 
-
 use berth_sdk::k8s;
 use berth_sdk::k8s_openapi::api::core::v1::{
-    Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource, ExecAction, PodSpec, Probe, SecretKeySelector, Volume, VolumeMount,
+    Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource, ExecAction, PodSpec, Probe, SecretKeySelector, Volume,
+    VolumeMount,
 };
 use berth_sdk::k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use berth_sdk::spec::{ComponentSpec, Placement};
-use berth_sdk::{
-    CONTRACT_VERSION, PluginDescription, RenderError, RenderRequest, Rendered, Renderer,
-};
+use berth_sdk::{CONTRACT_VERSION, PluginDescription, RenderError, RenderRequest, Rendered, Renderer};
 
 use berth_sdk::volume::{self as storage, DataVolume};
 
@@ -52,32 +50,19 @@ impl Renderer for Database {
         storage::check_quantity(&spec.shm_size_limit, "spec.database.internal.shmSizeLimit")?;
         let labels = topology.labels_for(COMPONENT);
         let selector = topology.selector_for(COMPONENT);
-        let data = storage::data_volume(
-            DATA_VOLUME,
-            &labels,
-            &spec.volume,
-            "spec.database.internal.volume",
-        )?;
+        let data = storage::data_volume(DATA_VOLUME, &labels, &spec.volume, "spec.database.internal.volume")?;
         let image = match &spec.image {
             Some(image) => image.clone(),
             None => database.image(COMPONENT)?.to_owned(),
         };
-        let data_mount = VolumeMount {
-            name: DATA_VOLUME.to_owned(),
-            mount_path: DATA_MOUNT.to_owned(),
-            ..VolumeMount::default()
-        };
+        let data_mount = VolumeMount { name: DATA_VOLUME.to_owned(), mount_path: DATA_MOUNT.to_owned(), ..VolumeMount::default() };
 
         // A restored or re-attached volume can carry looser modes, which postgres refuses.
         let permissions = Container {
             name: "data-permissions-ensurer".to_owned(),
             image: Some(image.clone()),
             image_pull_policy: Some(topology.image_pull_policy.clone()),
-            command: Some(
-                ["/bin/sh", "-c", "chmod -R 700 /var/lib/postgresql/data/pgdata || true"]
-                    .map(str::to_owned)
-                    .to_vec(),
-            ),
+            command: Some(["/bin/sh", "-c", "chmod -R 700 /var/lib/postgresql/data/pgdata || true"].map(str::to_owned).to_vec()),
             security_context: Some(k8s::restricted_container_security()),
             volume_mounts: Some(vec![data_mount.clone()]),
             ..Container::default()
@@ -102,11 +87,7 @@ impl Renderer for Database {
                             ..EnvVarSource::default()
                         }),
                     },
-                    EnvVar {
-                        name: "PGDATA".to_owned(),
-                        value: Some(PGDATA.to_owned()),
-                        value_from: None,
-                    },
+                    EnvVar { name: "PGDATA".to_owned(), value: Some(PGDATA.to_owned()), value_from: None },
                 ]
                 .into_iter()
                 .chain(spec.env.iter().cloned())
@@ -124,11 +105,7 @@ impl Renderer for Database {
             security_context: Some(k8s::restricted_container_security()),
             volume_mounts: Some(vec![
                 data_mount,
-                VolumeMount {
-                    name: SHM_VOLUME.to_owned(),
-                    mount_path: "/dev/shm".to_owned(),
-                    ..VolumeMount::default()
-                },
+                VolumeMount { name: SHM_VOLUME.to_owned(), mount_path: "/dev/shm".to_owned(), ..VolumeMount::default() },
             ]),
             ..Container::default()
         };
@@ -158,16 +135,8 @@ impl Renderer for Database {
         };
         k8s::apply_pod_settings(&mut pod, &pod_settings, topology);
 
-        let statefulset = k8s::stateful_set(
-            &database.name,
-            &labels,
-            &selector,
-            replicas,
-            &database.service_name,
-            &pod_settings,
-            pod,
-            claim_templates,
-        );
+        let statefulset =
+            k8s::stateful_set(&database.name, &labels, &selector, replicas, &database.service_name, &pod_settings, pod, claim_templates);
 
         let service = k8s::cluster_ip_service(
             &database.service_name,
@@ -200,9 +169,7 @@ fn single_instance(spec: &ComponentSpec, field: &str) -> Result<i32, RenderError
 /// The image's own health check script, as the chart probes it.
 fn healthcheck(initial_delay: i32) -> Probe {
     Probe {
-        exec: Some(ExecAction {
-            command: Some(vec!["/docker-healthcheck.sh".to_owned()]),
-        }),
+        exec: Some(ExecAction { command: Some(vec!["/docker-healthcheck.sh".to_owned()]) }),
         initial_delay_seconds: Some(initial_delay),
         period_seconds: Some(10),
         ..Probe::default()

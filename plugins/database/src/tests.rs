@@ -17,28 +17,18 @@ fn request(spec: serde_json::Value) -> RenderRequest {
                 container_port: 5432,
                 scheme: "http".to_owned(),
                 url: "http://demo-harbor-database:5432".to_owned(),
-                images: BTreeMap::from([(
-                    "database".to_owned(),
-                    "docker.io/goharbor/harbor-db:v2.15.1".to_owned(),
-                )]),
+                images: BTreeMap::from([("database".to_owned(), "docker.io/goharbor/harbor-db:v2.15.1".to_owned())]),
             },
         )]),
         image_pull_policy: "IfNotPresent".to_owned(),
         database: DatabaseEndpoint {
-            password: SecretKey {
-                name: "demo-harbor-database".to_owned(),
-                key: "POSTGRES_PASSWORD".to_owned(),
-            },
+            password: SecretKey { name: "demo-harbor-database".to_owned(), key: "POSTGRES_PASSWORD".to_owned() },
             ..DatabaseEndpoint::default()
         },
         ..Topology::default()
     };
     RenderRequest {
-        cluster: ClusterIdentity {
-            name: "demo".to_owned(),
-            namespace: "registry".to_owned(),
-            uid: String::new(),
-        },
+        cluster: ClusterIdentity { name: "demo".to_owned(), namespace: "registry".to_owned(), uid: String::new() },
         harbor_version: "2.15.1".to_owned(),
         spec: berth_sdk::parse_spec_json(&spec.to_string()).expect("test spec parses"),
         topology,
@@ -103,12 +93,6 @@ fn an_existing_claim_is_mounted_beside_shm() {
 fn invalid_input_names_its_field() {
     assert_eq!(field_of(spec_with(serde_json::json!({"replicas": -1}))), "spec.database.internal.replicas");
     assert_eq!(field_of(spec_with(serde_json::json!({"replicas": 2}))), "spec.database.internal.replicas");
-    assert_eq!(
-        field_of(spec_with(serde_json::json!({"shmSizeLimit": "big"}))),
-        "spec.database.internal.shmSizeLimit"
-    );
-    assert_eq!(
-        field_of(spec_with(serde_json::json!({"volume": {"size": "1 GB"}}))),
-        "spec.database.internal.volume.size"
-    );
+    assert_eq!(field_of(spec_with(serde_json::json!({"shmSizeLimit": "big"}))), "spec.database.internal.shmSizeLimit");
+    assert_eq!(field_of(spec_with(serde_json::json!({"volume": {"size": "1 GB"}}))), "spec.database.internal.volume.size");
 }

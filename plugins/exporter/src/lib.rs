@@ -5,16 +5,11 @@
 
 use std::collections::BTreeMap;
 
-use berth_sdk::k8s::{self, HARBOR_UID};
-use berth_sdk::k8s_openapi::api::core::v1::{
-    ConfigMapEnvSource, Container, ContainerPort, EnvFromSource, EnvVar, PodSpec,
-};
-use berth_sdk::topology::REDIS_PASSWORD_ENV;
-use berth_sdk::{
-    CONTRACT_VERSION, HarborClusterSpec, PluginDescription, RenderError, RenderRequest, Rendered,
-    Renderer, Topology,
-};
 use berth_sdk::k8s::secret_env;
+use berth_sdk::k8s::{self, HARBOR_UID};
+use berth_sdk::k8s_openapi::api::core::v1::{ConfigMapEnvSource, Container, ContainerPort, EnvFromSource, EnvVar, PodSpec};
+use berth_sdk::topology::REDIS_PASSWORD_ENV;
+use berth_sdk::{CONTRACT_VERSION, HarborClusterSpec, PluginDescription, RenderError, RenderRequest, Rendered, Renderer, Topology};
 
 const COMPONENT: &str = "exporter";
 /// The Redis namespace the jobservice keeps its queues under, which the exporter reads.
@@ -57,11 +52,7 @@ impl Renderer for Exporter {
         }
         // After REDIS_PASSWORD: Kubernetes expands $(REDIS_PASSWORD) only from earlier
         // variables, and the URL stays out of the ConfigMap.
-        env.push(EnvVar {
-            name: "HARBOR_REDIS_URL".to_owned(),
-            value: Some(redis.url(redis.indices.jobservice)),
-            ..EnvVar::default()
-        });
+        env.push(EnvVar { name: "HARBOR_REDIS_URL".to_owned(), value: Some(redis.url(redis.indices.jobservice)), ..EnvVar::default() });
         env.extend(spec.env.iter().cloned());
 
         let container = Container {
@@ -90,21 +81,13 @@ impl Renderer for Exporter {
             ..Container::default()
         };
 
-        let mut pod = PodSpec {
-            containers: vec![container],
-            security_context: Some(k8s::pod_security(HARBOR_UID)),
-            ..PodSpec::default()
-        };
+        let mut pod = PodSpec { containers: vec![container], security_context: Some(k8s::pod_security(HARBOR_UID)), ..PodSpec::default() };
         k8s::apply_pod_settings(&mut pod, spec, topology);
 
         let deployment = k8s::deployment(&me.name, &labels, &selector, replicas, spec, pod);
 
-        let service = k8s::cluster_ip_service(
-            &me.service_name,
-            &labels,
-            &selector,
-            vec![k8s::service_port(PORT_NAME, me.service_port, port)],
-        );
+        let service =
+            k8s::cluster_ip_service(&me.service_name, &labels, &selector, vec![k8s::service_port(PORT_NAME, me.service_port, port)]);
 
         let mut out = Rendered::default();
         out.object(&env_config)?.object(&deployment)?.object(&service)?;
@@ -114,11 +97,7 @@ impl Renderer for Exporter {
 
 /// The `<exporter>-env` ConfigMap: where core and the database are, cache timings, and
 /// the metric names. No password and no Redis URL (it may carry one) goes here.
-fn env_data(
-    spec: &HarborClusterSpec,
-    topology: &Topology,
-    port: u16,
-) -> Result<BTreeMap<String, String>, RenderError> {
+fn env_data(spec: &HarborClusterSpec, topology: &Topology, port: u16) -> Result<BTreeMap<String, String>, RenderError> {
     let core = topology.component("core")?;
     let db = &topology.database;
     let pairs: [(&str, String); 20] = [

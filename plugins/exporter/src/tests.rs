@@ -33,10 +33,7 @@ fn request(spec: serde_json::Value, redis_password: bool) -> RenderRequest {
             ),
         ]),
         image_pull_policy: "IfNotPresent".to_owned(),
-        secrets: SecretNames {
-            admin_password: secret("demo-harbor-core", "HARBOR_ADMIN_PASSWORD"),
-            ..SecretNames::default()
-        },
+        secrets: SecretNames { admin_password: secret("demo-harbor-core", "HARBOR_ADMIN_PASSWORD"), ..SecretNames::default() },
         database: DatabaseEndpoint {
             host: "pg".to_owned(),
             port: 5432,

@@ -6,22 +6,16 @@ use std::collections::BTreeMap;
 use berth_sdk::Topology;
 use berth_sdk::k8s;
 use berth_sdk::k8s_openapi::api::networking::v1::{
-    HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule,
-    IngressServiceBackend, IngressSpec, IngressTLS, ServiceBackendPort,
+    HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule, IngressServiceBackend, IngressSpec, IngressTLS,
+    ServiceBackendPort,
 };
 use berth_sdk::spec::{ExposeSpec, IngressExpose};
 
 use crate::{Backend, Backends, CORE_PATHS};
 
-pub(crate) fn ingress(
-    topology: &Topology,
-    expose: &ExposeSpec,
-    spec: &IngressExpose,
-    backends: &Backends,
-) -> Ingress {
+pub(crate) fn ingress(topology: &Topology, expose: &ExposeSpec, spec: &IngressExpose, backends: &Backends) -> Ingress {
     let mut metadata = k8s::meta(&format!("{}-ingress", topology.fullname), &topology.labels);
-    metadata.annotations =
-        Some(annotations(expose.tls_secret.is_some(), &backends.core.scheme, &spec.annotations));
+    metadata.annotations = Some(annotations(expose.tls_secret.is_some(), &backends.core.scheme, &spec.annotations));
 
     let paths = CORE_PATHS
         .iter()
@@ -33,16 +27,11 @@ pub(crate) fn ingress(
         metadata,
         spec: Some(IngressSpec {
             ingress_class_name: spec.class_name.clone(),
-            tls: expose.tls_secret.as_ref().map(|secret| {
-                vec![IngressTLS {
-                    secret_name: Some(secret.clone()),
-                    hosts: Some(vec![spec.host.clone()]),
-                }]
-            }),
-            rules: Some(vec![IngressRule {
-                host: Some(spec.host.clone()),
-                http: Some(HTTPIngressRuleValue { paths }),
-            }]),
+            tls: expose
+                .tls_secret
+                .as_ref()
+                .map(|secret| vec![IngressTLS { secret_name: Some(secret.clone()), hosts: Some(vec![spec.host.clone()]) }]),
+            rules: Some(vec![IngressRule { host: Some(spec.host.clone()), http: Some(HTTPIngressRuleValue { paths }) }]),
             ..IngressSpec::default()
         }),
         ..Ingress::default()
@@ -52,11 +41,7 @@ pub(crate) fn ingress(
 /// The chart's annotations for ingress-nginx (and its older `ingress.kubernetes.io`
 /// spelling). Image layers are gigabytes: any body-size limit breaks `docker push`. The
 /// user's annotations are applied last so they can override any of these.
-pub(crate) fn annotations(
-    tls: bool,
-    core_scheme: &str,
-    user: &BTreeMap<String, String>,
-) -> BTreeMap<String, String> {
+pub(crate) fn annotations(tls: bool, core_scheme: &str, user: &BTreeMap<String, String>) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     for prefix in ["nginx.ingress.kubernetes.io", "ingress.kubernetes.io"] {
         out.insert(format!("{prefix}/proxy-body-size"), "0".to_owned());
@@ -78,10 +63,7 @@ fn ingress_path(path: &str, backend: &Backend) -> HTTPIngressPath {
         backend: IngressBackend {
             service: Some(IngressServiceBackend {
                 name: backend.service.clone(),
-                port: Some(ServiceBackendPort {
-                    number: Some(i32::from(backend.port)),
-                    name: None,
-                }),
+                port: Some(ServiceBackendPort { number: Some(i32::from(backend.port)), name: None }),
             }),
             resource: None,
         },

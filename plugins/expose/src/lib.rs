@@ -10,10 +10,7 @@ mod proxy;
 mod route;
 
 use berth_sdk::spec::{ExposeSpec, ExposeType};
-use berth_sdk::{
-    CONTRACT_VERSION, PluginDescription, RenderError, RenderRequest, Rendered, Renderer,
-    Topology,
-};
+use berth_sdk::{CONTRACT_VERSION, PluginDescription, RenderError, RenderRequest, Rendered, Renderer, Topology};
 
 const COMPONENT: &str = "expose";
 
@@ -42,11 +39,7 @@ pub(crate) struct Backends {
 impl Backends {
     fn from_topology(topology: &Topology) -> Result<Self, RenderError> {
         let backend = |name: &str| {
-            topology.component(name).map(|c| Backend {
-                service: c.service_name.clone(),
-                port: c.service_port,
-                scheme: c.scheme.clone(),
-            })
+            topology.component(name).map(|c| Backend { service: c.service_name.clone(), port: c.service_port, scheme: c.scheme.clone() })
         };
         Ok(Backends { core: backend("core")?, portal: backend("portal")? })
     }
@@ -89,17 +82,11 @@ impl Renderer for Plugin {
 }
 
 fn missing_ingress() -> RenderError {
-    RenderError::invalid(
-        "spec.expose.ingress",
-        "type is ingress but no ingress is described; set spec.expose.ingress.host",
-    )
+    RenderError::invalid("spec.expose.ingress", "type is ingress but no ingress is described; set spec.expose.ingress.host")
 }
 
 fn missing_route() -> RenderError {
-    RenderError::invalid(
-        "spec.expose.route",
-        "type is route but no route is described; set spec.expose.route.parentRefs",
-    )
+    RenderError::invalid("spec.expose.route", "type is route but no route is described; set spec.expose.route.parentRefs")
 }
 
 /// Checks the parts of `spec.expose` the chosen type uses; the rest is ignored, as the
@@ -108,10 +95,7 @@ pub(crate) fn validate(expose: &ExposeSpec) -> Result<(), RenderError> {
     if let Some(secret) = &expose.tls_secret
         && secret.trim().is_empty()
     {
-        return Err(RenderError::invalid(
-            "spec.expose.tlsSecret",
-            "must name a kubernetes.io/tls Secret, or be left out for plain HTTP",
-        ));
+        return Err(RenderError::invalid("spec.expose.tlsSecret", "must name a kubernetes.io/tls Secret, or be left out for plain HTTP"));
     }
     match expose.type_ {
         ExposeType::Ingress => {
@@ -126,17 +110,11 @@ pub(crate) fn validate(expose: &ExposeSpec) -> Result<(), RenderError> {
         ExposeType::Route => {
             let route = expose.route.as_ref().ok_or_else(missing_route)?;
             if route.parent_refs.is_empty() {
-                return Err(RenderError::invalid(
-                    "spec.expose.route.parentRefs",
-                    "the route must attach to at least one Gateway",
-                ));
+                return Err(RenderError::invalid("spec.expose.route.parentRefs", "the route must attach to at least one Gateway"));
             }
             for (i, parent) in route.parent_refs.iter().enumerate() {
                 if parent.name.trim().is_empty() {
-                    return Err(RenderError::invalid(
-                        format!("spec.expose.route.parentRefs[{i}].name"),
-                        "must name a Gateway",
-                    ));
+                    return Err(RenderError::invalid(format!("spec.expose.route.parentRefs[{i}].name"), "must name a Gateway"));
                 }
             }
         }
@@ -150,26 +128,16 @@ pub(crate) fn validate(expose: &ExposeSpec) -> Result<(), RenderError> {
             }
             for (field, port) in [("httpPort", service.http_port), ("httpsPort", service.https_port)] {
                 if port == 0 {
-                    return Err(RenderError::invalid(
-                        format!("spec.expose.service.{field}"),
-                        "must be a port number from 1 to 65535",
-                    ));
+                    return Err(RenderError::invalid(format!("spec.expose.service.{field}"), "must be a port number from 1 to 65535"));
                 }
             }
-            for (field, port) in [
-                ("httpNodePort", service.http_node_port),
-                ("httpsNodePort", service.https_node_port),
-            ] {
+            for (field, port) in [("httpNodePort", service.http_node_port), ("httpsNodePort", service.https_node_port)] {
                 if let Some(port) = port
                     && !NODE_PORTS.contains(&port)
                 {
                     return Err(RenderError::invalid(
                         format!("spec.expose.service.{field}"),
-                        format!(
-                            "{port} is outside the nodePort range {}-{}",
-                            NODE_PORTS.start(),
-                            NODE_PORTS.end()
-                        ),
+                        format!("{port} is outside the nodePort range {}-{}", NODE_PORTS.start(), NODE_PORTS.end()),
                     ));
                 }
             }

@@ -104,9 +104,7 @@ http {{
 "#,
     );
     if listen.tls {
-        conf.push_str(
-            "    add_header Strict-Transport-Security \"max-age=31536000; includeSubdomains; preload\";\n",
-        );
+        conf.push_str("    add_header Strict-Transport-Security \"max-age=31536000; includeSubdomains; preload\";\n");
     }
     conf.push_str(
         r#"    add_header X-Frame-Options DENY;
@@ -150,14 +148,7 @@ fn listen_lines(port: u16, listen: Listen) -> String {
 
 /// A location proxied to `upstream` with the chart's headers and no buffering either way.
 /// `long` gives the registry API its 900 s timeouts (large layer uploads).
-fn proxy_location(
-    path: &str,
-    scheme: &str,
-    upstream: &str,
-    target: &str,
-    cookie_path: Option<&str>,
-    long: bool,
-) -> String {
+fn proxy_location(path: &str, scheme: &str, upstream: &str, target: &str, cookie_path: Option<&str>, long: bool) -> String {
     let mut out = format!("    location {path} {{\n      proxy_pass {scheme}://{upstream}{target};\n");
     if scheme == "https" {
         // Internal TLS certificates are signed by the cluster's own CA.

@@ -18,18 +18,12 @@ pub(crate) fn http_route(topology: &Topology, spec: &RouteExpose, backends: &Bac
     }
 
     let mut route_spec = Map::new();
-    route_spec.insert(
-        "parentRefs".to_owned(),
-        Value::Array(spec.parent_refs.iter().map(parent_ref).collect()),
-    );
+    route_spec.insert("parentRefs".to_owned(), Value::Array(spec.parent_refs.iter().map(parent_ref).collect()));
     // No hostnames means "every hostname the listener accepts", which Gateway API allows.
     if !spec.hostnames.is_empty() {
         route_spec.insert("hostnames".to_owned(), json!(spec.hostnames));
     }
-    route_spec.insert(
-        "rules".to_owned(),
-        json!([rule(&CORE_PATHS, &backends.core), rule(&["/"], &backends.portal)]),
-    );
+    route_spec.insert("rules".to_owned(), json!([rule(&CORE_PATHS, &backends.core), rule(&["/"], &backends.portal)]));
 
     json!({
         "apiVersion": API_VERSION,
@@ -55,13 +49,9 @@ fn parent_ref(parent: &ParentRef) -> Value {
 /// no namespace: the route and the Services live in the HarborCluster's namespace, so
 /// no ReferenceGrant is involved.
 fn rule(paths: &[&str], backend: &Backend) -> Value {
-    let matches: Vec<Value> = paths
-        .iter()
-        .map(|path| json!({"path": {"type": "PathPrefix", "value": path}}))
-        .collect();
+    let matches: Vec<Value> = paths.iter().map(|path| json!({"path": {"type": "PathPrefix", "value": path}})).collect();
     json!({
         "matches": matches,
         "backendRefs": [{"name": backend.service, "port": backend.port}],
     })
 }
-

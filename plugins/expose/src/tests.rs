@@ -21,10 +21,7 @@ fn request(spec: Value) -> RenderRequest {
     let topology = Topology {
         fullname: "demo-harbor".to_owned(),
         labels: BTreeMap::from([("app".to_owned(), "harbor".to_owned())]),
-        selector_labels: BTreeMap::from([
-            ("app".to_owned(), "harbor".to_owned()),
-            ("release".to_owned(), "demo".to_owned()),
-        ]),
+        selector_labels: BTreeMap::from([("app".to_owned(), "harbor".to_owned()), ("release".to_owned(), "demo".to_owned())]),
         components: BTreeMap::from([
             ("core".to_owned(), component("core", 80, &[])),
             ("portal".to_owned(), component("portal", 80, &[])),
@@ -34,11 +31,7 @@ fn request(spec: Value) -> RenderRequest {
         ..Topology::default()
     };
     RenderRequest {
-        cluster: ClusterIdentity {
-            name: "demo".to_owned(),
-            namespace: "registry".to_owned(),
-            uid: String::new(),
-        },
+        cluster: ClusterIdentity { name: "demo".to_owned(), namespace: "registry".to_owned(), uid: String::new() },
         harbor_version: "2.15.1".to_owned(),
         spec: berth_sdk::parse_spec_json(&spec.to_string()).expect("test spec parses"),
         topology,
@@ -67,25 +60,17 @@ fn refused_field(expose: Value) -> String {
 }
 
 fn backends() -> Backends {
-    let b = |name: &str| Backend {
-        service: format!("demo-harbor-{name}"),
-        port: 80,
-        scheme: "http".to_owned(),
-    };
+    let b = |name: &str| Backend { service: format!("demo-harbor-{name}"), port: 80, scheme: "http".to_owned() };
     Backends { core: b("core"), portal: b("portal") }
 }
 
 #[test]
 fn each_type_renders_only_its_objects() {
-    let kinds = |expose: Value| -> Vec<String> {
-        objects(expose).iter().map(|o| o["kind"].as_str().unwrap_or_default().to_owned()).collect()
-    };
+    let kinds =
+        |expose: Value| -> Vec<String> { objects(expose).iter().map(|o| o["kind"].as_str().unwrap_or_default().to_owned()).collect() };
     assert_eq!(kinds(json!({})), ["ConfigMap", "Deployment", "Service"]);
     assert_eq!(kinds(json!({"type": "ingress", "ingress": {"host": "h"}})), ["Ingress"]);
-    assert_eq!(
-        kinds(json!({"type": "route", "route": {"parentRefs": [{"name": "gw"}], "hostnames": []}})),
-        ["HTTPRoute"]
-    );
+    assert_eq!(kinds(json!({"type": "route", "route": {"parentRefs": [{"name": "gw"}], "hostnames": []}})), ["HTTPRoute"]);
 }
 
 #[test]
@@ -93,18 +78,9 @@ fn spec_errors_name_their_field() {
     assert_eq!(refused_field(json!({"type": "ingress"})), "spec.expose.ingress");
     assert_eq!(refused_field(json!({"type": "ingress", "ingress": {"host": " "}})), "spec.expose.ingress.host");
     assert_eq!(refused_field(json!({"type": "route"})), "spec.expose.route");
-    assert_eq!(
-        refused_field(json!({"type": "route", "route": {"parentRefs": [], "hostnames": ["h"]}})),
-        "spec.expose.route.parentRefs"
-    );
-    assert_eq!(
-        refused_field(json!({"type": "nodePort", "service": {"httpNodePort": 8080}})),
-        "spec.expose.service.httpNodePort"
-    );
-    assert_eq!(
-        refused_field(json!({"type": "nodePort", "service": {"httpsNodePort": 32768}})),
-        "spec.expose.service.httpsNodePort"
-    );
+    assert_eq!(refused_field(json!({"type": "route", "route": {"parentRefs": [], "hostnames": ["h"]}})), "spec.expose.route.parentRefs");
+    assert_eq!(refused_field(json!({"type": "nodePort", "service": {"httpNodePort": 8080}})), "spec.expose.service.httpNodePort");
+    assert_eq!(refused_field(json!({"type": "nodePort", "service": {"httpsNodePort": 32768}})), "spec.expose.service.httpsNodePort");
     assert_eq!(refused_field(json!({"tlsSecret": ""})), "spec.expose.tlsSecret");
     assert_eq!(refused_field(json!({"nginx": {"replicas": -1}})), "spec.expose.nginx.replicas");
 }
@@ -182,9 +158,7 @@ fn https_nginx_conf_terminates_tls_and_redirects_http() {
 
 #[test]
 fn node_ports_only_on_node_port_services() {
-    let service = |expose: Value| {
-        objects(expose).into_iter().find(|o| o["kind"] == "Service").expect("a Service")
-    };
+    let service = |expose: Value| objects(expose).into_iter().find(|o| o["kind"] == "Service").expect("a Service");
     let node = service(json!({"type": "nodePort", "tlsSecret": "t", "service": {"httpNodePort": 30002, "httpsNodePort": 30003}}));
     assert_eq!(node["spec"]["type"], "NodePort");
     assert_eq!(node["spec"]["ports"][0]["nodePort"], 30002);
@@ -192,7 +166,9 @@ fn node_ports_only_on_node_port_services() {
     let cluster = service(json!({"service": {"httpNodePort": 30002}}));
     assert_eq!(cluster["spec"]["type"], "ClusterIP");
     assert!(cluster["spec"]["ports"][0].get("nodePort").is_none());
-    let lb = service(json!({"type": "loadBalancer", "service": {"loadBalancerIp": "10.0.0.9", "sourceRanges": ["10.0.0.0/8"], "annotations": {"a": "b"}}}));
+    let lb = service(
+        json!({"type": "loadBalancer", "service": {"loadBalancerIp": "10.0.0.9", "sourceRanges": ["10.0.0.0/8"], "annotations": {"a": "b"}}}),
+    );
     assert_eq!(lb["spec"]["loadBalancerIP"], "10.0.0.9");
     assert_eq!(lb["spec"]["loadBalancerSourceRanges"], json!(["10.0.0.0/8"]));
     assert_eq!(lb["metadata"]["annotations"], json!({"a": "b"}));
@@ -200,7 +176,8 @@ fn node_ports_only_on_node_port_services() {
 
 #[test]
 fn route_sends_core_paths_to_core_and_the_rest_to_the_portal() {
-    let route = &objects(json!({"type": "route", "route": {"parentRefs": [{"name": "gw", "sectionName": "https"}], "hostnames": ["h"]}}))[0];
+    let route =
+        &objects(json!({"type": "route", "route": {"parentRefs": [{"name": "gw", "sectionName": "https"}], "hostnames": ["h"]}}))[0];
     assert_eq!(route["apiVersion"], "gateway.networking.k8s.io/v1");
     assert_eq!(route["metadata"]["name"], "demo-harbor-route");
     assert_eq!(route["spec"]["parentRefs"], json!([{"name": "gw", "sectionName": "https"}]));
@@ -211,4 +188,3 @@ fn route_sends_core_paths_to_core_and_the_rest_to_the_portal() {
     assert_eq!(rules[1]["matches"], json!([{"path": {"type": "PathPrefix", "value": "/"}}]));
     assert_eq!(rules[1]["backendRefs"], json!([{"name": "demo-harbor-portal", "port": 80}]));
 }
-

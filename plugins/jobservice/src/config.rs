@@ -3,10 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use berth_sdk::spec::{AccessMode, HarborClusterSpec, JobLogger, JobserviceSpec};
-use berth_sdk::topology::{REGISTRY_USERNAME, Topology};
 use berth_sdk::RenderError;
 use berth_sdk::k8s::no_proxy;
+use berth_sdk::spec::{AccessMode, HarborClusterSpec, JobLogger, JobserviceSpec};
+use berth_sdk::topology::{REGISTRY_USERNAME, Topology};
 
 /// Where the job logs live inside the container (the chart's path).
 pub const JOB_LOG_DIR: &str = "/var/log/jobs";
@@ -41,9 +41,7 @@ pub fn config_yml(c: &ConfigInput<'_>) -> String {
     if let Some(url) = c.redis_url {
         out.push_str(&format!("    redis_url: {}\n", quote(url)));
     }
-    out.push_str(&format!(
-        "    namespace: \"{REDIS_NAMESPACE}\"\n    idle_timeout_second: 3600\njob_loggers:\n"
-    ));
+    out.push_str(&format!("    namespace: \"{REDIS_NAMESPACE}\"\n    idle_timeout_second: 3600\njob_loggers:\n"));
     let level = c.level;
     let days = c.sweeper_days;
     if c.loggers.contains(&JobLogger::File) {
@@ -52,9 +50,7 @@ pub fn config_yml(c: &ConfigInput<'_>) -> String {
         ));
     }
     if c.loggers.contains(&JobLogger::Database) {
-        out.push_str(&format!(
-            "  - name: \"DB\"\n    level: {level}\n    sweeper:\n      duration: {days}\n"
-        ));
+        out.push_str(&format!("  - name: \"DB\"\n    level: {level}\n    sweeper:\n      duration: {days}\n"));
     }
     if c.loggers.contains(&JobLogger::Stdout) {
         out.push_str(&format!("  - name: \"STD_OUTPUT\"\n    level: {level}\n"));
@@ -122,10 +118,7 @@ pub fn validate(spec: &JobserviceSpec, replicas: i32) -> Result<(), RenderError>
     }
     let file = spec.job_loggers.contains(&JobLogger::File);
     if file && spec.log_volume.existing_claim.is_none() && spec.log_volume.size.trim().is_empty() {
-        return Err(RenderError::invalid(
-            "spec.jobservice.logVolume.size",
-            "the file job logger's volume needs a size, e.g. \"1Gi\"",
-        ));
+        return Err(RenderError::invalid("spec.jobservice.logVolume.size", "the file job logger's volume needs a size, e.g. \"1Gi\""));
     }
     let mode = spec.log_volume.access_mode;
     if replicas > 1 && file && single_attach(mode) {

@@ -9,17 +9,14 @@ use std::collections::BTreeMap;
 use berth_sdk::k8s::{self, HARBOR_UID};
 use berth_sdk::k8s_openapi::api::apps::v1::DeploymentStrategy;
 use berth_sdk::k8s_openapi::api::core::v1::{
-    ConfigMapEnvSource, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource,
-    EnvFromSource, EnvVar, PersistentVolumeClaim, PersistentVolumeClaimSpec,
-    PersistentVolumeClaimVolumeSource, PodSpec, Volume,
-    VolumeMount, VolumeResourceRequirements,
+    ConfigMapEnvSource, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvFromSource, EnvVar,
+    PersistentVolumeClaim, PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource, PodSpec, Volume, VolumeMount,
+    VolumeResourceRequirements,
 };
 use berth_sdk::k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use berth_sdk::spec::{JobLogger, VolumeSpec};
 use berth_sdk::topology::{REDIS_PASSWORD_ENV, SecretKey, keys};
-use berth_sdk::{
-    CONTRACT_VERSION, PluginDescription, RenderError, RenderRequest, Rendered, Renderer,
-};
+use berth_sdk::{CONTRACT_VERSION, PluginDescription, RenderError, RenderRequest, Rendered, Renderer};
 
 use crate::config::{ConfigInput, JOB_LOG_DIR, METRICS_PORT};
 use berth_sdk::k8s::secret_env as secret_key_env;
@@ -72,8 +69,7 @@ impl Renderer for Jobservice {
             )]),
         );
         let env_name = format!("{}-env", me.name);
-        let env_config =
-            k8s::config_map(&env_name, &labels, config::env_data(&req.spec, topology)?);
+        let env_config = k8s::config_map(&env_name, &labels, config::env_data(&req.spec, topology)?);
 
         // The PVC exists only for the file logger, and only when we own the claim.
         let volume = &spec.log_volume;
@@ -82,8 +78,7 @@ impl Renderer for Jobservice {
             (Some(existing), true) => Some(existing.clone()),
             (None, true) => Some(me.name.clone()),
         };
-        let pvc = (file_logger && volume.existing_claim.is_none())
-            .then(|| job_log_claim(&me.name, &labels, volume));
+        let pvc = (file_logger && volume.existing_claim.is_none()).then(|| job_log_claim(&me.name, &labels, volume));
 
         let mut env = vec![
             secret_key_env("CORE_SECRET", &SecretKey::new(&topology.secrets.core, keys::CORE_SECRET)),
@@ -95,11 +90,7 @@ impl Renderer for Jobservice {
         }
         // Kubernetes expands $(REDIS_PASSWORD) only from variables defined before it, and
         // Harbor's loader lets this variable win over config.yml's redis_url.
-        env.push(EnvVar {
-            name: "JOB_SERVICE_POOL_REDIS_URL".to_owned(),
-            value: Some(redis_url.clone()),
-            ..EnvVar::default()
-        });
+        env.push(EnvVar { name: "JOB_SERVICE_POOL_REDIS_URL".to_owned(), value: Some(redis_url.clone()), ..EnvVar::default() });
         env.extend(spec.env.iter().cloned());
 
         let mut ports = vec![ContainerPort {
@@ -129,10 +120,7 @@ impl Renderer for Jobservice {
             readiness_probe: Some(k8s::http_probe("/api/v1/stats", me.container_port, &me.scheme, 20, 10)),
             resources: spec.resources.clone(),
             env_from: Some(vec![EnvFromSource {
-                config_map_ref: Some(ConfigMapEnvSource {
-                    name: env_name.clone(),
-                    optional: None,
-                }),
+                config_map_ref: Some(ConfigMapEnvSource { name: env_name.clone(), optional: None }),
                 ..EnvFromSource::default()
             }]),
             env: Some(env),
@@ -144,21 +132,14 @@ impl Renderer for Jobservice {
                     sub_path: Some("config.yml".to_owned()),
                     ..VolumeMount::default()
                 },
-                VolumeMount {
-                    name: "job-logs".to_owned(),
-                    mount_path: JOB_LOG_DIR.to_owned(),
-                    ..VolumeMount::default()
-                },
+                VolumeMount { name: "job-logs".to_owned(), mount_path: JOB_LOG_DIR.to_owned(), ..VolumeMount::default() },
             ]),
             ..Container::default()
         };
 
         let job_logs = Volume {
             name: "job-logs".to_owned(),
-            persistent_volume_claim: claim.map(|claim_name| PersistentVolumeClaimVolumeSource {
-                claim_name,
-                read_only: None,
-            }),
+            persistent_volume_claim: claim.map(|claim_name| PersistentVolumeClaimVolumeSource { claim_name, read_only: None }),
             empty_dir: (!file_logger).then(EmptyDirVolumeSource::default),
             ..Volume::default()
         };
@@ -168,10 +149,7 @@ impl Renderer for Jobservice {
             volumes: Some(vec![
                 Volume {
                     name: "jobservice-config".to_owned(),
-                    config_map: Some(ConfigMapVolumeSource {
-                        name: me.name.clone(),
-                        ..ConfigMapVolumeSource::default()
-                    }),
+                    config_map: Some(ConfigMapVolumeSource { name: me.name.clone(), ..ConfigMapVolumeSource::default() }),
                     ..Volume::default()
                 },
                 job_logs,
@@ -191,13 +169,11 @@ impl Renderer for Jobservice {
             });
         }
 
-        let mut service_ports =
-            vec![k8s::service_port(&me.scheme, me.service_port, me.container_port)];
+        let mut service_ports = vec![k8s::service_port(&me.scheme, me.service_port, me.container_port)];
         if metrics {
             service_ports.push(k8s::service_port("http-metrics", METRICS_PORT, METRICS_PORT));
         }
-        let service =
-            k8s::cluster_ip_service(&me.service_name, &labels, &selector, service_ports);
+        let service = k8s::cluster_ip_service(&me.service_name, &labels, &selector, service_ports);
 
         let mut out = Rendered::default();
         out.object(&config)?.object(&env_config)?;
@@ -216,17 +192,11 @@ fn job_log_claim(name: &str, labels: &BTreeMap<String, String>, volume: &VolumeS
         spec: Some(PersistentVolumeClaimSpec {
             access_modes: Some(vec![volume.access_mode.as_str().to_owned()]),
             resources: Some(VolumeResourceRequirements {
-                requests: Some(BTreeMap::from([(
-                    "storage".to_owned(),
-                    Quantity(volume.size.clone()),
-                )])),
+                requests: Some(BTreeMap::from([("storage".to_owned(), Quantity(volume.size.clone()))])),
                 ..VolumeResourceRequirements::default()
             }),
             // The chart's "-" asks for no class at all, not the cluster default.
-            storage_class_name: volume
-                .storage_class
-                .as_ref()
-                .map(|c| if c == "-" { String::new() } else { c.clone() }),
+            storage_class_name: volume.storage_class.as_ref().map(|c| if c == "-" { String::new() } else { c.clone() }),
             ..PersistentVolumeClaimSpec::default()
         }),
         ..PersistentVolumeClaim::default()

@@ -21,10 +21,7 @@ fn request(spec: serde_json::Value, redis_password: bool) -> RenderRequest {
     let topology = Topology {
         fullname: "demo-harbor".to_owned(),
         labels: BTreeMap::from([("app".to_owned(), "harbor".to_owned())]),
-        selector_labels: BTreeMap::from([
-            ("app".to_owned(), "harbor".to_owned()),
-            ("release".to_owned(), "demo".to_owned()),
-        ]),
+        selector_labels: BTreeMap::from([("app".to_owned(), "harbor".to_owned()), ("release".to_owned(), "demo".to_owned())]),
         components: BTreeMap::from([
             ("core".to_owned(), component("demo-harbor-core", 80, "http://demo-harbor-core:80", None)),
             (
@@ -49,8 +46,7 @@ fn request(spec: serde_json::Value, redis_password: bool) -> RenderRequest {
         },
         redis: RedisEndpoint {
             addr: "r:6379".to_owned(),
-            password: redis_password
-                .then(|| SecretKey { name: "redis".to_owned(), key: "password".to_owned() }),
+            password: redis_password.then(|| SecretKey { name: "redis".to_owned(), key: "password".to_owned() }),
             ..RedisEndpoint::default()
         },
         ..Topology::default()
@@ -124,9 +120,17 @@ fn config_yml_lists_loggers_in_the_charts_order_once() {
     let std = yml.find("  - name: \"STD_OUTPUT\"").expect("stdout logger");
     assert!(file < db && db < std, "{yml}");
     assert_eq!(yml.matches("name: \"STD_OUTPUT\"").count(), 2, "one job logger, one service logger");
-    for line in ["workers: 7", "redis_url: \"redis://r:6379/1\"", "duration: 9", "base_dir: \"/var/log/jobs\"",
-                 "namespace: \"harbor_job_service_namespace\"", "idle_timeout_second: 3600", "enabled: true",
-                 "max_update_hours: 24", "max_dangling_hours: 168"] {
+    for line in [
+        "workers: 7",
+        "redis_url: \"redis://r:6379/1\"",
+        "duration: 9",
+        "base_dir: \"/var/log/jobs\"",
+        "namespace: \"harbor_job_service_namespace\"",
+        "idle_timeout_second: 3600",
+        "enabled: true",
+        "max_update_hours: 24",
+        "max_dangling_hours: 168",
+    ] {
         assert!(yml.contains(line), "config.yml lacks {line:?}:\n{yml}");
     }
 }
@@ -138,10 +142,7 @@ fn a_redis_password_stays_out_of_the_config_map() {
     assert!(!yml.contains("redis_url"), "{yml}");
     let env = &out[3]["spec"]["template"]["spec"]["containers"][0]["env"];
     let names: Vec<&str> = env.as_array().into_iter().flatten().map(|e| e["name"].as_str().unwrap_or_default()).collect();
-    assert_eq!(
-        names,
-        ["CORE_SECRET", "JOBSERVICE_SECRET", "REGISTRY_CREDENTIAL_PASSWORD", "REDIS_PASSWORD", "JOB_SERVICE_POOL_REDIS_URL"]
-    );
+    assert_eq!(names, ["CORE_SECRET", "JOBSERVICE_SECRET", "REGISTRY_CREDENTIAL_PASSWORD", "REDIS_PASSWORD", "JOB_SERVICE_POOL_REDIS_URL"]);
     assert_eq!(env[4]["value"], "redis://:$(REDIS_PASSWORD)@r:6379/1");
 
     let open = objects(base_spec(), false);
@@ -156,10 +157,7 @@ fn proxy_env_lists_harbor_services_before_the_users_hosts() {
     let out = objects(spec, false);
     let data = &out[1]["data"];
     assert_eq!(data["HTTP_PROXY"], "http://proxy:3128");
-    assert_eq!(
-        data["NO_PROXY"],
-        "demo-harbor-core,demo-harbor-jobservice,demo-harbor-registry,127.0.0.1,localhost,.local,.internal"
-    );
+    assert_eq!(data["NO_PROXY"], "demo-harbor-core,demo-harbor-jobservice,demo-harbor-registry,127.0.0.1,localhost,.local,.internal");
     let mut spec = base_spec();
     spec["proxy"] = serde_json::json!({"httpProxy": "http://proxy:3128", "components": ["core"]});
     assert!(objects(spec, false)[1]["data"].get("HTTP_PROXY").is_none());

@@ -4,13 +4,8 @@
 use std::collections::BTreeMap;
 
 use berth_sdk::k8s::{self, HARBOR_UID};
-use berth_sdk::k8s_openapi::api::core::v1::{
-    ConfigMapVolumeSource, Container, ContainerPort, PodSpec, Volume,
-    VolumeMount,
-};
-use berth_sdk::{
-    CONTRACT_VERSION, PluginDescription, RenderError, RenderRequest, Rendered, Renderer,
-};
+use berth_sdk::k8s_openapi::api::core::v1::{ConfigMapVolumeSource, Container, ContainerPort, PodSpec, Volume, VolumeMount};
+use berth_sdk::{CONTRACT_VERSION, PluginDescription, RenderError, RenderRequest, Rendered, Renderer};
 
 const COMPONENT: &str = "portal";
 
@@ -46,10 +41,7 @@ impl Renderer for Portal {
         let config = k8s::config_map(
             &portal.name,
             &labels,
-            BTreeMap::from([(
-                "nginx.conf".to_owned(),
-                nginx_conf(portal.container_port, ip.ipv4, ip.ipv6),
-            )]),
+            BTreeMap::from([("nginx.conf".to_owned(), nginx_conf(portal.container_port, ip.ipv4, ip.ipv6))]),
         );
 
         let container = Container {
@@ -84,10 +76,7 @@ impl Renderer for Portal {
             security_context: Some(k8s::pod_security(HARBOR_UID)),
             volumes: Some(vec![Volume {
                 name: "portal-config".to_owned(),
-                config_map: Some(ConfigMapVolumeSource {
-                    name: portal.name.clone(),
-                    ..ConfigMapVolumeSource::default()
-                }),
+                config_map: Some(ConfigMapVolumeSource { name: portal.name.clone(), ..ConfigMapVolumeSource::default() }),
                 ..Volume::default()
             }]),
             ..PodSpec::default()
@@ -100,11 +89,7 @@ impl Renderer for Portal {
             &portal.service_name,
             &labels,
             &selector,
-            vec![k8s::service_port(
-                &portal.scheme,
-                portal.service_port,
-                portal.container_port,
-            )],
+            vec![k8s::service_port(&portal.scheme, portal.service_port, portal.container_port)],
         );
 
         let mut out = Rendered::default();

@@ -8,10 +8,7 @@ fn request(spec: serde_json::Value) -> RenderRequest {
     let topology = Topology {
         fullname: "demo-harbor".to_owned(),
         labels: BTreeMap::from([("app".to_owned(), "harbor".to_owned())]),
-        selector_labels: BTreeMap::from([
-            ("app".to_owned(), "harbor".to_owned()),
-            ("release".to_owned(), "demo".to_owned()),
-        ]),
+        selector_labels: BTreeMap::from([("app".to_owned(), "harbor".to_owned()), ("release".to_owned(), "demo".to_owned())]),
         components: BTreeMap::from([(
             "portal".to_owned(),
             ComponentTopology {
@@ -21,21 +18,14 @@ fn request(spec: serde_json::Value) -> RenderRequest {
                 container_port: 8080,
                 scheme: "http".to_owned(),
                 url: "http://demo-harbor-portal".to_owned(),
-                images: BTreeMap::from([(
-                    "portal".to_owned(),
-                    "docker.io/goharbor/harbor-portal:v2.15.1".to_owned(),
-                )]),
+                images: BTreeMap::from([("portal".to_owned(), "docker.io/goharbor/harbor-portal:v2.15.1".to_owned())]),
             },
         )]),
         image_pull_policy: "IfNotPresent".to_owned(),
         ..Topology::default()
     };
     RenderRequest {
-        cluster: ClusterIdentity {
-            name: "demo".to_owned(),
-            namespace: "registry".to_owned(),
-            uid: String::new(),
-        },
+        cluster: ClusterIdentity { name: "demo".to_owned(), namespace: "registry".to_owned(), uid: String::new() },
         harbor_version: "2.15.1".to_owned(),
         spec: berth_sdk::parse_spec_json(&spec.to_string()).expect("test spec parses"),
         topology,
@@ -49,11 +39,8 @@ fn base_spec() -> serde_json::Value {
 #[test]
 fn renders_configmap_deployment_and_service_in_that_order() {
     let out = Portal::render(&request(base_spec())).expect("renders").into_output();
-    let kinds: Vec<String> = out
-        .objects
-        .iter()
-        .map(|o| serde_json::from_str::<serde_json::Value>(o).expect("json")["kind"].to_string())
-        .collect();
+    let kinds: Vec<String> =
+        out.objects.iter().map(|o| serde_json::from_str::<serde_json::Value>(o).expect("json")["kind"].to_string()).collect();
     assert_eq!(kinds, ["\"ConfigMap\"", "\"Deployment\"", "\"Service\""]);
 }
 
@@ -70,10 +57,7 @@ fn negative_replicas_names_the_field() {
     let mut spec = base_spec();
     spec["portal"] = serde_json::json!({"replicas": -1});
     let err = Portal::render(&request(spec)).err().expect("refused");
-    assert!(
-        matches!(&err, RenderError::InvalidSpec { field, .. } if field == "spec.portal.replicas"),
-        "{err:?}"
-    );
+    assert!(matches!(&err, RenderError::InvalidSpec { field, .. } if field == "spec.portal.replicas"), "{err:?}");
 }
 
 #[test]

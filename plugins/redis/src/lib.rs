@@ -2,17 +2,11 @@
 //! chart renders it (`templates/redis/{statefulset,service}.yaml`): one pod, no auth,
 //! reachable only inside the cluster.
 
-
 use berth_sdk::k8s;
-use berth_sdk::k8s_openapi::api::core::v1::{
-    Container, ContainerPort, PodSpec, Probe, TCPSocketAction, VolumeMount,
-};
+use berth_sdk::k8s_openapi::api::core::v1::{Container, ContainerPort, PodSpec, Probe, TCPSocketAction, VolumeMount};
 use berth_sdk::k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use berth_sdk::spec::{ComponentSpec, InternalRedis, Placement, RedisFlavor};
-use berth_sdk::{
-    CONTRACT_VERSION, ComponentTopology, PluginDescription, RenderError, RenderRequest, Rendered,
-    Renderer,
-};
+use berth_sdk::{CONTRACT_VERSION, ComponentTopology, PluginDescription, RenderError, RenderRequest, Rendered, Renderer};
 
 use berth_sdk::volume::{self as storage, DataVolume};
 
@@ -50,8 +44,7 @@ impl Renderer for Redis {
         let replicas = single_instance(&pod_settings, "spec.redis.internal")?;
         let labels = topology.labels_for(COMPONENT);
         let selector = topology.selector_for(COMPONENT);
-        let data =
-            storage::data_volume(DATA_VOLUME, &labels, &spec.volume, "spec.redis.internal.volume")?;
+        let data = storage::data_volume(DATA_VOLUME, &labels, &spec.volume, "spec.redis.internal.volume")?;
 
         let container = Container {
             name: COMPONENT.to_owned(),
@@ -80,24 +73,12 @@ impl Renderer for Redis {
             DataVolume::Template(claim) => (Some(vec![*claim]), None),
             DataVolume::Existing(volume) => (None, Some(vec![*volume])),
         };
-        let mut pod = PodSpec {
-            containers: vec![container],
-            security_context: Some(k8s::pod_security(REDIS_UID)),
-            volumes,
-            ..PodSpec::default()
-        };
+        let mut pod =
+            PodSpec { containers: vec![container], security_context: Some(k8s::pod_security(REDIS_UID)), volumes, ..PodSpec::default() };
         k8s::apply_pod_settings(&mut pod, &pod_settings, topology);
 
-        let statefulset = k8s::stateful_set(
-            &redis.name,
-            &labels,
-            &selector,
-            replicas,
-            &redis.service_name,
-            &pod_settings,
-            pod,
-            claim_templates,
-        );
+        let statefulset =
+            k8s::stateful_set(&redis.name, &labels, &selector, replicas, &redis.service_name, &pod_settings, pod, claim_templates);
 
         let service = k8s::cluster_ip_service(
             &redis.service_name,
@@ -166,10 +147,7 @@ fn single_instance(spec: &ComponentSpec, field: &str) -> Result<i32, RenderError
 
 fn tcp_probe(port: u16, initial_delay: i32) -> Probe {
     Probe {
-        tcp_socket: Some(TCPSocketAction {
-            port: IntOrString::Int(i32::from(port)),
-            host: None,
-        }),
+        tcp_socket: Some(TCPSocketAction { port: IntOrString::Int(i32::from(port)), host: None }),
         initial_delay_seconds: Some(initial_delay),
         period_seconds: Some(10),
         ..Probe::default()

@@ -16,21 +16,14 @@ fn request(spec: serde_json::Value) -> RenderRequest {
                 container_port: 6379,
                 scheme: "http".to_owned(),
                 url: "http://demo-harbor-redis:6379".to_owned(),
-                images: BTreeMap::from([(
-                    "redis".to_owned(),
-                    "mirror.local:5000/goharbor/redis-photon:v2.15.1".to_owned(),
-                )]),
+                images: BTreeMap::from([("redis".to_owned(), "mirror.local:5000/goharbor/redis-photon:v2.15.1".to_owned())]),
             },
         )]),
         image_pull_policy: "IfNotPresent".to_owned(),
         ..Topology::default()
     };
     RenderRequest {
-        cluster: ClusterIdentity {
-            name: "demo".to_owned(),
-            namespace: "registry".to_owned(),
-            uid: String::new(),
-        },
+        cluster: ClusterIdentity { name: "demo".to_owned(), namespace: "registry".to_owned(), uid: String::new() },
         harbor_version: "2.15.1".to_owned(),
         spec: berth_sdk::parse_spec_json(&spec.to_string()).expect("test spec parses"),
         topology,
@@ -46,13 +39,7 @@ fn spec_with(internal: serde_json::Value) -> serde_json::Value {
 }
 
 fn objects(spec: serde_json::Value) -> Vec<serde_json::Value> {
-    Redis::render(&request(spec))
-        .expect("renders")
-        .into_output()
-        .objects
-        .iter()
-        .map(|o| serde_json::from_str(o).expect("json"))
-        .collect()
+    Redis::render(&request(spec)).expect("renders").into_output().objects.iter().map(|o| serde_json::from_str(o).expect("json")).collect()
 }
 
 fn image_of(spec: serde_json::Value) -> serde_json::Value {
@@ -71,14 +58,8 @@ fn renders_a_statefulset_and_its_service() {
 #[test]
 fn the_flavor_picks_the_image_and_an_override_wins() {
     assert_eq!(image_of(spec_with(serde_json::json!({}))), "mirror.local:5000/goharbor/redis-photon:v2.15.1");
-    assert_eq!(
-        image_of(spec_with(serde_json::json!({"flavor": "valkey"}))),
-        "mirror.local:5000/goharbor/valkey-photon:v2.15.1"
-    );
-    assert_eq!(
-        image_of(spec_with(serde_json::json!({"flavor": "valkey", "image": "r/own:1"}))),
-        "r/own:1"
-    );
+    assert_eq!(image_of(spec_with(serde_json::json!({"flavor": "valkey"}))), "mirror.local:5000/goharbor/valkey-photon:v2.15.1");
+    assert_eq!(image_of(spec_with(serde_json::json!({"flavor": "valkey", "image": "r/own:1"}))), "r/own:1");
 }
 
 #[test]

@@ -26,11 +26,7 @@ pub struct Ports {
 
 /// The registry's config.yml. Secrets stay out: the HTTP secret, the Redis password
 /// and storage credentials arrive as `REGISTRY_*` env overrides.
-pub fn registry_config(
-    spec: &HarborClusterSpec,
-    redis: &RedisEndpoint,
-    ports: &Ports,
-) -> Result<String, RenderError> {
+pub fn registry_config(spec: &HarborClusterSpec, redis: &RedisEndpoint, ports: &Ports) -> Result<String, RenderError> {
     let (driver, driver_config) = storage::driver_block(&spec.storage)?;
     let purging = &spec.registry.upload_purging;
 

@@ -11,19 +11,16 @@ use std::collections::BTreeMap;
 use berth_sdk::k8s::{self, HARBOR_UID};
 use berth_sdk::k8s_openapi::api::apps::v1::DeploymentStrategy;
 use berth_sdk::k8s_openapi::api::core::v1::{
-    ConfigMapVolumeSource, Container, ContainerPort, KeyToPath,
-    PersistentVolumeClaim, PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource, PodSpec, SecretVolumeSource, Volume, VolumeMount,
-    VolumeResourceRequirements,
+    ConfigMapVolumeSource, Container, ContainerPort, KeyToPath, PersistentVolumeClaim, PersistentVolumeClaimSpec,
+    PersistentVolumeClaimVolumeSource, PodSpec, SecretVolumeSource, Volume, VolumeMount, VolumeResourceRequirements,
 };
 use berth_sdk::k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use berth_sdk::spec::{HarborClusterSpec, StorageType};
 use berth_sdk::topology::{SecretKey, keys};
-use berth_sdk::{
-    CONTRACT_VERSION, PluginDescription, RenderError, RenderRequest, Rendered, Renderer,
-};
+use berth_sdk::{CONTRACT_VERSION, PluginDescription, RenderError, RenderRequest, Rendered, Renderer};
 
-use config::{HTPASSWD_PATH, Ports, REGISTRY_CONFIG_PATH};
 use berth_sdk::k8s::secret_env as secret_env_key;
+use config::{HTPASSWD_PATH, Ports, REGISTRY_CONFIG_PATH};
 
 const COMPONENT: &str = "registry";
 const CONTROLLER: &str = "registryctl";
@@ -75,9 +72,7 @@ impl Renderer for Registry {
 
         // The chart's claim name: `<fullname>-registry`, the registry's own name.
         let claim = match spec.storage.type_ {
-            StorageType::Filesystem => Some(
-                spec.storage.filesystem.existing_claim.clone().unwrap_or_else(|| registry.name.clone()),
-            ),
+            StorageType::Filesystem => Some(spec.storage.filesystem.existing_claim.clone().unwrap_or_else(|| registry.name.clone())),
             _ => None,
         };
         let pod = pod(req, &ports, claim.as_deref())?;
@@ -119,21 +114,14 @@ fn pod(req: &RenderRequest, ports: &Ports, claim: Option<&str>) -> Result<PodSpe
 
     let mut volumes = vec![Volume {
         name: CONFIG_VOLUME.to_owned(),
-        config_map: Some(ConfigMapVolumeSource {
-            name: registry.name.clone(),
-            ..ConfigMapVolumeSource::default()
-        }),
+        config_map: Some(ConfigMapVolumeSource { name: registry.name.clone(), ..ConfigMapVolumeSource::default() }),
         ..Volume::default()
     }];
     volumes.push(Volume {
         name: HTPASSWD_VOLUME.to_owned(),
         secret: Some(SecretVolumeSource {
             secret_name: Some(topology.secrets.registry_htpasswd.clone()),
-            items: Some(vec![KeyToPath {
-                key: keys::REGISTRY_HTPASSWD.to_owned(),
-                path: "passwd".to_owned(),
-                mode: None,
-            }]),
+            items: Some(vec![KeyToPath { key: keys::REGISTRY_HTPASSWD.to_owned(), path: "passwd".to_owned(), mode: None }]),
             ..SecretVolumeSource::default()
         }),
         ..Volume::default()
@@ -142,10 +130,7 @@ fn pod(req: &RenderRequest, ports: &Ports, claim: Option<&str>) -> Result<PodSpe
     if let Some(claim) = claim {
         volumes.push(Volume {
             name: DATA_VOLUME.to_owned(),
-            persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
-                claim_name: claim.to_owned(),
-                read_only: None,
-            }),
+            persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource { claim_name: claim.to_owned(), read_only: None }),
             ..Volume::default()
         });
         shared_mounts.insert(0, mount(DATA_VOLUME, storage::ROOT_DIRECTORY, None));
@@ -246,12 +231,7 @@ fn data_claim(spec: &HarborClusterSpec, name: &str, labels: &BTreeMap<String, St
 }
 
 fn mount(volume: &str, path: &str, sub_path: Option<&str>) -> VolumeMount {
-    VolumeMount {
-        name: volume.to_owned(),
-        mount_path: path.to_owned(),
-        sub_path: sub_path.map(str::to_owned),
-        ..VolumeMount::default()
-    }
+    VolumeMount { name: volume.to_owned(), mount_path: path.to_owned(), sub_path: sub_path.map(str::to_owned), ..VolumeMount::default() }
 }
 
 fn container_port(name: &str, port: u16) -> ContainerPort {

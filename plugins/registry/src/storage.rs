@@ -2,9 +2,7 @@
 //! credentials reach the containers (always from the user's Secret, never the file).
 
 use berth_sdk::RenderError;
-use berth_sdk::k8s_openapi::api::core::v1::{
-    EnvFromSource, KeyToPath, SecretEnvSource, SecretVolumeSource, Volume, VolumeMount,
-};
+use berth_sdk::k8s_openapi::api::core::v1::{EnvFromSource, KeyToPath, SecretEnvSource, SecretVolumeSource, Volume, VolumeMount};
 use berth_sdk::spec::{AccessMode, StorageSpec, StorageType};
 use serde_json::{Map, Value, json};
 
@@ -88,10 +86,7 @@ pub fn validate(storage: &StorageSpec, replicas: i32) -> Result<(), RenderError>
 /// Whether the registry keeps blobs on a volume only one node can mount at a time.
 pub fn single_node_claim(storage: &StorageSpec) -> bool {
     storage.type_ == StorageType::Filesystem
-        && matches!(
-            storage.filesystem.access_mode,
-            AccessMode::ReadWriteOnce | AccessMode::ReadWriteOncePod
-        )
+        && matches!(storage.filesystem.access_mode, AccessMode::ReadWriteOnce | AccessMode::ReadWriteOncePod)
 }
 
 /// The `storage.<driver>` block of config.yml. Call after [`validate`].
@@ -189,10 +184,7 @@ pub fn env_from(storage: &StorageSpec) -> Vec<EnvFromSource> {
     };
     secret
         .into_iter()
-        .map(|name| EnvFromSource {
-            secret_ref: Some(SecretEnvSource { name, optional: None }),
-            ..EnvFromSource::default()
-        })
+        .map(|name| EnvFromSource { secret_ref: Some(SecretEnvSource { name, optional: None }), ..EnvFromSource::default() })
         .collect()
 }
 
@@ -200,11 +192,7 @@ pub fn env_from(storage: &StorageSpec) -> Vec<EnvFromSource> {
 pub fn volumes(storage: &StorageSpec) -> Vec<(Volume, VolumeMount)> {
     let mut out = Vec::new();
     let gcs_secret = match storage.type_ {
-        StorageType::Gcs => storage
-            .gcs
-            .as_ref()
-            .filter(|g| !g.use_workload_identity)
-            .and_then(|g| g.existing_secret.clone()),
+        StorageType::Gcs => storage.gcs.as_ref().filter(|g| !g.use_workload_identity).and_then(|g| g.existing_secret.clone()),
         _ => None,
     };
     if let Some(secret) = gcs_secret {

@@ -54,12 +54,7 @@ fn request(extra: Value) -> RenderRequest {
 
 fn objects(extra: Value) -> Vec<Value> {
     match Registry::render(&request(extra)) {
-        Ok(out) => out
-            .into_output()
-            .objects
-            .iter()
-            .map(|o| serde_json::from_str(o).unwrap_or(Value::Null))
-            .collect(),
+        Ok(out) => out.into_output().objects.iter().map(|o| serde_json::from_str(o).unwrap_or(Value::Null)).collect(),
         Err(e) => panic!("{e:?}"),
     }
 }
@@ -120,8 +115,13 @@ fn object_storage_reads_credentials_from_the_users_secret() {
 fn gcs_key_is_a_secret_file_in_both_containers() {
     let objects = objects(json!({"storage": {"type": "gcs", "gcs": {"bucket": "b", "existingSecret": "gcs"}}}));
     let pod = &objects[1]["spec"]["template"]["spec"];
-    assert!(pod["volumes"].as_array().into_iter().flatten().any(|v| v["secret"]
-        == json!({"secretName": "gcs", "items": [{"key": "GCS_KEY_DATA", "path": "gcs-key.json"}]})));
+    assert!(
+        pod["volumes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|v| v["secret"] == json!({"secretName": "gcs", "items": [{"key": "GCS_KEY_DATA", "path": "gcs-key.json"}]}))
+    );
     for container in pod["containers"].as_array().into_iter().flatten() {
         let mounts = container["volumeMounts"].as_array().cloned().unwrap_or_default();
         assert!(mounts.iter().any(|m| m["mountPath"] == "/etc/registry/gcs-key.json"), "{}", container["name"]);

@@ -86,11 +86,7 @@ fn scalar(value: &Value) -> String {
 /// A string as a plain scalar when YAML cannot read it as anything else, otherwise
 /// double-quoted (a JSON string literal is a valid YAML double-quoted scalar).
 fn string(s: &str) -> String {
-    if is_plain_safe(s) {
-        s.to_owned()
-    } else {
-        serde_json::Value::String(s.to_owned()).to_string()
-    }
+    if is_plain_safe(s) { s.to_owned() } else { serde_json::Value::String(s.to_owned()).to_string() }
 }
 
 fn is_plain_safe(s: &str) -> bool {
@@ -127,10 +123,7 @@ mod tests {
             "a": [{"name": "nm", "options": {"k": "v"}}, "plain"],
             "c": {},
         }));
-        assert_eq!(
-            yaml,
-            "a:\n  - name: nm\n    options:\n      k: v\n  - plain\nb:\n  a: true\n  x: 1\nc: {}\n"
-        );
+        assert_eq!(yaml, "a:\n  - name: nm\n    options:\n      k: v\n  - plain\nb:\n  a: true\n  x: 1\nc: {}\n");
     }
 
     #[test]

@@ -37,11 +37,7 @@ pub fn major_minor(version: &str) -> Option<&str> {
     let minor = parts.next()?;
     let patch = parts.next()?;
     let numeric = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    if numeric(major) && numeric(minor) && numeric(patch) {
-        Some(&version[..major.len() + 1 + minor.len()])
-    } else {
-        None
-    }
+    if numeric(major) && numeric(minor) && numeric(patch) { Some(&version[..major.len() + 1 + minor.len()]) } else { None }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -64,16 +60,8 @@ pub struct RenderInput {
 #[serde(rename_all = "camelCase")]
 pub enum SecretValue {
     RandomString(u32),
-    RsaKeyWithCert {
-        bits: u32,
-        common_name: String,
-        validity_days: u32,
-        certificate_key: String,
-    },
-    BcryptHtpasswd {
-        username: String,
-        password_key: String,
-    },
+    RsaKeyWithCert { bits: u32, common_name: String, validity_days: u32, certificate_key: String },
+    BcryptHtpasswd { username: String, password_key: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -130,10 +118,7 @@ pub enum RenderError {
 
 impl RenderError {
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
-        RenderError::InvalidSpec {
-            field: field.into(),
-            message: message.into(),
-        }
+        RenderError::InvalidSpec { field: field.into(), message: message.into() }
     }
 }
 

@@ -24,15 +24,9 @@ pub fn describe<R: crate::Renderer>() -> wit::PluginDescription {
     }
 }
 
-pub fn render<R: crate::Renderer>(
-    input: wit::RenderInput,
-) -> Result<wit::RenderOutput, wit::RenderError> {
+pub fn render<R: crate::Renderer>(input: wit::RenderInput) -> Result<wit::RenderOutput, wit::RenderError> {
     let input = contract::RenderInput {
-        cluster: contract::ClusterIdentity {
-            name: input.cluster.name,
-            namespace: input.cluster.namespace,
-            uid: input.cluster.uid,
-        },
+        cluster: contract::ClusterIdentity { name: input.cluster.name, namespace: input.cluster.namespace, uid: input.cluster.uid },
         harbor_version: input.harbor_version,
         spec_json: input.spec_json,
         topology_json: input.topology_json,
@@ -44,9 +38,7 @@ pub fn render<R: crate::Renderer>(
             conditions: out.conditions.into_iter().map(condition_to_wit).collect(),
         }),
         Err(e) => Err(match e {
-            contract::RenderError::InvalidSpec { field, message } => {
-                wit::RenderError::InvalidSpec(wit::InvalidSpec { field, message })
-            }
+            contract::RenderError::InvalidSpec { field, message } => wit::RenderError::InvalidSpec(wit::InvalidSpec { field, message }),
             contract::RenderError::Unsupported(m) => wit::RenderError::Unsupported(m),
             contract::RenderError::Internal(m) => wit::RenderError::Internal(m),
         }),
@@ -63,22 +55,11 @@ fn secret_to_wit(s: contract::GeneratedSecret) -> wit::GeneratedSecret {
                 key: k.key,
                 value: match k.value {
                     contract::SecretValue::RandomString(n) => wit::SecretValue::RandomString(n),
-                    contract::SecretValue::RsaKeyWithCert {
-                        bits,
-                        common_name,
-                        validity_days,
-                        certificate_key,
-                    } => wit::SecretValue::RsaKeyWithCert(wit::RsaKeyWithCert {
-                        bits,
-                        common_name,
-                        validity_days,
-                        certificate_key,
-                    }),
+                    contract::SecretValue::RsaKeyWithCert { bits, common_name, validity_days, certificate_key } => {
+                        wit::SecretValue::RsaKeyWithCert(wit::RsaKeyWithCert { bits, common_name, validity_days, certificate_key })
+                    }
                     contract::SecretValue::BcryptHtpasswd { username, password_key } => {
-                        wit::SecretValue::BcryptHtpasswd(wit::BcryptHtpasswd {
-                            username,
-                            password_key,
-                        })
+                        wit::SecretValue::BcryptHtpasswd(wit::BcryptHtpasswd { username, password_key })
                     }
                 },
             })

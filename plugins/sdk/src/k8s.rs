@@ -5,9 +5,8 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, StatefulSet, StatefulSetSpec};
 use k8s_openapi::api::core::v1::{
-    Capabilities, ConfigMap, EnvVar, PersistentVolumeClaim, EnvVarSource, HTTPGetAction, LocalObjectReference,
-    PodSecurityContext, PodSpec, PodTemplateSpec, Probe, SeccompProfile, SecretKeySelector,
-    SecurityContext, Service, ServicePort, ServiceSpec,
+    Capabilities, ConfigMap, EnvVar, EnvVarSource, HTTPGetAction, LocalObjectReference, PersistentVolumeClaim, PodSecurityContext, PodSpec,
+    PodTemplateSpec, Probe, SeccompProfile, SecretKeySelector, SecurityContext, Service, ServicePort, ServiceSpec,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -21,11 +20,7 @@ pub const HARBOR_UID: i64 = 10000;
 
 /// Metadata with a name and labels; the host forces the namespace.
 pub fn meta(name: &str, labels: &BTreeMap<String, String>) -> ObjectMeta {
-    ObjectMeta {
-        name: Some(name.to_owned()),
-        labels: Some(labels.clone()),
-        ..ObjectMeta::default()
-    }
+    ObjectMeta { name: Some(name.to_owned()), labels: Some(labels.clone()), ..ObjectMeta::default() }
 }
 
 /// PSS-restricted container security context: non-root, no privilege escalation, every
@@ -35,14 +30,8 @@ pub fn restricted_container_security() -> SecurityContext {
         run_as_non_root: Some(true),
         privileged: Some(false),
         allow_privilege_escalation: Some(false),
-        capabilities: Some(Capabilities {
-            drop: Some(vec!["ALL".to_owned()]),
-            add: None,
-        }),
-        seccomp_profile: Some(SeccompProfile {
-            type_: "RuntimeDefault".to_owned(),
-            localhost_profile: None,
-        }),
+        capabilities: Some(Capabilities { drop: Some(vec!["ALL".to_owned()]), add: None }),
+        seccomp_profile: Some(SeccompProfile { type_: "RuntimeDefault".to_owned(), localhost_profile: None }),
         ..SecurityContext::default()
     }
 }
@@ -54,10 +43,7 @@ pub fn pod_security(uid: i64) -> PodSecurityContext {
         run_as_group: Some(uid),
         fs_group: Some(uid),
         run_as_non_root: Some(true),
-        seccomp_profile: Some(SeccompProfile {
-            type_: "RuntimeDefault".to_owned(),
-            localhost_profile: None,
-        }),
+        seccomp_profile: Some(SeccompProfile { type_: "RuntimeDefault".to_owned(), localhost_profile: None }),
         ..PodSecurityContext::default()
     }
 }
@@ -78,16 +64,8 @@ pub fn http_probe(path: &str, port: u16, scheme: &str, initial_delay: i32, perio
 }
 
 /// A ConfigMap holding files or environment values.
-pub fn config_map(
-    name: &str,
-    labels: &BTreeMap<String, String>,
-    data: BTreeMap<String, String>,
-) -> ConfigMap {
-    ConfigMap {
-        metadata: meta(name, labels),
-        data: Some(data),
-        ..ConfigMap::default()
-    }
+pub fn config_map(name: &str, labels: &BTreeMap<String, String>, data: BTreeMap<String, String>) -> ConfigMap {
+    ConfigMap { metadata: meta(name, labels), data: Some(data), ..ConfigMap::default() }
 }
 
 /// A ClusterIP Service selecting `selector` with the given ports.
@@ -99,11 +77,7 @@ pub fn cluster_ip_service(
 ) -> Service {
     Service {
         metadata: meta(name, labels),
-        spec: Some(ServiceSpec {
-            selector: Some(selector.clone()),
-            ports: Some(ports),
-            ..ServiceSpec::default()
-        }),
+        spec: Some(ServiceSpec { selector: Some(selector.clone()), ports: Some(ports), ..ServiceSpec::default() }),
         ..Service::default()
     }
 }
@@ -124,10 +98,7 @@ pub fn replicas(spec: &ComponentSpec, field: &str) -> Result<i32, RenderError> {
     match spec.replicas {
         None => Ok(1),
         Some(n) if n >= 0 => Ok(n),
-        Some(n) => Err(RenderError::invalid(
-            format!("{field}.replicas"),
-            format!("must be 0 or more, got {n}"),
-        )),
+        Some(n) => Err(RenderError::invalid(format!("{field}.replicas"), format!("must be 0 or more, got {n}"))),
     }
 }
 
@@ -148,22 +119,13 @@ pub fn apply_pod_settings(pod: &mut PodSpec, spec: &ComponentSpec, topology: &To
     pod.service_account_name = spec.service_account_name.clone();
     pod.automount_service_account_token = Some(false);
     if !topology.image_pull_secrets.is_empty() {
-        pod.image_pull_secrets = Some(
-            topology
-                .image_pull_secrets
-                .iter()
-                .map(|name| LocalObjectReference { name: name.clone() })
-                .collect(),
-        );
+        pod.image_pull_secrets = Some(topology.image_pull_secrets.iter().map(|name| LocalObjectReference { name: name.clone() }).collect());
     }
 }
 
 /// Pod labels: the selector plus the user's extra labels (which never override the
 /// selector, or the Deployment would stop matching its own pods).
-pub fn pod_labels(
-    selector: &BTreeMap<String, String>,
-    spec: &ComponentSpec,
-) -> BTreeMap<String, String> {
+pub fn pod_labels(selector: &BTreeMap<String, String>, spec: &ComponentSpec) -> BTreeMap<String, String> {
     let mut labels = spec.pod_labels.clone();
     labels.extend(selector.iter().map(|(k, v)| (k.clone(), v.clone())));
     labels
@@ -176,11 +138,7 @@ pub fn pod_annotations(spec: &ComponentSpec) -> Option<BTreeMap<String, String>>
 
 /// An environment variable with a literal value.
 pub fn value_env(name: &str, value: &str) -> EnvVar {
-    EnvVar {
-        name: name.to_owned(),
-        value: Some(value.to_owned()),
-        value_from: None,
-    }
+    EnvVar { name: name.to_owned(), value: Some(value.to_owned()), value_from: None }
 }
 
 /// An environment variable read from a key of a Secret.
@@ -189,19 +147,14 @@ pub fn secret_env(name: &str, secret: &SecretKey) -> EnvVar {
         name: name.to_owned(),
         value: None,
         value_from: Some(EnvVarSource {
-            secret_key_ref: Some(SecretKeySelector {
-                name: secret.name.clone(),
-                key: secret.key.clone(),
-                optional: None,
-            }),
+            secret_key_ref: Some(SecretKeySelector { name: secret.name.clone(), key: secret.key.clone(), optional: None }),
             ..EnvVarSource::default()
         }),
     }
 }
 
 /// Harbor's own Services, in the chart's order, for NO_PROXY.
-const NO_PROXY_COMPONENTS: &[&str] =
-    &["core", "jobservice", "database", "registry", "portal", "trivy", "exporter"];
+const NO_PROXY_COMPONENTS: &[&str] = &["core", "jobservice", "database", "registry", "portal", "trivy", "exporter"];
 
 /// The chart's `harbor.noProxy`: every Harbor Service the topology has, then the user's
 /// hosts, so in-cluster traffic never goes through the proxy.
@@ -236,10 +189,7 @@ pub fn deployment(
         spec: Some(DeploymentSpec {
             replicas: Some(replicas),
             revision_history_limit: Some(10),
-            selector: LabelSelector {
-                match_labels: Some(selector.clone()),
-                ..LabelSelector::default()
-            },
+            selector: LabelSelector { match_labels: Some(selector.clone()), ..LabelSelector::default() },
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
                     labels: Some(pod_labels(selector, spec)),
@@ -272,10 +222,7 @@ pub fn stateful_set(
         spec: Some(StatefulSetSpec {
             replicas: Some(replicas),
             service_name: Some(service_name.to_owned()),
-            selector: LabelSelector {
-                match_labels: Some(selector.clone()),
-                ..LabelSelector::default()
-            },
+            selector: LabelSelector { match_labels: Some(selector.clone()), ..LabelSelector::default() },
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
                     labels: Some(pod_labels(selector, spec)),

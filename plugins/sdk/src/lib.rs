@@ -30,8 +30,8 @@ pub mod volume;
 pub mod guest;
 
 pub use contract::{
-    CONTRACT_VERSION, ClusterIdentity, Condition, ConditionStatus, GeneratedKey,
-    GeneratedSecret, PluginDescription, RenderError, RenderInput, RenderOutput, SecretValue,
+    CONTRACT_VERSION, ClusterIdentity, Condition, ConditionStatus, GeneratedKey, GeneratedSecret, PluginDescription, RenderError,
+    RenderInput, RenderOutput, SecretValue,
 };
 pub use k8s_openapi;
 pub use spec::HarborClusterSpec;
@@ -68,8 +68,7 @@ impl Rendered {
     where
         K: k8s_openapi::Resource + Serialize,
     {
-        let json = serde_json::to_string(object)
-            .map_err(|e| RenderError::Internal(format!("serialising a {}: {e}", K::KIND)))?;
+        let json = serde_json::to_string(object).map_err(|e| RenderError::Internal(format!("serialising a {}: {e}", K::KIND)))?;
         self.output.objects.push(json);
         Ok(self)
     }
@@ -118,14 +117,9 @@ pub fn render_input<R: Renderer>(input: &RenderInput) -> Result<RenderOutput, Re
 /// Parses the spec (naming the offending field on error) and the topology.
 pub fn parse_request(input: &RenderInput) -> Result<RenderRequest, RenderError> {
     let spec = parse_spec_json(&input.spec_json)?;
-    let topology: Topology = serde_json::from_str(&input.topology_json)
-        .map_err(|e| RenderError::Internal(format!("the host's topology is not valid: {e}")))?;
-    Ok(RenderRequest {
-        cluster: input.cluster.clone(),
-        harbor_version: input.harbor_version.clone(),
-        spec,
-        topology,
-    })
+    let topology: Topology =
+        serde_json::from_str(&input.topology_json).map_err(|e| RenderError::Internal(format!("the host's topology is not valid: {e}")))?;
+    Ok(RenderRequest { cluster: input.cluster.clone(), harbor_version: input.harbor_version.clone(), spec, topology })
 }
 
 /// Parses a spec from JSON; a type error names the field, e.g. `spec.portal.replicas`.
@@ -159,7 +153,7 @@ macro_rules! export_renderer {
                     $crate::guest::render::<$renderer>(input)
                 }
             }
-            $crate::guest::__berth_export_renderer!(BerthGuest with_types_in $crate::guest);
+    $crate::guest::__berth_export_renderer!(BerthGuest with_types_in $crate::guest);
         };
     };
 }

@@ -7,9 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{
-    Affinity, EnvVar, ResourceRequirements, Toleration, TopologySpreadConstraint,
-};
+use k8s_openapi::api::core::v1::{Affinity, EnvVar, ResourceRequirements, Toleration, TopologySpreadConstraint};
 use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "kube")]
@@ -296,10 +294,7 @@ pub struct IpFamily {
 
 impl Default for IpFamily {
     fn default() -> Self {
-        IpFamily {
-            ipv4: true,
-            ipv6: true,
-        }
+        IpFamily { ipv4: true, ipv6: true }
     }
 }
 
@@ -585,12 +580,7 @@ pub struct VolumeSpec {
 
 impl VolumeSpec {
     pub fn sized(size: &str) -> Self {
-        VolumeSpec {
-            size: size.to_owned(),
-            storage_class: None,
-            access_mode: AccessMode::ReadWriteOnce,
-            existing_claim: None,
-        }
+        VolumeSpec { size: size.to_owned(), storage_class: None, access_mode: AccessMode::ReadWriteOnce, existing_claim: None }
     }
 }
 

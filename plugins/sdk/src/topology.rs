@@ -184,9 +184,7 @@ pub struct ComponentTopology {
 impl Topology {
     /// The topology of one component, or an error naming it.
     pub fn component(&self, name: &str) -> Result<&ComponentTopology, crate::RenderError> {
-        self.components.get(name).ok_or_else(|| {
-            crate::RenderError::Internal(format!("the host's topology has no component {name:?}"))
-        })
+        self.components.get(name).ok_or_else(|| crate::RenderError::Internal(format!("the host's topology has no component {name:?}")))
     }
 
     /// Selector labels for one component's pods.
@@ -209,10 +207,7 @@ impl ComponentTopology {
     /// The image of one container, or an error naming it.
     pub fn image(&self, container: &str) -> Result<&str, crate::RenderError> {
         self.images.get(container).map(String::as_str).ok_or_else(|| {
-            crate::RenderError::Internal(format!(
-                "the host's topology has no image for container {container:?} of {}",
-                self.name
-            ))
+            crate::RenderError::Internal(format!("the host's topology has no image for container {container:?} of {}", self.name))
         })
     }
 }

@@ -2,9 +2,9 @@
 //! upstream installer sets (`trivy-adapter/env.jinja`).
 
 use berth_sdk::HarborClusterSpec;
+use berth_sdk::k8s::{no_proxy, value_env as value};
 use berth_sdk::k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, SecretKeySelector};
 use berth_sdk::topology::{REDIS_PASSWORD_ENV, Topology};
-use berth_sdk::k8s::{no_proxy, value_env as value};
 
 /// Where the adapter keeps the vulnerability databases and reports (under the cache volume).
 const CACHE_DIR: &str = "/home/scanner/.cache/trivy";
@@ -65,11 +65,7 @@ fn secret(name: &str, secret: &str, key: &str) -> EnvVar {
         name: name.to_owned(),
         value: None,
         value_from: Some(EnvVarSource {
-            secret_key_ref: Some(SecretKeySelector {
-                name: secret.to_owned(),
-                key: key.to_owned(),
-                optional: None,
-            }),
+            secret_key_ref: Some(SecretKeySelector { name: secret.to_owned(), key: key.to_owned(), optional: None }),
             ..EnvVarSource::default()
         }),
     }

@@ -13,33 +13,20 @@ fn topology() -> Topology {
         container_port: 8080,
         scheme: "http".to_owned(),
         url: format!("http://demo-harbor-{name}:8080"),
-        images: BTreeMap::from([(
-            name.to_owned(),
-            format!("docker.io/goharbor/{name}:v2.15.1"),
-        )]),
+        images: BTreeMap::from([(name.to_owned(), format!("docker.io/goharbor/{name}:v2.15.1"))]),
     };
     Topology {
         fullname: "demo-harbor".to_owned(),
-        components: BTreeMap::from([
-            ("trivy".to_owned(), component("trivy")),
-            ("core".to_owned(), component("core")),
-        ]),
+        components: BTreeMap::from([("trivy".to_owned(), component("trivy")), ("core".to_owned(), component("core"))]),
         image_pull_policy: "IfNotPresent".to_owned(),
-        redis: RedisEndpoint {
-            addr: "demo-harbor-redis:6379".to_owned(),
-            ..RedisEndpoint::default()
-        },
+        redis: RedisEndpoint { addr: "demo-harbor-redis:6379".to_owned(), ..RedisEndpoint::default() },
         ..Topology::default()
     }
 }
 
 fn request(spec: serde_json::Value, topology: Topology) -> RenderRequest {
     RenderRequest {
-        cluster: ClusterIdentity {
-            name: "demo".to_owned(),
-            namespace: "registry".to_owned(),
-            uid: String::new(),
-        },
+        cluster: ClusterIdentity { name: "demo".to_owned(), namespace: "registry".to_owned(), uid: String::new() },
         harbor_version: "2.15.1".to_owned(),
         spec: berth_sdk::parse_spec_json(&spec.to_string()).expect("test spec parses"),
         topology,
@@ -107,10 +94,7 @@ fn proxy_env_lists_harbor_services_before_the_users_hosts() {
     let get = |name: &str| env.iter().find(|e| e["name"] == name).map(|e| e["value"].clone());
     assert_eq!(get("HTTP_PROXY"), Some("http://proxy:3128".into()));
     assert_eq!(get("HTTPS_PROXY"), None);
-    assert_eq!(
-        get("NO_PROXY"),
-        Some("demo-harbor-core,demo-harbor-trivy,127.0.0.1,localhost,.local,.internal".into())
-    );
+    assert_eq!(get("NO_PROXY"), Some("demo-harbor-core,demo-harbor-trivy,127.0.0.1,localhost,.local,.internal".into()));
 }
 
 #[test]
