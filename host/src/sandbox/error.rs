@@ -26,6 +26,11 @@ pub enum SandboxError {
     #[error("plugin {plugin} returned {actual} bytes of objects, over the {limit}-byte cap")]
     OutputTooLarge { plugin: String, limit: usize, actual: usize },
 
+    #[error(
+        "plugin {plugin} tried to pass the host more than {limit} bytes in one call (its output cap plus a small margin); nothing past that was copied"
+    )]
+    CopyBudgetExceeded { plugin: String, limit: usize },
+
     #[error("plugin {plugin} returned {actual} objects, over the cap of {limit}")]
     TooManyObjects { plugin: String, limit: usize, actual: usize },
 
@@ -102,7 +107,7 @@ impl SandboxError {
             SandboxError::Timeout { .. } => "PluginTimeout",
             SandboxError::MemoryExceeded { .. } => "PluginMemoryExceeded",
             SandboxError::Trap { .. } => "PluginTrapped",
-            SandboxError::OutputTooLarge { .. } => "PluginOutputTooLarge",
+            SandboxError::OutputTooLarge { .. } | SandboxError::CopyBudgetExceeded { .. } => "PluginOutputTooLarge",
             SandboxError::TooManyObjects { .. } => "PluginTooManyObjects",
             SandboxError::InputTooLarge { .. } => "PluginInputTooLarge",
             SandboxError::InvalidOutput { .. } => "PluginInvalidOutput",

@@ -41,29 +41,18 @@ pub fn is_allowed(import: &str) -> bool {
 
 /// The names a component imports.
 pub fn imports_of(engine: &Engine, component: &Component) -> Vec<String> {
-    component
-        .component_type()
-        .imports(engine)
-        .map(|(name, _)| name.to_owned())
-        .collect()
+    component.component_type().imports(engine).map(|(name, _)| name.to_owned()).collect()
 }
 
 /// The names a component exports.
 pub fn exports_of(engine: &Engine, component: &Component) -> Vec<String> {
-    component
-        .component_type()
-        .exports(engine)
-        .map(|(name, _)| name.to_owned())
-        .collect()
+    component.component_type().exports(engine).map(|(name, _)| name.to_owned()).collect()
 }
 
 /// Refuses the first import that is not allowed.
 pub fn check(plugin: &str, imports: &[String]) -> Result<(), SandboxError> {
     match imports.iter().find(|name| !is_allowed(name)) {
-        Some(name) => Err(SandboxError::ForbiddenImport {
-            plugin: plugin.to_owned(),
-            name: name.clone(),
-        }),
+        Some(name) => Err(SandboxError::ForbiddenImport { plugin: plugin.to_owned(), name: name.clone() }),
         None => Ok(()),
     }
 }

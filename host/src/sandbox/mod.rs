@@ -23,11 +23,12 @@ use std::time::{Duration, Instant};
 use wasmtime::Engine;
 use wasmtime::component::{Component, Linker};
 
+pub use cache::CacheKey;
 pub use digest::{BadDigest, Digest};
 pub use engine::EngineSettings;
 pub use error::{BoxError, SandboxError};
 pub use limits::Limits;
-pub use plugin::{Plugin, PluginOutput};
+pub use plugin::{COPY_SLACK_BYTES, Plugin, PluginOutput};
 
 use cache::PrecompiledCache;
 use error::boxed;
@@ -51,14 +52,20 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
-    /// Builds the engine, links the allowed imports and starts the epoch ticker.
-    /// With a cache directory, compiled plugins are kept there across restarts.
+    /// Builds the engine, links the allowed imports and starts the epoch ticker. With a
+    /// cache directory, compiled plugins are kept there, signed with a key that lives in
+    /// this process only (see [`Sandbox::with_cache_key`] to keep them across restarts).
     pub fn new(settings: EngineSettings, cache_dir: Option<&Path>) -> Result<Self, SandboxError> {
+        Self::with_cache_key(settings, cache_dir, &CacheKey::Ephemeral)
+    }
+
+    /// As [`Sandbox::new`], with the precompiled cache's key from `key`.
+    pub fn with_cache_key(settings: EngineSettings, cache_dir: Option<&Path>, key: &CacheKey) -> Result<Self, SandboxError> {
         let engine = engine::build(&settings)?;
         let mut linker = Linker::new(&engine);
         wasi::add_to_linker(&mut linker).map_err(|e| SandboxError::Engine { source: boxed(e) })?;
         engine::start_epoch_ticker(&engine, settings.epoch_tick)?;
-        let cache = cache_dir.map(PrecompiledCache::open).transpose()?;
+        let cache = cache_dir.map(|dir| PrecompiledCache::open(dir, key)).transpose()?;
         let fingerprint = engine::compatibility_fingerprint(&engine);
         Ok(Sandbox { engine, linker, cache, fingerprint, settings })
     }
@@ -72,20 +79,18 @@ impl Sandbox {
     }
 
     /// Compiles `wasm`, or loads its verified precompiled artifact.
-    pub fn component(
-        &self,
-        name: &str,
-        wasm: &[u8],
-        digest: &Digest,
-    ) -> Result<(Component, LoadedFrom), SandboxError> {
+    pub fn component(&self, name: &str, wasm: &[u8], digest: &Digest) -> Result<(Component, LoadedFrom), SandboxError> {
         if let Some(cache) = &self.cache
             && let Some(artifact) = cache.get(digest, &self.fingerprint)
         {
-            // SAFETY: `get` returns only bytes whose HMAC, keyed by this host's secret,
-            // verifies: an artifact this host produced for this engine configuration.
+            // SAFETY: `get` returns only bytes whose HMAC verifies under a key that no
+            // writer of the cache directory can read: an artifact this host (or one with
+            // the deployer's key) produced for this engine configuration.
             match unsafe { Component::deserialize(&self.engine, &artifact) } {
                 Ok(component) => return Ok((component, LoadedFrom::Cache)),
-                Err(e) => tracing::warn!(plugin = name, error = %e, "precompiled artifact rejected; recompiling"),
+                Err(e) => {
+                    tracing::warn!(plugin = name, error = %e, "precompiled artifact rejected; recompiling")
+                }
             }
         }
         let started = Instant::now();
@@ -104,13 +109,7 @@ impl Sandbox {
 
     /// Loads a plugin: digest (checked against `expected` when given), compile or cache,
     /// import allow-list, contract export, pre-link, and `describe`.
-    pub fn load(
-        &self,
-        name: &str,
-        wasm: &[u8],
-        expected: Option<&Digest>,
-        limits: Limits,
-    ) -> Result<Plugin, SandboxError> {
+    pub fn load(&self, name: &str, wasm: &[u8], expected: Option<&Digest>, limits: Limits) -> Result<Plugin, SandboxError> {
         let digest = Digest::of(wasm);
         if let Some(expected) = expected
             && *expected != digest

@@ -6,6 +6,7 @@ use berth_sdk::contract::{self, PluginDescription, RenderInput};
 use wasmtime::component::Component;
 use wasmtime::{Store, Trap};
 
+use super::Sandbox;
 use super::bindings::{self, ComponentRendererPre};
 use super::digest::Digest;
 use super::engine::deadline_ticks;
@@ -13,7 +14,13 @@ use super::error::{SandboxError, boxed};
 use super::imports;
 use super::limits::{Limits, MemoryCapHit};
 use super::wasi::HostState;
-use super::Sandbox;
+
+/// Copied out of a guest beyond its output cap at most: the generated-secret
+/// declarations and conditions beside the objects, and the lists' own headers.
+pub const COPY_SLACK_BYTES: usize = 256 << 10;
+
+/// The message of wasmtime's (private) error for an exhausted copy budget.
+const HOSTCALL_FUEL_EXHAUSTED: &str = "fuel allocated for hostcalls has been exhausted";
 
 /// A verified, pre-linked plugin. Cheap to clone; renders may run concurrently.
 #[derive(Clone)]
@@ -57,11 +64,7 @@ impl Plugin {
         imports::check(name, &import_names)?;
         let export_names = imports::exports_of(engine, &component);
         if !export_names.iter().any(|e| e == contract::RENDERER_INTERFACE) {
-            let found: Vec<&str> = export_names
-                .iter()
-                .filter(|e| e.starts_with("berth:plugin/"))
-                .map(String::as_str)
-                .collect();
+            let found: Vec<&str> = export_names.iter().filter(|e| e.starts_with("berth:plugin/")).map(String::as_str).collect();
             return Err(SandboxError::ContractMismatch {
                 plugin: name.to_owned(),
                 expected: contract::RENDERER_INTERFACE.to_owned(),
@@ -160,10 +163,13 @@ impl Plugin {
         }
     }
 
-    /// A fresh store with this plugin's memory cap and deadline.
+    /// A fresh store with this plugin's memory cap, deadline and copy budget.
     fn store(&self) -> Store<HostState> {
         let mut store = Store::new(self.inner.pre.engine(), HostState::new(self.inner.limits.memory_bytes));
         store.limiter(|state| &mut state.limiter);
+        // What the host may copy out of the guest in one call (its output, or a host
+        // call's arguments): wasmtime's default is 128 MiB, checked before our output cap.
+        store.set_hostcall_fuel(self.inner.limits.output_bytes.saturating_add(COPY_SLACK_BYTES));
         store.set_epoch_deadline(self.inner.ticks);
         store.epoch_deadline_trap();
         store
@@ -179,11 +185,7 @@ impl Plugin {
 
     fn call_describe(&self) -> Result<PluginDescription, SandboxError> {
         let mut store = self.store();
-        let result = self
-            .inner
-            .pre
-            .instantiate(&mut store)
-            .and_then(|instance| instance.berth_plugin_renderer().call_describe(&mut store));
+        let result = self.inner.pre.instantiate(&mut store).and_then(|instance| instance.berth_plugin_renderer().call_describe(&mut store));
         forward_output(self.name(), &store);
         result.map(bindings::description).map_err(|e| self.classify(e, &store))
     }
@@ -199,11 +201,7 @@ impl Plugin {
         let limits = self.inner.limits;
         let input_bytes = input.spec_json.len() + input.topology_json.len();
         if input_bytes > limits.input_bytes {
-            return Err(SandboxError::InputTooLarge {
-                plugin: self.name().to_owned(),
-                limit: limits.input_bytes,
-                actual: input_bytes,
-            });
+            return Err(SandboxError::InputTooLarge { plugin: self.name().to_owned(), limit: limits.input_bytes, actual: input_bytes });
         }
         let wit_input = bindings::input(input);
         let mut store = self.store();
@@ -215,18 +213,12 @@ impl Plugin {
         forward_output(self.name(), &store);
         match result {
             Err(e) => Err(self.classify(e, &store)),
-            Ok(Err(error)) => Err(SandboxError::Rejected {
-                plugin: self.name().to_owned(),
-                error: bindings::render_error(error),
-            }),
+            Ok(Err(error)) => Err(SandboxError::Rejected { plugin: self.name().to_owned(), error: bindings::render_error(error) }),
             Ok(Ok(output)) => self.check_output(output),
         }
     }
 
-    fn check_output(
-        &self,
-        output: bindings::exports::berth::plugin::renderer::RenderOutput,
-    ) -> Result<PluginOutput, SandboxError> {
+    fn check_output(&self, output: bindings::exports::berth::plugin::renderer::RenderOutput) -> Result<PluginOutput, SandboxError> {
         let limits = self.inner.limits;
         let plugin = self.name().to_owned();
         if output.objects.len() > limits.objects {
@@ -240,10 +232,10 @@ impl Plugin {
             .objects
             .iter()
             .enumerate()
-            .map(|(i, json)| parse_object(json).map_err(|reason| SandboxError::InvalidOutput {
-                plugin: plugin.clone(),
-                reason: format!("object {i}: {reason}"),
-            }))
+            .map(|(i, json)| {
+                parse_object(json)
+                    .map_err(|reason| SandboxError::InvalidOutput { plugin: plugin.clone(), reason: format!("object {i}: {reason}") })
+            })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(PluginOutput {
             objects,
@@ -258,10 +250,14 @@ impl Plugin {
         if let Some(hit) = error.downcast_ref::<MemoryCapHit>() {
             return SandboxError::MemoryExceeded { plugin, limit: hit.limit };
         }
+        if error.chain().any(|cause| cause.to_string().contains(HOSTCALL_FUEL_EXHAUSTED)) {
+            let limit = self.inner.limits.output_bytes;
+            return SandboxError::CopyBudgetExceeded { plugin, limit: limit.saturating_add(COPY_SLACK_BYTES) };
+        }
         match error.downcast_ref::<Trap>() {
             Some(Trap::Interrupt) => SandboxError::Timeout { plugin, budget: self.inner.limits.deadline },
             trap => {
-                let stderr = store.data().stderr_text();
+                let stderr = crate::names::truncate(&store.data().stderr_text(), bindings::MAX_PLUGIN_MESSAGE);
                 let what = match trap {
                     Some(trap) => trap.to_string(),
                     None => error.root_cause().to_string(),
@@ -296,17 +292,22 @@ fn validate_description(plugin: &str, d: &PluginDescription) -> Result<(), Sandb
         return Err(SandboxError::ContractMismatch {
             plugin: plugin.to_owned(),
             expected: contract::CONTRACT_VERSION.to_owned(),
-            found: format!("describe() says contract {}", d.contract_version),
+            found: format!("describe() says contract {}", crate::names::truncate(&d.contract_version, 64)),
         });
     }
     let bad = |reason: &str| Err(SandboxError::BadDescription { plugin: plugin.to_owned(), reason: reason.to_owned() });
-    if d.name.is_empty() {
-        return bad("empty name");
+    // The name and version go into annotations, status and every audit line.
+    let printable = |s: &str| !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_graphic());
+    if !printable(&d.name) {
+        return bad("the name must be 1 to 128 printable ASCII characters");
     }
-    if d.version.is_empty() {
-        return bad("empty version");
+    if !printable(&d.version) {
+        return bad("the version must be 1 to 128 printable ASCII characters");
     }
-    if d.component.is_empty() || !d.component.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+    if d.harbor_versions.len() > 64 || !d.harbor_versions.iter().all(|v| printable(v)) {
+        return bad("harbor versions must be at most 64 entries of printable ASCII");
+    }
+    if !crate::names::is_dns_label(&d.component) {
         return bad("component must be a non-empty lowercase DNS label");
     }
     if d.harbor_versions.is_empty() {

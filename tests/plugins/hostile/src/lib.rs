@@ -6,17 +6,15 @@
 #![cfg(target_arch = "wasm32")]
 
 use std::hint::black_box;
+use std::io::{Read as _, Write as _};
+use std::time::{Duration, Instant};
 
-use berth_sdk::guest::exports::berth::plugin::renderer::{
-    Guest, PluginDescription, RenderError, RenderInput, RenderOutput,
-};
+use berth_sdk::guest::exports::berth::plugin::renderer::{Guest, PluginDescription, RenderError, RenderInput, RenderOutput};
 
 struct Hostile;
 
 fn config_map(name: &str, value: &str) -> String {
-    format!(
-        r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"{name}"}},"data":{{"x":"{value}"}}}}"#
-    )
+    format!(r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"{name}"}},"data":{{"x":"{value}"}}}}"#)
 }
 
 impl Guest for Hostile {
@@ -44,6 +42,37 @@ impl Guest for Hostile {
                 vec![config_map("alloc", &big.len().to_string())]
             }
             "panic" => panic!("hostile plugin panics on purpose"),
+            // Waiting, in every way std offers: each is a clock subscription and a poll.
+            "sleep-hour" => {
+                std::thread::sleep(Duration::from_secs(3600));
+                vec![config_map("slept", "ok")]
+            }
+            "sleep-forever" => loop {
+                std::thread::sleep(Duration::from_secs(u64::MAX / 4));
+            },
+            "sleep-loop" => loop {
+                std::thread::sleep(Duration::from_millis(1));
+            },
+            "busy-wait" => {
+                // Polls the clock until an hour has passed.
+                let start = Instant::now();
+                while start.elapsed() < Duration::from_secs(3600) {
+                    black_box(());
+                }
+                vec![config_map("waited", "ok")]
+            }
+            // Spinning in host calls: stdin reads, stderr writes, clock reads.
+            "spin-stdin" => loop {
+                let mut buffer = [0u8; 64];
+                black_box(std::io::stdin().read(&mut buffer).ok());
+            },
+            "spin-stderr" => loop {
+                black_box(std::io::stderr().write(b"x").ok());
+            },
+            "spin-clock" => loop {
+                black_box(std::time::SystemTime::now());
+                black_box(Instant::now());
+            },
             "huge" => {
                 // 100 MiB built in place, so memory use stays near the output's size.
                 let mut object = String::with_capacity(100 * 1024 * 1024 + 128);
@@ -56,11 +85,7 @@ impl Guest for Hostile {
             "many" => (0..5000).map(|i| config_map(&format!("cm-{i}"), "y")).collect(),
             name => vec![config_map(&format!("{name}-fine"), "ok")],
         };
-        Ok(RenderOutput {
-            objects,
-            secrets: Vec::new(),
-            conditions: Vec::new(),
-        })
+        Ok(RenderOutput { objects, secrets: Vec::new(), conditions: Vec::new() })
     }
 }
 
