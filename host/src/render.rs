@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
 
 use crate::catalog::Catalog;
-use crate::policy::{ClusterFacts, Planned, RenderPlan, Selection, SelectionError, Snapshot, Violation};
+use crate::policy::{ClusterFacts, Planned, RenderPlan, Scope, Selection, SelectionError, Snapshot, Violation};
 use crate::sandbox::{Digest, SandboxError};
 use crate::topology::{self, SpecError};
 
@@ -84,10 +84,23 @@ pub enum ComponentError {
         #[source]
         source: SandboxError,
     },
+    #[error("component {component}: plugin {plugin} declared generated Secrets badly")]
+    Secrets {
+        component: String,
+        plugin: String,
+        #[source]
+        source: crate::secrets::SecretError,
+    },
+    #[error("component {component}: invalid spec")]
+    Spec {
+        component: String,
+        #[source]
+        source: SpecError,
+    },
     #[error("component {component}: the host's render thread panicked")]
     Panicked { component: String },
-    #[error("component {component}: plugin {plugin} returned {kind}/{name}, which another component also returned")]
-    Conflict { component: String, plugin: String, kind: String, name: String },
+    #[error("component {component}: plugin {plugin} returned {kind}/{name}, which {others} also returned; neither is applied")]
+    Conflict { component: String, plugin: String, kind: String, name: String, others: String },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -133,6 +146,8 @@ impl ComponentError {
             ComponentError::Plugin { source, .. } => source.reason(),
             ComponentError::Panicked { .. } => "RenderPanicked",
             ComponentError::Conflict { .. } => "ObjectConflict",
+            ComponentError::Secrets { .. } => "BadSecretDeclaration",
+            ComponentError::Spec { .. } => "InvalidSpec",
         }
     }
 }
@@ -140,12 +155,8 @@ impl ComponentError {
 impl ClusterRender {
     /// Every object of every component that rendered, in apply order.
     pub fn objects(&self) -> Vec<&RenderedObject> {
-        let mut objects: Vec<&RenderedObject> = self
-            .components
-            .iter()
-            .filter_map(|(_, r)| r.as_ref().ok())
-            .flat_map(|c| c.objects.iter())
-            .collect();
+        let mut objects: Vec<&RenderedObject> =
+            self.components.iter().filter_map(|(_, r)| r.as_ref().ok()).flat_map(|c| c.objects.iter()).collect();
         objects.sort_by(|a, b| apply_order(a).cmp(&apply_order(b)));
         objects
     }
@@ -167,23 +178,32 @@ pub fn render_cluster(catalog: &Catalog, cluster: &ClusterRef<'_>) -> Result<Clu
 /// everything; a plugin's failure is that component's alone.
 pub fn render_planned(plan: &RenderPlan, cluster: &ClusterRef<'_>) -> Result<ClusterRender, ClusterRenderError> {
     let topology = topology::resolve(cluster.name, cluster.spec)?;
+    if !crate::names::is_dns_label(cluster.namespace) {
+        return Err(SpecError::new(
+            "metadata.namespace",
+            format!("{:?} is not a namespace name", crate::names::truncate(cluster.namespace, 64)),
+        )
+        .into());
+    }
+    let spec_value = serde_json::to_value(cluster.spec).map_err(ClusterRenderError::Serialize)?;
+    crate::spec_checks::check(&spec_value, &generated_secret_names(&topology, cluster.spec))?;
     let spec_json = serde_json::to_string(cluster.spec).map_err(ClusterRenderError::Serialize)?;
     let topology_json = serde_json::to_string(&topology).map_err(ClusterRenderError::Serialize)?;
     let input = RenderInput {
-        cluster: ClusterIdentity {
-            name: cluster.name.to_owned(),
-            namespace: cluster.namespace.to_owned(),
-            uid: cluster.uid.to_owned(),
-        },
+        cluster: ClusterIdentity { name: cluster.name.to_owned(), namespace: cluster.namespace.to_owned(), uid: cluster.uid.to_owned() },
         harbor_version: cluster.spec.version.clone(),
         spec_json,
         topology_json,
     };
 
+    let spec_images = spec_images(cluster.spec);
     let rendered = render_in_parallel(&plan.components, |(component, planned)| {
         let started = Instant::now();
         let result = match planned {
-            Ok(planned) => render_component(planned, component, &input, cluster),
+            Ok(planned) => {
+                let scope = guard_scope(component, &topology, cluster.spec, &spec_images);
+                render_component(planned, component, &input, cluster, &scope, &spec_value)
+            }
             Err(e) => Err(ComponentError::Selection(e.clone())),
         };
         let elapsed = started.elapsed();
@@ -206,25 +226,36 @@ pub fn render_planned(plan: &RenderPlan, cluster: &ClusterRef<'_>) -> Result<Clu
         })
         .collect();
     let rendered = rendered.into_iter().map(|(result, _)| result);
-    let mut seen: BTreeMap<(String, String), String> = BTreeMap::new();
+    // A name two components return belongs to neither: both fail, each naming the other.
+    let rendered: Vec<_> = rendered.collect();
+    let mut claims: BTreeMap<(String, String), Vec<(String, String)>> = BTreeMap::new();
+    for ((component, _), result) in plan.components.iter().zip(&rendered) {
+        for object in result.iter().flat_map(|r| &r.objects) {
+            let plugin = result.as_ref().map(|r| format!("{}@{}", r.plugin, r.plugin_version)).unwrap_or_default();
+            claims.entry((object.kind().to_owned(), object.name().to_owned())).or_default().push((component.clone(), plugin));
+        }
+    }
     let mut components = Vec::new();
     for ((component, _), result) in plan.components.iter().zip(rendered) {
         let result = result.and_then(|rendered| {
             for object in &rendered.objects {
                 let key = (object.kind().to_owned(), object.name().to_owned());
-                if let Some(owner) = seen.get(&key)
-                    && owner != component
-                {
+                let others: Vec<String> = claims
+                    .get(&key)
+                    .into_iter()
+                    .flatten()
+                    .filter(|(other, _)| other != component)
+                    .map(|(other, plugin)| format!("{other} ({plugin})"))
+                    .collect();
+                if !others.is_empty() {
                     return Err(ComponentError::Conflict {
                         component: component.to_owned(),
-                        plugin: rendered.plugin.clone(),
+                        plugin: format!("{}@{}", rendered.plugin, rendered.plugin_version),
                         kind: key.0,
                         name: key.1,
+                        others: others.join(", "),
                     });
                 }
-            }
-            for object in &rendered.objects {
-                seen.insert((object.kind().to_owned(), object.name().to_owned()), component.clone());
             }
             Ok(rendered)
         });
@@ -256,7 +287,9 @@ where
                     let mut done = Vec::new();
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(component) = components.get(i) else { return done };
+                        let Some(component) = components.get(i) else {
+                            return done;
+                        };
                         done.push((i, render(component)));
                     }
                 })
@@ -292,23 +325,95 @@ impl<P> ComponentName for (String, P) {
     }
 }
 
+/// The Secrets Berth generates for a cluster (never the user's own, such as an external
+/// database's password).
+fn generated_secret_names<'t>(topology: &'t Topology, spec: &HarborClusterSpec) -> Vec<&'t str> {
+    let names = &topology.secrets;
+    let mut generated = vec![names.core.as_str(), names.jobservice.as_str(), names.registry.as_str(), names.registry_htpasswd.as_str()];
+    if spec.database.type_ == berth_sdk::spec::Placement::Internal {
+        generated.push(topology.database.password.name.as_str());
+    }
+    generated
+}
+
+/// What the guardrails need of the cluster for one component: the names its objects may
+/// take (the chart's, derived from the fullname), and the images it may pull.
+fn guard_scope(component: &str, topology: &Topology, spec: &HarborClusterSpec, spec_images: &std::collections::BTreeSet<String>) -> Scope {
+    let fullname = &topology.fullname;
+    let mut names = vec![format!("{fullname}-{component}")];
+    match component {
+        "expose" => {
+            names.extend(["nginx", "ingress", "route"].map(|suffix| format!("{fullname}-{suffix}")));
+            names.push(spec.expose.service.name.clone());
+        }
+        "registry" => names.push(format!("{fullname}-registryctl")),
+        _ => {}
+    }
+    let mut host_secrets: Vec<String> = generated_secret_names(topology, spec).into_iter().map(str::to_owned).collect();
+    host_secrets.push(topology.database.password.name.clone());
+    host_secrets.push(topology.secrets.admin_password.name.clone());
+    Scope {
+        names,
+        host_secrets,
+        registries: vec![crate::policy::guardrails::source_prefix(&spec.image_source.registry, &spec.image_source.repository)],
+        images: spec_images.clone(),
+    }
+}
+
+/// Every image the spec names itself (a component's `image` override).
+fn spec_images(spec: &HarborClusterSpec) -> std::collections::BTreeSet<String> {
+    fn walk(value: &Value, found: &mut std::collections::BTreeSet<String>) {
+        match value {
+            Value::Object(map) => {
+                for (key, value) in map {
+                    match value {
+                        Value::String(image) if key == "image" => {
+                            found.insert(image.clone());
+                        }
+                        other => walk(other, found),
+                    }
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|v| walk(v, found)),
+            _ => {}
+        }
+    }
+    let mut found = std::collections::BTreeSet::new();
+    walk(&serde_json::to_value(spec).unwrap_or(Value::Null), &mut found);
+    found
+}
+
 fn render_component(
     planned: &Planned,
     component: &str,
     input: &RenderInput,
     cluster: &ClusterRef<'_>,
+    scope: &Scope,
+    spec_value: &Value,
 ) -> Result<ComponentRender, ComponentError> {
     let plugin = &planned.plugin;
-    let output = plugin
-        .render(input)
-        .map_err(|source| ComponentError::Plugin { component: component.to_owned(), source })?;
+    let mut output = plugin.render(input).map_err(|source| ComponentError::Plugin { component: component.to_owned(), source })?;
+    output.objects.iter_mut().for_each(strip_server_metadata);
     let description = plugin.description();
     // Before stamping: the namespace a plugin asked for is forced either way, but what
     // it returned is what the guardrails judge.
-    planned.guardrails.check(&output.objects).map_err(|violation| ComponentError::Guardrail {
+    planned.guardrails.check(&output.objects, scope).map_err(|violation| ComponentError::Guardrail {
         component: component.to_owned(),
         plugin: format!("{}@{}", description.name, description.version),
         violation: Box::new(violation),
+    })?;
+    let plugin_label = || format!("{}@{}", description.name, description.version);
+    crate::spec_checks::check_env_overrides(&output.objects, spec_value)
+        .map_err(|source| ComponentError::Spec { component: component.to_owned(), source })?;
+    crate::secrets::validate_declarations(&output.secrets, |name| scope.may_declare(name)).map_err(|source| ComponentError::Secrets {
+        component: component.to_owned(),
+        plugin: plugin_label(),
+        source,
+    })?;
+    crate::secrets::merge(output.secrets.iter().cloned()).map_err(|source| ComponentError::Secrets {
+        component: component.to_owned(),
+        plugin: plugin_label(),
+        source,
     })?;
     let stamp = Stamp {
         cluster: cluster.name,
@@ -366,6 +471,33 @@ fn audit(
     }
 }
 
+/// Metadata only the API server or the host may set. A plugin's owner reference could
+/// hand a data volume to the garbage collector (defeating `deletionPolicy: Retain`), a
+/// finalizer could wedge deletion, and the rest is server state with no business in an
+/// apply. Removed from every object a plugin returns, before anything looks at it.
+const SERVER_METADATA: &[&str] = &[
+    "ownerReferences",
+    "finalizers",
+    "managedFields",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "selfLink",
+    "generateName",
+];
+
+fn strip_server_metadata(object: &mut Map<String, Value>) {
+    object.remove("status");
+    if let Some(Value::Object(metadata)) = object.get_mut("metadata") {
+        for field in SERVER_METADATA {
+            metadata.remove(*field);
+        }
+    }
+}
+
 /// What the host writes onto every object, whatever the plugin said.
 struct Stamp<'a> {
     cluster: &'a str,
@@ -379,7 +511,9 @@ struct Stamp<'a> {
 impl Stamp<'_> {
     fn apply(&self, object: &mut Map<String, Value>) {
         let metadata = object.entry("metadata").or_insert_with(|| Value::Object(Map::new()));
-        let Value::Object(metadata) = metadata else { return };
+        let Value::Object(metadata) = metadata else {
+            return;
+        };
         metadata.insert("namespace".to_owned(), Value::String(self.namespace.to_owned()));
         let labels = object_map(metadata, "labels");
         labels.insert(CLUSTER_LABEL.to_owned(), Value::String(self.cluster.to_owned()));
@@ -425,7 +559,9 @@ fn stamp_config_checksums(objects: &mut [RenderedObject]) {
         if !matches!(o.kind(), "Deployment" | "StatefulSet" | "DaemonSet") {
             continue;
         }
-        let Some(Value::Object(template)) = o.object.get_mut("spec").and_then(|s| s.get_mut("template")) else { continue };
+        let Some(Value::Object(template)) = o.object.get_mut("spec").and_then(|s| s.get_mut("template")) else {
+            continue;
+        };
         let consumed = template.get("spec").map(consumed_configs).unwrap_or_default();
         let mut wanted = BTreeMap::new();
         for (kind, name) in consumed {
@@ -478,9 +614,20 @@ fn consumed_configs(pod: &Value) -> Vec<(String, String)> {
 /// Helm's install order, condensed: what others depend on comes first.
 fn apply_order(o: &RenderedObject) -> (usize, &str, &str) {
     const ORDER: &[&str] = &[
-        "NetworkPolicy", "PodDisruptionBudget", "ServiceAccount", "Secret", "ConfigMap",
-        "PersistentVolumeClaim", "Role", "RoleBinding", "Service", "Deployment", "StatefulSet",
-        "Job", "Ingress", "HTTPRoute",
+        "NetworkPolicy",
+        "PodDisruptionBudget",
+        "ServiceAccount",
+        "Secret",
+        "ConfigMap",
+        "PersistentVolumeClaim",
+        "Role",
+        "RoleBinding",
+        "Service",
+        "Deployment",
+        "StatefulSet",
+        "Job",
+        "Ingress",
+        "HTTPRoute",
     ];
     let rank = ORDER.iter().position(|k| *k == o.kind()).unwrap_or(ORDER.len());
     (rank, o.kind(), o.name())
@@ -489,6 +636,26 @@ fn apply_order(o: &RenderedObject) -> (usize, &str, &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ownership_and_server_state_never_survive_from_a_plugin() {
+        let Value::Object(mut object) = serde_json::json!({
+            "apiVersion": "v1", "kind": "PersistentVolumeClaim", "status": {"phase": "Bound"},
+            "metadata": {"name": "data", "labels": {"a": "b"}, "finalizers": ["x/y"], "uid": "u", "resourceVersion": "1",
+                "ownerReferences": [{"apiVersion": "v1", "kind": "ConfigMap", "name": "bait", "uid": "u2", "controller": true}],
+                "managedFields": [], "generation": 3, "creationTimestamp": "2020-01-01T00:00:00Z",
+                "deletionTimestamp": "2020-01-01T00:00:00Z", "deletionGracePeriodSeconds": 0, "generateName": "g-"},
+        }) else {
+            unreachable!()
+        };
+        strip_server_metadata(&mut object);
+        assert_eq!(
+            Value::Object(object),
+            serde_json::json!({
+                "apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data", "labels": {"a": "b"}},
+            })
+        );
+    }
 
     fn object(kind: &str, name: &str, extra: Value) -> RenderedObject {
         let mut map = Map::new();
@@ -505,10 +672,14 @@ mod tests {
         let mut objects = vec![
             object("ConfigMap", "used", serde_json::json!({"data": {"a": "1"}})),
             object("ConfigMap", "unused", serde_json::json!({"data": {"b": "2"}})),
-            object("Deployment", "d", serde_json::json!({"spec": {"template": {"spec": {
-                "volumes": [{"name": "v", "configMap": {"name": "used"}}],
-                "containers": [{"name": "c"}]
-            }}}})),
+            object(
+                "Deployment",
+                "d",
+                serde_json::json!({"spec": {"template": {"spec": {
+                    "volumes": [{"name": "v", "configMap": {"name": "used"}}],
+                    "containers": [{"name": "c"}]
+                }}}}),
+            ),
         ];
         stamp_config_checksums(&mut objects);
         let annotations = Value::Object(objects[2].object.clone()).pointer("/spec/template/metadata/annotations").cloned();
@@ -532,7 +703,8 @@ mod tests {
     #[test]
     fn stamp_forces_namespace_and_labels() {
         let mut o = object("ConfigMap", "x", serde_json::json!({"metadata": {"name": "x", "namespace": "elsewhere", "labels": "bogus"}}));
-        let stamp = Stamp { cluster: "demo", namespace: "ns", component: "portal", plugin: "p", version: "1", digest: "sha256:00".to_owned() };
+        let stamp =
+            Stamp { cluster: "demo", namespace: "ns", component: "portal", plugin: "p", version: "1", digest: "sha256:00".to_owned() };
         stamp.apply(&mut o.object);
         let o = Value::Object(o.object);
         assert_eq!(o.pointer("/metadata/namespace"), Some(&Value::String("ns".to_owned())));

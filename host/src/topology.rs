@@ -6,9 +6,7 @@ use std::collections::BTreeMap;
 
 use berth_sdk::contract::major_minor;
 use berth_sdk::spec::{HarborClusterSpec, Placement, PullPolicy};
-use berth_sdk::topology::{
-    ComponentTopology, DatabaseEndpoint, RedisEndpoint, RedisIndices, SecretKey, SecretNames, Topology, keys,
-};
+use berth_sdk::topology::{ComponentTopology, DatabaseEndpoint, RedisEndpoint, RedisIndices, SecretKey, SecretNames, Topology, keys};
 
 /// Harbor minors this host resolves images and topology for.
 pub const SUPPORTED_HARBOR_MINORS: &[&str] = &["2.13", "2.14", "2.15"];
@@ -49,30 +47,112 @@ struct Endpoint {
 
 /// The chart's ports and images, plain HTTP (internal TLS is not rendered yet).
 const ENDPOINTS: &[Endpoint] = &[
-    Endpoint { component: "core", service: "core", service_port: 80, container_port: 8080, url_with_port: true, images: &[("core", "harbor-core")] },
-    Endpoint { component: "jobservice", service: "jobservice", service_port: 80, container_port: 8080, url_with_port: false, images: &[("jobservice", "harbor-jobservice")] },
-    Endpoint { component: "portal", service: "portal", service_port: 80, container_port: 8080, url_with_port: false, images: &[("portal", "harbor-portal")] },
-    Endpoint { component: "registry", service: "registry", service_port: 5000, container_port: 5000, url_with_port: true, images: &[("registry", "registry-photon"), ("registryctl", "harbor-registryctl")] },
-    Endpoint { component: "registryctl", service: "registry", service_port: 8080, container_port: 8080, url_with_port: true, images: &[("registryctl", "harbor-registryctl")] },
-    Endpoint { component: "trivy", service: "trivy", service_port: 8080, container_port: 8080, url_with_port: true, images: &[("trivy", "trivy-adapter-photon")] },
-    Endpoint { component: "exporter", service: "exporter", service_port: 8001, container_port: 8001, url_with_port: true, images: &[("exporter", "harbor-exporter")] },
-    Endpoint { component: "database", service: "database", service_port: 5432, container_port: 5432, url_with_port: true, images: &[("database", "harbor-db")] },
-    Endpoint { component: "redis", service: "redis", service_port: 6379, container_port: 6379, url_with_port: true, images: &[("redis", "redis-photon")] },
-    Endpoint { component: "nginx", service: "nginx", service_port: 80, container_port: 8080, url_with_port: false, images: &[("nginx", "nginx-photon")] },
+    Endpoint {
+        component: "core",
+        service: "core",
+        service_port: 80,
+        container_port: 8080,
+        url_with_port: true,
+        images: &[("core", "harbor-core")],
+    },
+    Endpoint {
+        component: "jobservice",
+        service: "jobservice",
+        service_port: 80,
+        container_port: 8080,
+        url_with_port: false,
+        images: &[("jobservice", "harbor-jobservice")],
+    },
+    Endpoint {
+        component: "portal",
+        service: "portal",
+        service_port: 80,
+        container_port: 8080,
+        url_with_port: false,
+        images: &[("portal", "harbor-portal")],
+    },
+    Endpoint {
+        component: "registry",
+        service: "registry",
+        service_port: 5000,
+        container_port: 5000,
+        url_with_port: true,
+        images: &[("registry", "registry-photon"), ("registryctl", "harbor-registryctl")],
+    },
+    Endpoint {
+        component: "registryctl",
+        service: "registry",
+        service_port: 8080,
+        container_port: 8080,
+        url_with_port: true,
+        images: &[("registryctl", "harbor-registryctl")],
+    },
+    Endpoint {
+        component: "trivy",
+        service: "trivy",
+        service_port: 8080,
+        container_port: 8080,
+        url_with_port: true,
+        images: &[("trivy", "trivy-adapter-photon")],
+    },
+    Endpoint {
+        component: "exporter",
+        service: "exporter",
+        service_port: 8001,
+        container_port: 8001,
+        url_with_port: true,
+        images: &[("exporter", "harbor-exporter")],
+    },
+    Endpoint {
+        component: "database",
+        service: "database",
+        service_port: 5432,
+        container_port: 5432,
+        url_with_port: true,
+        images: &[("database", "harbor-db")],
+    },
+    Endpoint {
+        component: "redis",
+        service: "redis",
+        service_port: 6379,
+        container_port: 6379,
+        url_with_port: true,
+        images: &[("redis", "redis-photon")],
+    },
+    Endpoint {
+        component: "nginx",
+        service: "nginx",
+        service_port: 80,
+        container_port: 8080,
+        url_with_port: false,
+        images: &[("nginx", "nginx-photon")],
+    },
 ];
 
 /// Checks what the host itself depends on and resolves the topology.
 pub fn resolve(release: &str, spec: &HarborClusterSpec) -> Result<Topology, SpecError> {
-    let minor = major_minor(&spec.version).ok_or_else(|| {
-        SpecError::new("spec.version", format!("{:?} is not a major.minor.patch version", spec.version))
-    })?;
+    let minor = major_minor(&spec.version)
+        .ok_or_else(|| SpecError::new("spec.version", format!("{:?} is not a major.minor.patch version", spec.version)))?;
     if !SUPPORTED_HARBOR_MINORS.contains(&minor) {
         return Err(SpecError::new(
             "spec.version",
-            format!("Harbor {} is not supported; use {}", spec.version, SUPPORTED_HARBOR_MINORS.iter().map(|m| format!("{m}.x")).collect::<Vec<_>>().join(", ")),
+            format!(
+                "Harbor {} is not supported; use {}",
+                spec.version,
+                SUPPORTED_HARBOR_MINORS.iter().map(|m| format!("{m}.x")).collect::<Vec<_>>().join(", ")
+            ),
         ));
     }
     check_external_url(&spec.external_url)?;
+    if !crate::names::is_dns1035_label(release) {
+        return Err(SpecError::new(
+            "metadata.name",
+            format!(
+                "{:?} is not a DNS-1035 label (lowercase letters, digits and '-', starting with a letter): it names Services",
+                crate::names::truncate(release, 64)
+            ),
+        ));
+    }
     let fullname = fullname(release);
     if fullname.len() + LONGEST_SUFFIX.len() > 63 {
         return Err(SpecError::new(
@@ -89,11 +169,7 @@ pub fn resolve(release: &str, spec: &HarborClusterSpec) -> Result<Topology, Spec
         .iter()
         .map(|e| {
             let service_name = format!("{fullname}-{}", e.service);
-            let url = if e.url_with_port {
-                format!("http://{service_name}:{}", e.service_port)
-            } else {
-                format!("http://{service_name}")
-            };
+            let url = if e.url_with_port { format!("http://{service_name}:{}", e.service_port) } else { format!("http://{service_name}") };
             let topology = ComponentTopology {
                 name: format!("{fullname}-{}", e.component),
                 service_name,
@@ -107,10 +183,7 @@ pub fn resolve(release: &str, spec: &HarborClusterSpec) -> Result<Topology, Spec
         })
         .collect();
 
-    let selector_labels = BTreeMap::from([
-        ("app".to_owned(), "harbor".to_owned()),
-        ("release".to_owned(), release.to_owned()),
-    ]);
+    let selector_labels = BTreeMap::from([("app".to_owned(), "harbor".to_owned()), ("release".to_owned(), release.to_owned())]);
     let mut labels = selector_labels.clone();
     labels.extend([
         ("app.kubernetes.io/name".to_owned(), "harbor".to_owned()),
@@ -150,8 +223,7 @@ pub fn resolve(release: &str, spec: &HarborClusterSpec) -> Result<Topology, Spec
 
 /// The components a spec enables, in render order.
 /// Every component Berth renders itself; a policy may add others (a vendor's).
-pub const BUILTIN_COMPONENTS: &[&str] =
-    &["core", "jobservice", "portal", "registry", "trivy", "exporter", "database", "redis", "expose"];
+pub const BUILTIN_COMPONENTS: &[&str] = &["core", "jobservice", "portal", "registry", "trivy", "exporter", "database", "redis", "expose"];
 
 pub fn enabled_components(spec: &HarborClusterSpec) -> Vec<&'static str> {
     let mut enabled = vec!["core", "jobservice", "portal", "registry"];
@@ -185,9 +257,10 @@ fn database_endpoint(fullname: &str, spec: &HarborClusterSpec) -> Result<Databas
             password: SecretKey { name: format!("{fullname}-database"), key: keys::POSTGRES_PASSWORD.to_owned() },
         }),
         Placement::External => {
-            let ext = db.external.as_ref().ok_or_else(|| {
-                SpecError::new("spec.database.external", "type is external but no external database is described")
-            })?;
+            let ext = db
+                .external
+                .as_ref()
+                .ok_or_else(|| SpecError::new("spec.database.external", "type is external but no external database is described"))?;
             if ext.host.trim().is_empty() {
                 return Err(SpecError::new("spec.database.external.host", "an external database needs a host"));
             }
@@ -217,9 +290,10 @@ fn redis_endpoint(fullname: &str, spec: &HarborClusterSpec) -> Result<RedisEndpo
             indices: RedisIndices::default(),
         }),
         Placement::External => {
-            let ext = redis.external.as_ref().ok_or_else(|| {
-                SpecError::new("spec.redis.external", "type is external but no external Redis is described")
-            })?;
+            let ext = redis
+                .external
+                .as_ref()
+                .ok_or_else(|| SpecError::new("spec.redis.external", "type is external but no external Redis is described"))?;
             if ext.addr.trim().is_empty() {
                 return Err(SpecError::new("spec.redis.external.addr", "an external Redis needs an address"));
             }

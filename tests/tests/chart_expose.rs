@@ -3,9 +3,8 @@
 
 use berth::catalog::Catalog;
 use berth::plugin_dir::PluginDir;
-use berth::render::{ClusterRender, ComponentError, RenderedObject};
-use berth::sandbox::{Limits, SandboxError};
-use berth_sdk::RenderError;
+use berth::render::{ClusterRender, RenderedObject};
+use berth::sandbox::Limits;
 use berth_sdk::spec::{ExposeType, HarborCluster, IngressExpose, RouteExpose};
 use berth_tests::{bundled_plugins, read_example, render, sandbox};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -32,28 +31,18 @@ fn render_cluster(cluster: &HarborCluster) -> ClusterRender {
 /// The expose component's objects; other components may still be placeholders.
 fn expose_objects(cluster: &HarborCluster) -> Vec<RenderedObject> {
     let rendered = render_cluster(cluster);
-    let (_, result) = rendered
-        .components
-        .into_iter()
-        .find(|(c, _)| c == "expose")
-        .unwrap_or_else(|| panic!("expose was not rendered"));
+    let (_, result) = rendered.components.into_iter().find(|(c, _)| c == "expose").unwrap_or_else(|| panic!("expose was not rendered"));
     result.unwrap_or_else(|e| panic!("expose failed: {e}")).objects
 }
 
 fn expose_error_field(cluster: &HarborCluster) -> String {
-    let rendered = render_cluster(cluster);
-    let (_, result) = rendered
-        .components
-        .iter()
-        .find(|(c, _)| c == "expose")
-        .unwrap_or_else(|| panic!("expose was not rendered"));
-    match result {
-        Err(ComponentError::Plugin {
-            source: SandboxError::Rejected { error: RenderError::InvalidSpec { field, .. }, .. },
-            ..
-        }) => field.clone(),
-        other => panic!("expected an invalid-spec error, got {other:?}"),
-    }
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let wasm = "berth_plugin_expose.wasm";
+    std::fs::copy(bundled_plugins().join(wasm), dir.path().join(wasm)).unwrap_or_else(|e| panic!("{e}"));
+    let plugins = PluginDir::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    let sandbox = sandbox();
+    let catalog = Catalog::load_dir(&sandbox, &plugins, Limits::default()).unwrap_or_else(|e| panic!("{e}"));
+    berth_tests::spec_error_field(render(&catalog, cluster), "expose")
 }
 
 fn typed<T: k8s_openapi::serde::de::DeserializeOwned>(objects: &[RenderedObject], kind: &str) -> T {
@@ -61,8 +50,7 @@ fn typed<T: k8s_openapi::serde::de::DeserializeOwned>(objects: &[RenderedObject]
         .iter()
         .find(|o| o.kind() == kind)
         .unwrap_or_else(|| panic!("no {kind} among {:?}", objects.iter().map(RenderedObject::kind).collect::<Vec<_>>()));
-    serde_json::from_value(Value::Object(object.object.clone()))
-        .unwrap_or_else(|e| panic!("{kind} {}: {e}", object.name()))
+    serde_json::from_value(Value::Object(object.object.clone())).unwrap_or_else(|e| panic!("{kind} {}: {e}", object.name()))
 }
 
 fn kinds(objects: &[RenderedObject]) -> Vec<&str> {
@@ -124,10 +112,8 @@ fn production_ingress_routes_core_paths_to_core_and_the_rest_to_the_portal() {
             )
         })
         .collect();
-    let mut expected: Vec<(String, String, String, i32)> = CORE_PATHS
-        .iter()
-        .map(|p| ((*p).to_owned(), "Prefix".to_owned(), "harbor-prod-core".to_owned(), 80))
-        .collect();
+    let mut expected: Vec<(String, String, String, i32)> =
+        CORE_PATHS.iter().map(|p| ((*p).to_owned(), "Prefix".to_owned(), "harbor-prod-core".to_owned(), 80)).collect();
     expected.push(("/".to_owned(), "Prefix".to_owned(), "harbor-prod-portal".to_owned(), 80));
     assert_eq!(routed, expected);
 }
@@ -141,13 +127,9 @@ fn gateway_route_attaches_to_the_shared_gateway() {
     assert_eq!(route["apiVersion"], "gateway.networking.k8s.io/v1");
     assert_eq!(route["metadata"]["name"], "team-a-harbor-route");
     assert_eq!(route["metadata"]["namespace"], "team-a");
-    assert_eq!(
-        route["spec"]["parentRefs"],
-        json!([{"name": "shared-gateway", "namespace": "gateway-system", "sectionName": "https"}])
-    );
+    assert_eq!(route["spec"]["parentRefs"], json!([{"name": "shared-gateway", "namespace": "gateway-system", "sectionName": "https"}]));
     assert_eq!(route["spec"]["hostnames"], json!(["harbor.team-a.example.com"]));
-    let core_matches: Vec<Value> =
-        CORE_PATHS.iter().map(|p| json!({"path": {"type": "PathPrefix", "value": p}})).collect();
+    let core_matches: Vec<Value> = CORE_PATHS.iter().map(|p| json!({"path": {"type": "PathPrefix", "value": p}})).collect();
     assert_eq!(
         route["spec"]["rules"],
         json!([
@@ -165,11 +147,7 @@ fn nginx_container(deployment: &Deployment) -> (PodSpec, Container) {
 }
 
 fn probe_target(container: &Container) -> (Option<String>, IntOrString, Option<String>) {
-    let get = container
-        .readiness_probe
-        .as_ref()
-        .and_then(|p| p.http_get.clone())
-        .unwrap_or_else(|| panic!("no readiness httpGet"));
+    let get = container.readiness_probe.as_ref().and_then(|p| p.http_get.clone()).unwrap_or_else(|| panic!("no readiness httpGet"));
     let live = container.liveness_probe.as_ref().and_then(|p| p.http_get.clone());
     assert_eq!(live.as_ref(), Some(&get), "liveness and readiness probe the same endpoint");
     (get.path, get.port, get.scheme)
@@ -221,7 +199,8 @@ fn minimal_runs_the_nginx_proxy_behind_a_cluster_ip_service() {
     assert_eq!(container.name, "nginx");
     assert_eq!(container.image.as_deref(), Some("docker.io/goharbor/nginx-photon:v2.15.1"));
     let ports: Vec<i32> = container.ports.clone().unwrap_or_default().iter().map(|p| p.container_port).collect();
-    assert_eq!(ports, [8080, 8443]);
+    // 8443 is declared only when nginx listens on it (with spec.expose.tlsSecret).
+    assert_eq!(ports, [8080]);
     assert_eq!(probe_target(&container), (Some("/".to_owned()), IntOrString::Int(8080), Some("HTTP".to_owned())));
     let mounts = container.volume_mounts.clone().unwrap_or_default();
     assert_eq!(mounts.len(), 1);
@@ -257,10 +236,7 @@ fn swift_load_balancer_terminates_tls_with_the_users_secret() {
         svc.ports.unwrap_or_default().into_iter().map(|p| (p.name, p.port, p.target_port)).collect();
     assert_eq!(
         ports,
-        [
-            (Some("http".to_owned()), 80, Some(IntOrString::Int(8080))),
-            (Some("https".to_owned()), 443, Some(IntOrString::Int(8443))),
-        ]
+        [(Some("http".to_owned()), 80, Some(IntOrString::Int(8080))), (Some("https".to_owned()), 443, Some(IntOrString::Int(8443))),]
     );
 
     let cm: ConfigMap = typed(&objects, "ConfigMap");
@@ -283,12 +259,10 @@ fn swift_load_balancer_terminates_tls_with_the_users_secret() {
     let (pod, container) = nginx_container(&deployment);
     assert_eq!(container.image.as_deref(), Some("docker.io/goharbor/nginx-photon:v2.14.4"));
     assert_eq!(probe_target(&container), (Some("/".to_owned()), IntOrString::Int(8443), Some("HTTPS".to_owned())));
-    let cert_volume = pod
-        .volumes
-        .unwrap_or_default()
-        .into_iter()
-        .find(|v| v.secret.is_some())
-        .unwrap_or_else(|| panic!("no certificate volume"));
+    let ports: Vec<i32> = container.ports.clone().unwrap_or_default().iter().map(|p| p.container_port).collect();
+    assert_eq!(ports, [8080, 8443]);
+    let cert_volume =
+        pod.volumes.unwrap_or_default().into_iter().find(|v| v.secret.is_some()).unwrap_or_else(|| panic!("no certificate volume"));
     assert_eq!(cert_volume.secret.and_then(|s| s.secret_name).as_deref(), Some("harbor-tls"));
     let mount = container
         .volume_mounts

@@ -1,9 +1,7 @@
 //! The jobservice plugin through the real sandbox, checked against the chart contract
 //! (harbor.md §5 "jobservice"; templates/jobservice/*).
 
-use berth::render::{ClusterRender, ComponentError};
-use berth::sandbox::SandboxError;
-use berth_sdk::RenderError;
+use berth::render::ClusterRender;
 use berth_sdk::spec::HarborCluster;
 use berth_tests::find_object as find;
 use berth_tests::read_example;
@@ -18,7 +16,6 @@ fn render_cluster(cluster: &HarborCluster) -> ClusterRender {
 fn objects(rendered: &ClusterRender) -> Vec<(String, String, Value)> {
     berth_tests::component_objects(rendered, "jobservice")
 }
-
 
 fn data(cm: &ConfigMap, key: &str) -> String {
     cm.data.as_ref().and_then(|d| d.get(key)).cloned().unwrap_or_else(|| panic!("no {key}"))
@@ -120,10 +117,7 @@ fn minimal_uses_the_file_logger_on_a_claim() {
     assert_eq!(pod.security_context.as_ref().and_then(|s| s.fs_group), Some(10000));
     let volumes = pod.volumes.unwrap_or_default();
     assert_eq!(volumes[0].config_map.as_ref().map(|c| c.name.as_str()), Some("demo-harbor-jobservice"));
-    assert_eq!(
-        volumes[1].persistent_volume_claim.as_ref().map(|c| c.claim_name.as_str()),
-        Some("demo-harbor-jobservice")
-    );
+    assert_eq!(volumes[1].persistent_volume_claim.as_ref().map(|c| c.claim_name.as_str()), Some("demo-harbor-jobservice"));
 
     let c = container(&deployment);
     assert_eq!(c.name, "jobservice");
@@ -137,8 +131,8 @@ fn minimal_uses_the_file_logger_on_a_claim() {
         assert_eq!(get.port, k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(8080));
         assert_eq!(probe.initial_delay_seconds, Some(delay));
     }
-    let from: Vec<String> = c.env_from.clone().unwrap_or_default().iter()
-        .filter_map(|f| f.config_map_ref.as_ref().map(|r| r.name.clone())).collect();
+    let from: Vec<String> =
+        c.env_from.clone().unwrap_or_default().iter().filter_map(|f| f.config_map_ref.as_ref().map(|r| r.name.clone())).collect();
     assert_eq!(from, ["demo-harbor-jobservice-env"]);
     let env = c.env.clone().unwrap_or_default();
     let names: Vec<&str> = env.iter().map(|e| e.name.as_str()).collect();
@@ -147,19 +141,22 @@ fn minimal_uses_the_file_logger_on_a_claim() {
     assert_eq!(secret_ref(&env[1]), ("demo-harbor-jobservice".to_owned(), "JOBSERVICE_SECRET".to_owned()));
     assert_eq!(secret_ref(&env[2]), ("demo-harbor-registry-htpasswd".to_owned(), "REGISTRY_PASSWD".to_owned()));
     assert_eq!(env[3].value.as_deref(), Some("redis://demo-harbor-redis:6379/1"));
-    let mounts: Vec<(String, Option<String>)> = c.volume_mounts.clone().unwrap_or_default().iter()
-        .map(|m| (m.mount_path.clone(), m.sub_path.clone())).collect();
-    assert_eq!(
-        mounts,
-        [("/etc/jobservice/config.yml".to_owned(), Some("config.yml".to_owned())), ("/var/log/jobs".to_owned(), None)]
-    );
+    let mounts: Vec<(String, Option<String>)> =
+        c.volume_mounts.clone().unwrap_or_default().iter().map(|m| (m.mount_path.clone(), m.sub_path.clone())).collect();
+    assert_eq!(mounts, [("/etc/jobservice/config.yml".to_owned(), Some("config.yml".to_owned())), ("/var/log/jobs".to_owned(), None)]);
     let security = c.security_context.unwrap_or_default();
     assert_eq!(security.allow_privilege_escalation, Some(false));
     assert_eq!(security.run_as_non_root, Some(true));
 
     let service: Service = find(&objects, "Service", "demo-harbor-jobservice");
-    let ports: Vec<(i32, Option<String>)> = service.spec.unwrap_or_default().ports.unwrap_or_default().iter()
-        .map(|p| (p.port, p.target_port.as_ref().map(|t| format!("{t:?}")))).collect();
+    let ports: Vec<(i32, Option<String>)> = service
+        .spec
+        .unwrap_or_default()
+        .ports
+        .unwrap_or_default()
+        .iter()
+        .map(|p| (p.port, p.target_port.as_ref().map(|t| format!("{t:?}"))))
+        .collect();
     assert_eq!(ports, [(80, Some("Int(8080)".to_owned()))]);
 }
 
@@ -174,8 +171,7 @@ fn production_scales_with_database_and_stdout_loggers_and_hides_the_redis_passwo
     let text = data(&config, "config.yml");
     assert!(!text.contains("redis_url") && !text.contains("harbor-redis"), "no Redis URL with a password in:\n{text}");
     let yml = yaml(&text);
-    let names: Vec<&str> = yml["job_loggers"].as_sequence().into_iter().flatten()
-        .filter_map(|l| l["name"].as_str()).collect();
+    let names: Vec<&str> = yml["job_loggers"].as_sequence().into_iter().flatten().filter_map(|l| l["name"].as_str()).collect();
     assert_eq!(names, ["DB", "STD_OUTPUT"]);
     assert_eq!(yml["job_loggers"][0]["sweeper"]["duration"], 14);
     assert_eq!(yml["metric"]["enabled"], true);
@@ -199,20 +195,16 @@ fn production_scales_with_database_and_stdout_loggers_and_hides_the_redis_passwo
     let c = container(&deployment);
     let env = c.env.clone().unwrap_or_default();
     let names: Vec<&str> = env.iter().map(|e| e.name.as_str()).collect();
-    assert_eq!(
-        names,
-        ["CORE_SECRET", "JOBSERVICE_SECRET", "REGISTRY_CREDENTIAL_PASSWORD", "REDIS_PASSWORD", "JOB_SERVICE_POOL_REDIS_URL"]
-    );
+    assert_eq!(names, ["CORE_SECRET", "JOBSERVICE_SECRET", "REGISTRY_CREDENTIAL_PASSWORD", "REDIS_PASSWORD", "JOB_SERVICE_POOL_REDIS_URL"]);
     assert_eq!(secret_ref(&env[0]), ("harbor-prod-core".to_owned(), "secret".to_owned()));
     assert_eq!(secret_ref(&env[3]), ("harbor-redis".to_owned(), "password".to_owned()));
     assert_eq!(env[4].value.as_deref(), Some("redis://:$(REDIS_PASSWORD)@redis.cache.svc.cluster.local:6379/1"));
-    let ports: Vec<(Option<String>, i32)> = c.ports.unwrap_or_default().iter()
-        .map(|p| (p.name.clone(), p.container_port)).collect();
+    let ports: Vec<(Option<String>, i32)> = c.ports.unwrap_or_default().iter().map(|p| (p.name.clone(), p.container_port)).collect();
     assert_eq!(ports, [(Some("http".to_owned()), 8080), (Some("http-metrics".to_owned()), 8001)]);
 
     let service: Service = find(&objects, "Service", "harbor-prod-jobservice");
-    let ports: Vec<(Option<String>, i32)> = service.spec.unwrap_or_default().ports.unwrap_or_default().iter()
-        .map(|p| (p.name.clone(), p.port)).collect();
+    let ports: Vec<(Option<String>, i32)> =
+        service.spec.unwrap_or_default().ports.unwrap_or_default().iter().map(|p| (p.name.clone(), p.port)).collect();
     assert_eq!(ports, [(Some("http".to_owned()), 80), (Some("http-metrics".to_owned()), 8001)]);
 }
 
@@ -230,14 +222,7 @@ fn a_proxy_for_jobservice_reaches_its_env_with_harbor_services_exempt() {
 }
 
 fn rejected_field(cluster: &HarborCluster) -> String {
-    let rendered = render_cluster(cluster);
-    let (_, result) = rendered.components.iter().find(|(c, _)| c == "jobservice")
-        .unwrap_or_else(|| panic!("jobservice was not rendered"));
-    match result {
-        Err(ComponentError::Plugin { source: SandboxError::Rejected { error: RenderError::InvalidSpec { field, .. }, .. }, .. }) => field.clone(),
-        Err(other) => panic!("expected an invalid-spec error, got {other}"),
-        Ok(_) => panic!("expected the jobservice to refuse the spec"),
-    }
+    berth_tests::spec_error_field(berth_tests::render(berth_tests::shared_catalog(), cluster), "jobservice")
 }
 
 #[test]

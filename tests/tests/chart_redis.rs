@@ -1,9 +1,7 @@
 //! The in-cluster Redis's chart contract (harbor.md §5 "redis (internal)"), rendered
 //! through the real sandbox from the examples.
 
-use berth::render::{ClusterRender, ComponentError};
-use berth::sandbox::SandboxError;
-use berth_sdk::RenderError;
+use berth::render::ClusterRender;
 use berth_sdk::spec::{HarborCluster, RedisFlavor};
 use berth_tests::{bundled_catalog, read_example, render, sandbox};
 use k8s_openapi::api::apps::v1::StatefulSet;
@@ -18,24 +16,13 @@ fn rendered(cluster: &HarborCluster) -> ClusterRender {
 
 /// Redis's objects as (kind, JSON), failing if the component errored.
 fn redis_objects(rendered: &ClusterRender) -> Vec<(String, serde_json::Value)> {
-    let (_, result) = rendered
-        .components
-        .iter()
-        .find(|(c, _)| c == "redis")
-        .unwrap_or_else(|| panic!("redis was not rendered"));
+    let (_, result) = rendered.components.iter().find(|(c, _)| c == "redis").unwrap_or_else(|| panic!("redis was not rendered"));
     let render = result.as_ref().unwrap_or_else(|e| panic!("redis failed: {e}"));
-    render
-        .objects
-        .iter()
-        .map(|o| (o.kind().to_owned(), serde_json::Value::Object(o.object.clone())))
-        .collect()
+    render.objects.iter().map(|o| (o.kind().to_owned(), serde_json::Value::Object(o.object.clone()))).collect()
 }
 
 fn object<T: k8s_openapi::serde::de::DeserializeOwned>(rendered: &ClusterRender, kind: &str) -> T {
-    let (_, value) = redis_objects(rendered)
-        .into_iter()
-        .find(|(k, _)| k == kind)
-        .unwrap_or_else(|| panic!("no {kind}"));
+    let (_, value) = redis_objects(rendered).into_iter().find(|(k, _)| k == kind).unwrap_or_else(|| panic!("no {kind}"));
     serde_json::from_value(value).unwrap_or_else(|e| panic!("{kind}: {e}"))
 }
 
@@ -67,12 +54,7 @@ fn minimal_redis_follows_the_chart_contract() {
     assert_eq!((mount.name.as_str(), mount.mount_path.as_str()), ("data", "/var/lib/redis"));
     let claim = &spec.volume_claim_templates.clone().unwrap_or_default()[0];
     assert_eq!(claim.metadata.name.as_deref(), Some("data"));
-    let storage = claim
-        .spec
-        .clone()
-        .and_then(|s| s.resources)
-        .and_then(|r| r.requests)
-        .and_then(|r| r.get("storage").cloned());
+    let storage = claim.spec.clone().and_then(|s| s.resources).and_then(|r| r.requests).and_then(|r| r.get("storage").cloned());
     assert_eq!(storage.map(|q| q.0).as_deref(), Some("1Gi"));
     // No auth: nothing secret is referenced.
     assert!(c.env.iter().flatten().all(|e| e.value_from.is_none()));
@@ -127,15 +109,6 @@ fn spec_errors_name_their_field() {
         (with(&|c| c.spec.redis.internal.volume.size = "1 GB".to_owned()), "spec.redis.internal.volume.size"),
     ];
     for (cluster, expected) in cases {
-        let rendered = render(&catalog, &cluster).unwrap_or_else(|e| panic!("{e}"));
-        let (_, result) =
-            rendered.components.iter().find(|(c, _)| c == "redis").unwrap_or_else(|| panic!("no redis"));
-        match result {
-            Err(ComponentError::Plugin {
-                source: SandboxError::Rejected { error: RenderError::InvalidSpec { field, .. }, .. },
-                ..
-            }) => assert_eq!(field, expected),
-            other => panic!("expected an invalid-spec error naming {expected}, got {other:?}"),
-        }
+        assert_eq!(berth_tests::spec_error_field(render(&catalog, &cluster), "redis"), expected);
     }
 }

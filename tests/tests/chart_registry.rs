@@ -4,11 +4,9 @@
 use std::sync::OnceLock;
 
 use berth::catalog::Catalog;
-use berth::render::{ClusterRender, ComponentError};
-use berth::sandbox::SandboxError;
-use berth_sdk::RenderError;
-use berth_sdk::spec::HarborCluster;
+use berth::render::ClusterRender;
 use berth::sandbox::Sandbox;
+use berth_sdk::spec::HarborCluster;
 use berth_tests::{bundled_catalog, read_example, render, sandbox};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Container, EnvVar, PersistentVolumeClaim, PodSpec, Service};
@@ -99,13 +97,7 @@ fn secret_ref(container: &Container, name: &str) -> Option<(String, String)> {
 }
 
 fn mounts(container: &Container) -> Vec<(String, String, Option<String>)> {
-    container
-        .volume_mounts
-        .clone()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|m| (m.name, m.mount_path, m.sub_path))
-        .collect()
+    container.volume_mounts.clone().unwrap_or_default().into_iter().map(|m| (m.name, m.mount_path, m.sub_path)).collect()
 }
 
 fn has_mount(container: &Container, path: &str) -> bool {
@@ -159,10 +151,7 @@ fn assert_common(r: &Registry, fullname: &str, version: &str) {
     }
     assert!(!config.contains("password"), "a password in config.yml:\n{config}");
     assert!(!config.contains("notifications"), "the installer has no notifications block");
-    assert_eq!(
-        r.file("ctl-config.yml"),
-        "log_level: info\nport: 8080\nprotocol: http\nregistry_config: /etc/registry/config.yml\n"
-    );
+    assert_eq!(r.file("ctl-config.yml"), "log_level: info\nport: 8080\nprotocol: http\nregistry_config: /etc/registry/config.yml\n");
 
     let pod = r.pod();
     assert_eq!(pod.containers.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["registry", "registryctl"]);
@@ -184,8 +173,14 @@ fn assert_common(r: &Registry, fullname: &str, version: &str) {
         .into_iter()
         .find(|(_, p, s)| p == "/etc/registry/passwd" && s.as_deref() == Some("passwd"))
         .unwrap_or_else(|| panic!("no /etc/registry/passwd mount"));
-    let htpasswd = pod.volumes.clone().unwrap_or_default().into_iter().find(|v| v.name == passwd_volume)
-        .and_then(|v| v.secret).unwrap_or_else(|| panic!("the passwd volume is not a Secret"));
+    let htpasswd = pod
+        .volumes
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .find(|v| v.name == passwd_volume)
+        .and_then(|v| v.secret)
+        .unwrap_or_else(|| panic!("the passwd volume is not a Secret"));
     assert_eq!(htpasswd.secret_name, Some(format!("{fullname}-registry-htpasswd")));
     let item = &htpasswd.items.unwrap_or_default()[0];
     assert_eq!((item.key.as_str(), item.path.as_str()), ("REGISTRY_HTPASSWD", "passwd"));
@@ -202,7 +197,11 @@ fn assert_common(r: &Registry, fullname: &str, version: &str) {
     assert_eq!(probe_path(&ctl, false), Some(("/api/health".to_owned(), 8080, Some(1))));
     let ctl_mounts = mounts(&ctl);
     assert!(ctl_mounts.contains(&("registry-config".to_owned(), "/etc/registry/config.yml".to_owned(), Some("config.yml".to_owned()))));
-    assert!(ctl_mounts.contains(&("registry-config".to_owned(), "/etc/registryctl/config.yml".to_owned(), Some("ctl-config.yml".to_owned()))));
+    assert!(ctl_mounts.contains(&(
+        "registry-config".to_owned(),
+        "/etc/registryctl/config.yml".to_owned(),
+        Some("ctl-config.yml".to_owned())
+    )));
     assert_eq!(env_from(&registry), env_from(&ctl), "registryctl must reach the same storage");
 
     // The selector must match the pods, and carry the chart's component label.
@@ -232,7 +231,11 @@ fn minimal_runs_on_a_filesystem_claim() {
     let size = claim_spec.resources.and_then(|r| r.requests).and_then(|r| r.get("storage").cloned());
     assert_eq!(size.map(|q| q.0), Some("5Gi".to_owned()));
 
-    let data = r.pod().volumes.unwrap_or_default().into_iter()
+    let data = r
+        .pod()
+        .volumes
+        .unwrap_or_default()
+        .into_iter()
         .find(|v| v.persistent_volume_claim.as_ref().is_some_and(|c| c.claim_name == "demo-harbor-registry"))
         .unwrap_or_else(|| panic!("the claim is not mounted"));
     for name in ["registry", "registryctl"] {
@@ -265,11 +268,7 @@ fn production_uses_s3_external_redis_and_three_replicas() {
     for name in ["registry", "registryctl"] {
         let container = r.container(name);
         assert_eq!(env_from(&container), ["harbor-s3"], "{name}");
-        assert_eq!(
-            secret_ref(&container, "REGISTRY_REDIS_PASSWORD"),
-            Some(("harbor-redis".to_owned(), "password".to_owned())),
-            "{name}"
-        );
+        assert_eq!(secret_ref(&container, "REGISTRY_REDIS_PASSWORD"), Some(("harbor-redis".to_owned(), "password".to_owned())), "{name}");
         assert!(!has_mount(&container, "/storage"), "{name}");
     }
     assert!(ports(&r.container("registry")).contains(&("http-metrics".to_owned(), 8001)));
@@ -332,15 +331,7 @@ fn core_reaches_the_registry_on_the_service_port() {
 }
 
 fn plugin_error_field(cluster: &HarborCluster) -> String {
-    let rendered = render(catalog(), cluster).unwrap_or_else(|e| panic!("{e}"));
-    match rendered.components.iter().find(|(c, _)| c == "registry") {
-        Some((_, Err(ComponentError::Plugin {
-            source: SandboxError::Rejected { error: RenderError::InvalidSpec { field, .. }, .. },
-            ..
-        }))) => field.clone(),
-        Some((_, other)) => panic!("expected an invalid-spec error, got {:?}", other.as_ref().map(|c| c.objects.len())),
-        None => panic!("no registry component rendered"),
-    }
+    berth_tests::spec_error_field(render(catalog(), cluster), "registry")
 }
 
 #[test]

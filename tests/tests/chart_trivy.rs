@@ -1,9 +1,7 @@
 //! The Trivy adapter's chart contract (harbor.md §5 "trivy adapter"), rendered through
 //! the real sandbox from the examples.
 
-use berth::render::{ClusterRender, ComponentError};
-use berth::sandbox::SandboxError;
-use berth_sdk::RenderError;
+use berth::render::ClusterRender;
 use berth_tests::{bundled_catalog, read_example, render, sandbox};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Container, EnvVar, Service};
@@ -17,24 +15,14 @@ fn rendered(example: &str) -> ClusterRender {
 
 /// Trivy's objects as (kind, JSON), failing if the component errored.
 fn trivy_objects(rendered: &ClusterRender) -> Vec<(String, serde_json::Value)> {
-    let (_, result) = rendered
-        .components
-        .iter()
-        .find(|(c, _)| c == "trivy")
-        .unwrap_or_else(|| panic!("trivy was not rendered"));
+    let (_, result) = rendered.components.iter().find(|(c, _)| c == "trivy").unwrap_or_else(|| panic!("trivy was not rendered"));
     let render = result.as_ref().unwrap_or_else(|e| panic!("trivy failed: {e}"));
-    render
-        .objects
-        .iter()
-        .map(|o| (o.kind().to_owned(), serde_json::Value::Object(o.object.clone())))
-        .collect()
+    render.objects.iter().map(|o| (o.kind().to_owned(), serde_json::Value::Object(o.object.clone()))).collect()
 }
 
 fn statefulset(rendered: &ClusterRender) -> StatefulSet {
-    let (_, value) = trivy_objects(rendered)
-        .into_iter()
-        .find(|(kind, _)| kind == "StatefulSet")
-        .unwrap_or_else(|| panic!("no StatefulSet"));
+    let (_, value) =
+        trivy_objects(rendered).into_iter().find(|(kind, _)| kind == "StatefulSet").unwrap_or_else(|| panic!("no StatefulSet"));
     serde_json::from_value(value).unwrap_or_else(|e| panic!("{e}"))
 }
 
@@ -133,10 +121,7 @@ fn minimal_trivy_follows_the_chart_contract() {
     assert_eq!(container_security.allow_privilege_escalation, Some(false));
     assert_eq!(container_security.run_as_non_root, Some(true));
 
-    let (_, service) = trivy_objects(&rendered)
-        .into_iter()
-        .find(|(kind, _)| kind == "Service")
-        .unwrap_or_else(|| panic!("no Service"));
+    let (_, service) = trivy_objects(&rendered).into_iter().find(|(kind, _)| kind == "Service").unwrap_or_else(|| panic!("no Service"));
     let service: Service = serde_json::from_value(service).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(service.metadata.name.as_deref(), Some("demo-harbor-trivy"));
     let port = &service.spec.unwrap_or_default().ports.unwrap_or_default()[0];
@@ -150,10 +135,7 @@ fn production_trivy_uses_the_external_redis_password_and_github_token() {
     assert_eq!(sts.spec.as_ref().and_then(|s| s.replicas), Some(2));
     let env = container(&sts).env.unwrap_or_default();
     assert_eq!(secret_ref(&env, "REDIS_PASSWORD"), Some(("harbor-redis".to_owned(), "password".to_owned())));
-    assert_eq!(
-        secret_ref(&env, "SCANNER_TRIVY_GITHUB_TOKEN"),
-        Some(("trivy-github".to_owned(), "token".to_owned()))
-    );
+    assert_eq!(secret_ref(&env, "SCANNER_TRIVY_GITHUB_TOKEN"), Some(("trivy-github".to_owned(), "token".to_owned())));
     assert_eq!(env_value(&env, "SCANNER_TRIVY_SEVERITY").as_deref(), Some("HIGH,CRITICAL"));
     let password = position(&env, "REDIS_PASSWORD");
     for url in URLS {
@@ -198,14 +180,6 @@ fn spec_errors_name_their_field() {
     let mut bad_size = read_example("minimal.yaml");
     bad_size.spec.trivy.cache.size = "lots".to_owned();
     for (cluster, expected) in [(negative, "spec.trivy.replicas"), (bad_size, "spec.trivy.cache.size")] {
-        let rendered = render(&catalog, &cluster).unwrap_or_else(|e| panic!("{e}"));
-        let (_, result) = rendered.components.iter().find(|(c, _)| c == "trivy").unwrap_or_else(|| panic!("no trivy"));
-        match result {
-            Err(ComponentError::Plugin {
-                source: SandboxError::Rejected { error: RenderError::InvalidSpec { field, .. }, .. },
-                ..
-            }) => assert_eq!(field, expected),
-            other => panic!("expected an invalid-spec error naming {expected}, got {other:?}"),
-        }
+        assert_eq!(berth_tests::spec_error_field(render(&catalog, &cluster), "trivy"), expected);
     }
 }

@@ -14,7 +14,10 @@ use berth::HarborCluster;
 use berth::policy::PluginPolicy;
 use berth_tests::control_plane::ControlPlane;
 use berth_tests::operator::{Operator, apply_deploy_file, eventually, fail, install_crd, or_panic, service_account_client};
-use berth_tests::policies::{apply_policy, GUARDRAIL_BREAKER, PORTAL_BROKEN, PORTAL_NEXT, VENDOR_NETWORKPOLICY, digest_of, file_version, plugin_bytes, policy, portal_policy};
+use berth_tests::policies::{
+    GUARDRAIL_BREAKER, PORTAL_BROKEN, PORTAL_NEXT, VENDOR_NETWORKPOLICY, apply_policy, digest_of, file_version, plugin_bytes, policy,
+    portal_policy,
+};
 use berth_tests::{read_example, workspace};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -129,7 +132,8 @@ async fn portal_template_marker(client: &Client, name: &str) -> Option<String> {
 /// Notes of the Events with `reason` about the object named `regarding` in `namespace`.
 async fn events(client: &Client, namespace: &str, regarding: &str, reason: &str) -> Vec<String> {
     let list = Api::<Event>::namespaced(client.clone(), namespace).list(&ListParams::default()).await;
-    list.map(|l| l.items).unwrap_or_default()
+    list.map(|l| l.items)
+        .unwrap_or_default()
         .into_iter()
         .filter(|e| e.reason.as_deref() == Some(reason) && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(regarding))
         .filter_map(|e| e.note)
@@ -245,10 +249,17 @@ async fn each_guardrail_violation_stops_the_component_and_is_named() {
     or_panic(apply_policy(&client, &breaker).await);
     let operator = Operator::with_policies(&client);
     let cases = [
-        ("clusterscoped", "allowClusterScoped", "Namespace/clusterscoped-harbor-breaker"),
-        ("rbac", "allowRBAC", "Role/rbac-harbor-breaker"),
-        ("kind", "allowedKinds", "CronJob/kind-harbor-breaker"),
+        ("clusterscoped", "allowClusterScoped", "Namespace/clusterscoped-harbor-portal-breaker"),
+        ("rbac", "allowRBAC", "Role/rbac-harbor-portal-breaker"),
+        ("kind", "allowedKinds", "CronJob/kind-harbor-portal-breaker"),
         ("registry", "allowedRegistries", "Deployment/registry-harbor-portal"),
+        ("apigroup", "allowedKinds", "Deployment/apigroup-harbor-portal-breaker"),
+        ("secret", "noSecrets", "Secret/secret-harbor-portal-breaker"),
+        ("takeover", "componentNames", "ConfigMap/kube-root-ca.crt"),
+        ("privileged", "podSecurity.privileged", "Deployment/privileged-harbor-portal"),
+        ("hostpath", "podSecurity.hostPathVolumes", "Deployment/hostpath-harbor-portal"),
+        ("token", "podSecurity.serviceAccountToken", "Deployment/token-harbor-portal"),
+        ("initimage", "allowedRegistries", "Deployment/initimage-harbor-portal"),
     ];
     for (name, _, _) in cases {
         or_panic(create_cluster(&client, name, &[], json!({"portal": {"version": "0.9.0"}})).await);
@@ -269,6 +280,41 @@ async fn each_guardrail_violation_stops_the_component_and_is_named() {
         assert!(or_panic(deployments.get_opt(&format!("{name}-harbor-portal")).await.map_err(fail("get"))).is_none(), "{name}");
         assert!(or_panic(deployments.get_opt(&format!("{name}-harbor-core")).await.map_err(fail("get"))).is_some(), "{name}");
     }
+    // The namespace's own ConfigMap was neither taken over nor changed.
+    let root_ca = or_panic(
+        Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(client.clone(), NS).get_opt("kube-root-ca.crt").await.map_err(fail("get")),
+    );
+    if let Some(root_ca) = root_ca {
+        assert!(root_ca.metadata.owner_references.is_none(), "kube-root-ca.crt was taken over");
+        assert_ne!(root_ca.data.unwrap_or_default().get("ca.crt").map(String::as_str), Some("not the cluster's"));
+    }
+    operator.stop().await;
+}
+
+/// With no PluginPolicy, a pre-existing object of a name a component renders that Berth
+/// did not make (a user's ConfigMap) is refused, not taken over, and left as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs etcd, kube-apiserver and kube-controller-manager (KUBEBUILDER_ASSETS)"]
+async fn an_object_berth_did_not_create_is_never_taken_over() {
+    let (_plane, client) = or_panic(plane().await);
+    let config_maps = Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(client.clone(), NS);
+    let mine: k8s_openapi::api::core::v1::ConfigMap = or_panic(
+        serde_json::from_value(json!({"metadata": {"name": "demo-harbor-portal"}, "data": {"mine": "yes"}})).map_err(fail("configmap")),
+    );
+    or_panic(config_maps.create(&Default::default(), &mine).await.map_err(fail("create")));
+    let operator = Operator::with_policies(&client);
+    or_panic(create_cluster(&client, "demo", &[], json!({})).await);
+    let message = or_panic(
+        eventually("the portal to refuse the foreign ConfigMap", Duration::from_secs(90), || async {
+            let (_, _, message) = portal_status(&client, "demo").await?;
+            message.contains("Berth did not create").then_some(message)
+        })
+        .await,
+    );
+    assert!(message.contains("ConfigMap demo-harbor-portal"), "{message}");
+    let after = or_panic(config_maps.get("demo-harbor-portal").await.map_err(fail("get")));
+    assert_eq!(after.data.unwrap_or_default().get("mine").map(String::as_str), Some("yes"));
+    assert!(after.metadata.owner_references.is_none());
     operator.stop().await;
 }
 
@@ -361,7 +407,8 @@ async fn the_deploy_rbac_is_enough_for_plugin_policies() {
     or_panic(create_cluster(&admin, "demo", &[], json!({})).await);
     or_panic(network_policies(&admin, 4).await);
     let status = or_panic(
-        eventually("the policy's status", Duration::from_secs(30), || async { get_policy(&admin, "vendor-networkpolicy").await?.status }).await,
+        eventually("the policy's status", Duration::from_secs(30), || async { get_policy(&admin, "vendor-networkpolicy").await?.status })
+            .await,
     );
     assert_eq!(status.conditions.first().map(|c| c.status.as_str()), Some("True"), "{status:?}");
     assert!(operator.context.metrics.failures().is_empty(), "reconcile failures: {:?}", operator.context.metrics.failures());
@@ -387,7 +434,9 @@ async fn policies_are_followed_once_their_crd_is_installed_later() {
 
     or_panic(install_crd(&client, berth::crd::plugin_policy_crd_yaml()).await);
     let policies: Api<PluginPolicy> = Api::all(client.clone());
-    or_panic(eventually("the PluginPolicy CRD", Duration::from_secs(30), || async { policies.list(&ListParams::default()).await.ok() }).await);
+    or_panic(
+        eventually("the PluginPolicy CRD", Duration::from_secs(30), || async { policies.list(&ListParams::default()).await.ok() }).await,
+    );
     or_panic(apply_policy(&client, &portal_policy("0.2.0", None)).await);
     or_panic(wait_portal(&client, "demo", "0.2.0", "stable").await);
     operator.stop().await;

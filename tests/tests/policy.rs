@@ -5,13 +5,15 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use berth::HarborCluster;
+use berth::catalog::Catalog;
 use berth::plugin_dir::PluginDir;
 use berth::policy::build::{self, Sources};
+use berth::policy::pod_security::Control;
 use berth::policy::{ClusterFacts, PluginPolicy, PluginSet, Rule, Selection, SelectionError, Snapshot};
 use berth::render::{ClusterRef, ComponentError, render_planned};
+use berth::sandbox::Limits;
 use berth_tests::policies::{
-    GUARDRAIL_BREAKER, PORTAL_BROKEN, PORTAL_NEXT, VENDOR_NETWORKPOLICY, digest_of, file_version, plugin_bytes, policy,
-    portal_policy,
+    GUARDRAIL_BREAKER, PORTAL_BROKEN, PORTAL_NEXT, VENDOR_NETWORKPOLICY, digest_of, file_version, plugin_bytes, policy, portal_policy,
 };
 use berth_tests::{read_example, shared_catalog, shared_sandbox, test_plugins};
 use serde_json::json;
@@ -31,7 +33,12 @@ fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 }
 
 /// (selection, version) the snapshot gives the cluster's portal.
-fn portal_choice(snapshot: &Snapshot, uid: &str, labels: &BTreeMap<String, String>, cluster: &HarborCluster) -> Result<(Selection, String), SelectionError> {
+fn portal_choice(
+    snapshot: &Snapshot,
+    uid: &str,
+    labels: &BTreeMap<String, String>,
+    cluster: &HarborCluster,
+) -> Result<(Selection, String), SelectionError> {
     let plan = snapshot.plan(&ClusterFacts { uid, labels, spec: &cluster.spec });
     match plan.get("portal") {
         Some(Ok(p)) => Ok((p.selection.clone(), p.plugin.description().version.clone())),
@@ -183,7 +190,9 @@ fn policy_limits_apply_to_the_plugin() {
     // The portal returns three objects: over the object cap of two.
     let rendered = render(&snapshot, "demo", &cluster, &labels(&[]));
     match component_error(&rendered, "portal") {
-        Some(ComponentError::Plugin { source, .. }) => assert_eq!(source.reason(), "PluginTooManyObjects"),
+        Some(ComponentError::Plugin { source, .. }) => {
+            assert_eq!(source.reason(), "PluginTooManyObjects")
+        }
         other => panic!("expected the object cap, got {other:?}"),
     }
 }
@@ -207,7 +216,9 @@ fn canary_failures_past_the_threshold_roll_the_rollout_back() {
 
     // The broken version traps.
     let rendered = render(&set.current(), "demo", &cluster, &canary);
-    assert!(matches!(component_error(&rendered, "portal"), Some(ComponentError::Plugin { source, .. }) if source.reason() == "PluginTrapped"));
+    assert!(
+        matches!(component_error(&rendered, "portal"), Some(ComponentError::Plugin { source, .. }) if source.reason() == "PluginTrapped")
+    );
 
     let broken = berth::sandbox::Digest::of(&plugin_bytes(PORTAL_BROKEN));
     assert_eq!(set.canary_failed("portal", broken, "registry/a"), None);
@@ -231,6 +242,82 @@ fn canary_failures_past_the_threshold_roll_the_rollout_back() {
     assert!(matches!(portal_choice(&restarted, "a", &canary, &cluster), Ok((Selection::RolledBack { .. }, _))));
 }
 
+/// (cluster name that picks the breach, the rule it breaks, the kind of the object).
+fn guardrail_cases() -> Vec<(&'static str, Rule, &'static str)> {
+    vec![
+        ("clusterscoped", Rule::ClusterScoped, "Namespace"),
+        ("rbac", Rule::Rbac, "Role"),
+        ("kind", Rule::AllowedKinds, "CronJob"),
+        ("registry", Rule::AllowedRegistries, "Deployment"),
+        ("initimage", Rule::AllowedRegistries, "Deployment"),
+        ("imagevolume", Rule::AllowedRegistries, "Deployment"),
+        ("apigroup", Rule::AllowedKinds, "Deployment"),
+        ("secret", Rule::NoSecrets, "Secret"),
+        ("takeover", Rule::NameSpace, "ConfigMap"),
+        ("privileged", Rule::PodSecurity(Control::Privileged), "Deployment"),
+        ("hostpath", Rule::PodSecurity(Control::HostPathVolumes), "Deployment"),
+        ("hostnetwork", Rule::PodSecurity(Control::HostNamespaces), "Deployment"),
+        ("rootuser", Rule::PodSecurity(Control::RunAsUser), "Deployment"),
+        ("sysadmin", Rule::PodSecurity(Control::Capabilities), "Deployment"),
+        ("nodename", Rule::PodSecurity(Control::NodeName), "Deployment"),
+        ("tolerate", Rule::PodSecurity(Control::Tolerations), "Deployment"),
+        ("token", Rule::PodSecurity(Control::ServiceAccountToken), "Deployment"),
+    ]
+}
+
+/// With no PluginPolicy at all, the hostile portal loaded as the bundled one: every
+/// default rule holds, and bad secret declarations fail the component naming the plugin.
+#[test]
+fn default_guardrails_hold_with_no_policy() {
+    let sandbox = shared_sandbox();
+    let wasm = std::fs::read(test_plugins().join(GUARDRAIL_BREAKER)).unwrap_or_else(|e| panic!("{e}"));
+    let breaker = sandbox.load(GUARDRAIL_BREAKER, &wasm, None, Limits::default()).unwrap_or_else(|e| panic!("{e}"));
+    let mut catalog = Catalog::default();
+    for plugin in shared_catalog().plugins().filter(|p| p.description().component != "portal") {
+        catalog.insert(plugin.clone()).unwrap_or_else(|e| panic!("{e}"));
+    }
+    catalog.insert(breaker).unwrap_or_else(|e| panic!("{e}"));
+    let snapshot = Snapshot::bundled(&catalog);
+    let cluster = read_example("minimal.yaml");
+    for (name, rule, kind) in guardrail_cases() {
+        let rendered = render(&snapshot, name, &cluster, &labels(&[]));
+        match component_error(&rendered, "portal") {
+            Some(ComponentError::Guardrail { violation, plugin, .. }) => {
+                assert_eq!((violation.rule, violation.kind.as_str()), (rule, kind), "{name}");
+                assert_eq!(plugin, "guardrail-breaker@0.9.0");
+            }
+            other => panic!("{name}: expected a guardrail violation, got {other:?}"),
+        }
+        assert!(rendered.objects().iter().all(|o| o.component != "portal"), "{name}");
+    }
+    for (name, expected) in [("secretdecl", "NotYours"), ("bigkey", "BadKeySize")] {
+        let rendered = render(&snapshot, name, &cluster, &labels(&[]));
+        match component_error(&rendered, "portal") {
+            Some(e @ ComponentError::Secrets { source, .. }) => {
+                assert!(format!("{source:?}").starts_with(expected), "{name}: {source:?}");
+                assert!(e.to_string().contains("guardrail-breaker@0.9.0"), "{e}");
+            }
+            other => panic!("{name}: expected a bad declaration, got {other:?}"),
+        }
+        // The host's own core Secret keeps the host's token key, not the portal's.
+        let core = rendered.secrets.iter().find(|s| s.name == format!("{name}-harbor-core")).unwrap_or_else(|| panic!("no core Secret"));
+        assert!(
+            core.keys
+                .iter()
+                .all(|k| !matches!(&k.value, berth_sdk::contract::SecretValue::RsaKeyWithCert { common_name, .. } if common_name == "x")),
+            "{name}: the portal's declaration reached core's Secret"
+        );
+    }
+    // Ownership and finalizers a plugin sets are stripped, not applied.
+    let rendered = render(&snapshot, "owner", &cluster, &labels(&[]));
+    let portal: Vec<_> = rendered.objects().into_iter().filter(|o| o.component == "portal").collect();
+    assert!(!portal.is_empty());
+    for o in portal {
+        let metadata = o.object.get("metadata").cloned().unwrap_or_default();
+        assert!(metadata.get("ownerReferences").is_none() && metadata.get("finalizers").is_none(), "{}", o.name());
+    }
+}
+
 #[test]
 fn each_guardrail_rule_stops_the_component_and_names_rule_and_object() {
     let breaker = policy(
@@ -246,12 +333,7 @@ fn each_guardrail_rule_stops_the_component_and_names_rule_and_object() {
     let snapshot = snapshot_with(&[breaker]);
     assert!(refusals(&snapshot, "portal").is_empty(), "{:?}", refusals(&snapshot, "portal"));
     let cluster = read_example("minimal.yaml");
-    for (name, rule, kind) in [
-        ("clusterscoped", Rule::ClusterScoped, "Namespace"),
-        ("rbac", Rule::Rbac, "Role"),
-        ("kind", Rule::AllowedKinds, "CronJob"),
-        ("registry", Rule::AllowedRegistries, "Deployment"),
-    ] {
+    for (name, rule, kind) in guardrail_cases() {
         let rendered = render(&snapshot, name, &cluster, &labels(&[]));
         match component_error(&rendered, "portal") {
             Some(e @ ComponentError::Guardrail { violation, .. }) => {

@@ -17,16 +17,12 @@ use std::collections::BTreeMap;
 
 use berth_sdk::k8s;
 use berth_sdk::k8s_openapi::api::networking::v1::{
-    NetworkPolicy, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicyPort,
-    NetworkPolicySpec,
+    NetworkPolicy, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicyPort, NetworkPolicySpec,
 };
 use berth_sdk::k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use berth_sdk::k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use berth_sdk::spec::ExposeType;
-use berth_sdk::{
-    CONTRACT_VERSION, PluginDescription, RenderError, RenderRequest, Rendered, Renderer,
-    Topology,
-};
+use berth_sdk::{CONTRACT_VERSION, PluginDescription, RenderError, RenderRequest, Rendered, Renderer, Topology};
 
 /// The component this plugin renders; the PluginPolicy names it.
 pub const COMPONENT: &str = "network-policy";
@@ -171,11 +167,7 @@ impl Renderer for NetworkPolicies {
 
     fn render(req: &RenderRequest) -> Result<Rendered, RenderError> {
         let topology = &req.topology;
-        let context = Context {
-            topology,
-            metrics: req.spec.metrics.enabled,
-            entry: entry(req),
-        };
+        let context = Context { topology, metrics: req.spec.metrics.enabled, entry: entry(req) };
         let labels = topology.labels_for(COMPONENT);
         let mut out = Rendered::default();
         for component in &topology.enabled {
@@ -202,9 +194,7 @@ enum EntrySource {
 fn entry(req: &RenderRequest) -> EntrySource {
     match req.spec.expose.type_ {
         ExposeType::Ingress | ExposeType::Route => EntrySource::Anywhere,
-        ExposeType::ClusterIP | ExposeType::NodePort | ExposeType::LoadBalancer => {
-            EntrySource::Pods(req.topology.selector_for(NGINX))
-        }
+        ExposeType::ClusterIP | ExposeType::NodePort | ExposeType::LoadBalancer => EntrySource::Pods(req.topology.selector_for(NGINX)),
     }
 }
 
@@ -234,18 +224,17 @@ enum Admit {
 
 /// The policy for one component's pods: one ingress rule per port, admitting the
 /// callers [`CALLERS`] lists that this cluster runs.
-fn policy(
-    context: &Context<'_>,
-    component: &str,
-    labels: &BTreeMap<String, String>,
-) -> Result<NetworkPolicy, RenderError> {
+fn policy(context: &Context<'_>, component: &str, labels: &BTreeMap<String, String>) -> Result<NetworkPolicy, RenderError> {
     let topology = context.topology;
-    let me = topology.component(component)?;
+    // The component must be one the host resolved, even though only its name is used.
+    topology.component(component)?;
 
     // Ports in table order, each with its sources, so the output is stable.
     let mut rules: Vec<(u16, Sources)> = Vec::new();
     for edge in CALLERS.iter().filter(|e| e.to == component) {
-        let Some(port) = port_of(context, component, edge.port)? else { continue };
+        let Some(port) = port_of(context, component, edge.port)? else {
+            continue;
+        };
         let admit = admit(context, edge.from);
         if matches!(admit, Admit::Nobody) {
             continue;
@@ -282,7 +271,8 @@ fn policy(
         .collect();
 
     Ok(NetworkPolicy {
-        metadata: k8s::meta(&format!("{}-ingress", me.name), labels),
+        // In this component's own name space, as the host requires of every plugin.
+        metadata: k8s::meta(&format!("{}-{COMPONENT}-{component}", topology.fullname), labels),
         spec: Some(NetworkPolicySpec {
             // The workload's own selector: pods carry it whatever extra labels users add.
             pod_selector: Some(match_labels(topology.selector_for(component))),
@@ -307,35 +297,26 @@ fn port_of(context: &Context<'_>, component: &str, port: Port) -> Result<Option<
 fn admit(context: &Context<'_>, caller: Caller) -> Admit {
     let topology = context.topology;
     match caller {
-        Caller::Component(name) if topology.enabled.iter().any(|c| c == name) => {
-            Admit::Peer(pods(topology.selector_for(name)))
-        }
+        Caller::Component(name) if topology.enabled.iter().any(|c| c == name) => Admit::Peer(pods(topology.selector_for(name))),
         Caller::Component(_) => Admit::Nobody,
         Caller::Entry => match &context.entry {
             EntrySource::Anywhere => Admit::Anywhere,
             EntrySource::Pods(selector) => Admit::Peer(pods(selector.clone())),
         },
         // An empty namespaceSelector: every pod of every namespace, but not the world.
-        Caller::Scraper => Admit::Peer(NetworkPolicyPeer {
-            namespace_selector: Some(LabelSelector::default()),
-            ..NetworkPolicyPeer::default()
-        }),
+        Caller::Scraper => {
+            Admit::Peer(NetworkPolicyPeer { namespace_selector: Some(LabelSelector::default()), ..NetworkPolicyPeer::default() })
+        }
     }
 }
 
 /// Pods of this namespace carrying `labels`.
 fn pods(labels: BTreeMap<String, String>) -> NetworkPolicyPeer {
-    NetworkPolicyPeer {
-        pod_selector: Some(match_labels(labels)),
-        ..NetworkPolicyPeer::default()
-    }
+    NetworkPolicyPeer { pod_selector: Some(match_labels(labels)), ..NetworkPolicyPeer::default() }
 }
 
 fn match_labels(labels: BTreeMap<String, String>) -> LabelSelector {
-    LabelSelector {
-        match_labels: Some(labels),
-        match_expressions: None,
-    }
+    LabelSelector { match_labels: Some(labels), match_expressions: None }
 }
 
 berth_sdk::export_renderer!(NetworkPolicies);

@@ -21,18 +21,13 @@ const PORTS: &[(&str, u16)] = &[
 ];
 
 /// Everything a cluster with in-cluster database and Redis, trivy and metrics runs.
-const ALL: &[&str] =
-    &["core", "jobservice", "portal", "registry", "trivy", "exporter", "database", "redis", "expose"];
+const ALL: &[&str] = &["core", "jobservice", "portal", "registry", "trivy", "exporter", "database", "redis", "expose"];
 
 /// The components that get a policy when everything in [`ALL`] runs.
-const WITH_PODS: &[&str] =
-    &["core", "jobservice", "portal", "registry", "trivy", "exporter", "database", "redis"];
+const WITH_PODS: &[&str] = &["core", "jobservice", "portal", "registry", "trivy", "exporter", "database", "redis"];
 
 fn topology(enabled: &[&str]) -> Topology {
-    let selector_labels = BTreeMap::from([
-        ("app".to_owned(), "harbor".to_owned()),
-        ("release".to_owned(), "demo".to_owned()),
-    ]);
+    let selector_labels = BTreeMap::from([("app".to_owned(), "harbor".to_owned()), ("release".to_owned(), "demo".to_owned())]);
     let mut labels = selector_labels.clone();
     labels.insert("app.kubernetes.io/managed-by".to_owned(), "berth".to_owned());
     let components = PORTS
@@ -83,11 +78,7 @@ fn ingress_and_metrics() -> String {
 /// The contract's input, as the host hands it to the plugin.
 fn input(spec_json: String, enabled: &[&str]) -> RenderInput {
     RenderInput {
-        cluster: ClusterIdentity {
-            name: "demo".to_owned(),
-            namespace: "registry".to_owned(),
-            uid: String::new(),
-        },
+        cluster: ClusterIdentity { name: "demo".to_owned(), namespace: "registry".to_owned(), uid: String::new() },
         harbor_version: "2.15.1".to_owned(),
         spec_json,
         topology_json: serde_json::to_string(&topology(enabled)).unwrap_or_else(|e| panic!("{e}")),
@@ -96,21 +87,13 @@ fn input(spec_json: String, enabled: &[&str]) -> RenderInput {
 
 /// Renders through the SDK's entry point (parsing, version check), as the guest does.
 fn render(spec_json: String, enabled: &[&str]) -> Vec<Value> {
-    let output = berth_sdk::render_input::<NetworkPolicies>(&input(spec_json, enabled))
-        .unwrap_or_else(|e| panic!("renders: {e}"));
-    output
-        .objects
-        .iter()
-        .map(|o| serde_json::from_str(o).unwrap_or_else(|e| panic!("{e}: {o}")))
-        .collect()
+    let output = berth_sdk::render_input::<NetworkPolicies>(&input(spec_json, enabled)).unwrap_or_else(|e| panic!("renders: {e}"));
+    output.objects.iter().map(|o| serde_json::from_str(o).unwrap_or_else(|e| panic!("{e}: {o}"))).collect()
 }
 
 fn policy<'a>(objects: &'a [Value], component: &str) -> &'a Value {
-    let name = format!("demo-harbor-{component}-ingress");
-    objects
-        .iter()
-        .find(|o| o["metadata"]["name"] == name.as_str())
-        .unwrap_or_else(|| panic!("no policy {name}"))
+    let name = format!("demo-harbor-network-policy-{component}");
+    objects.iter().find(|o| o["metadata"]["name"] == name.as_str()).unwrap_or_else(|| panic!("no policy {name}"))
 }
 
 /// The rule admitting traffic to `port`.
@@ -125,12 +108,7 @@ fn rule(policy: &Value, port: u16) -> &Value {
 fn callers(rule: &Value) -> Vec<String> {
     rule["from"]
         .as_array()
-        .map(|from| {
-            from.iter()
-                .filter_map(|peer| peer["podSelector"]["matchLabels"]["component"].as_str())
-                .map(str::to_owned)
-                .collect()
-        })
+        .map(|from| from.iter().filter_map(|peer| peer["podSelector"]["matchLabels"]["component"].as_str()).map(str::to_owned).collect())
         .unwrap_or_default()
 }
 
@@ -145,8 +123,7 @@ fn ports(policy: &Value) -> Vec<u64> {
 fn one_policy_per_enabled_component_with_pods() {
     let objects = render(ingress_and_metrics(), ALL);
     let names: Vec<&str> = objects.iter().filter_map(|o| o["metadata"]["name"].as_str()).collect();
-    let expected: Vec<String> =
-        WITH_PODS.iter().map(|c| format!("demo-harbor-{c}-ingress")).collect();
+    let expected: Vec<String> = WITH_PODS.iter().map(|c| format!("demo-harbor-network-policy-{c}")).collect();
     assert_eq!(names, expected);
     for object in &objects {
         assert_eq!(object["apiVersion"], "networking.k8s.io/v1");
@@ -181,7 +158,7 @@ fn registry_admits_core_and_jobservice_and_not_trivy() {
 fn database_policy_is_absent_when_the_database_is_external() {
     let enabled: Vec<&str> = ALL.iter().copied().filter(|c| *c != "database").collect();
     let objects = render(ingress_and_metrics(), &enabled);
-    assert!(objects.iter().all(|o| o["metadata"]["name"] != "demo-harbor-database-ingress"));
+    assert!(objects.iter().all(|o| o["metadata"]["name"] != "demo-harbor-network-policy-database"));
     assert_eq!(objects.len(), WITH_PODS.len() - 1);
 }
 
@@ -189,17 +166,14 @@ fn database_policy_is_absent_when_the_database_is_external() {
 fn redis_policy_is_absent_when_redis_is_external() {
     let enabled: Vec<&str> = ALL.iter().copied().filter(|c| *c != "redis").collect();
     let objects = render(ingress_and_metrics(), &enabled);
-    assert!(objects.iter().all(|o| o["metadata"]["name"] != "demo-harbor-redis-ingress"));
+    assert!(objects.iter().all(|o| o["metadata"]["name"] != "demo-harbor-network-policy-redis"));
 }
 
 #[test]
 fn in_cluster_stores_admit_only_their_clients() {
     let objects = render(ingress_and_metrics(), ALL);
     assert_eq!(callers(rule(policy(&objects, "database"), 5432)), ["core", "jobservice", "exporter"]);
-    assert_eq!(
-        callers(rule(policy(&objects, "redis"), 6379)),
-        ["core", "jobservice", "registry", "trivy", "exporter"]
-    );
+    assert_eq!(callers(rule(policy(&objects, "redis"), 6379)), ["core", "jobservice", "registry", "trivy", "exporter"]);
     assert_eq!(callers(rule(policy(&objects, "trivy"), 8080)), ["core", "jobservice"]);
     assert_eq!(callers(rule(policy(&objects, "jobservice"), 8080)), ["core"]);
 }

@@ -13,7 +13,7 @@ use sha2::{Digest as _, Sha256};
 use super::Context;
 use super::live::Live;
 use super::resources::{ChildKind, child_kind};
-use crate::render::RenderedObject;
+use crate::render::{CLUSTER_LABEL, RenderedObject};
 
 /// Annotation carrying the sha256 of the object as last applied by Berth.
 pub const APPLIED_HASH_ANNOTATION: &str = "berth.dev/applied-hash";
@@ -118,7 +118,9 @@ fn marker(kind: &ChildKind, object: &DynamicObject) -> Option<String> {
 
 /// Whether the live object already is what we would apply, and nobody changed it since.
 fn up_to_date(live: &Live, cache: &AppliedCache, namespace: &str, desired: &Desired) -> bool {
-    let Some(object) = live.get(desired.kind.kind, &desired.name) else { return false };
+    let Some(object) = live.get(desired.kind.kind, &desired.name) else {
+        return false;
+    };
     let applied = object.metadata.annotations.as_ref().and_then(|a| a.get(APPLIED_HASH_ANNOTATION));
     if applied != Some(&desired.hash) {
         return false;
@@ -138,7 +140,14 @@ fn up_to_date(live: &Live, cache: &AppliedCache, namespace: &str, desired: &Desi
 /// Applies a component's prepared objects in order; stops at the first refusal and says
 /// which object it was. Returns how many objects were patched. `owner_uid` is the
 /// HarborCluster's: an object another HarborCluster controls is never taken over.
-pub async fn apply_all(ctx: &Context, namespace: &str, live: &Live, objects: &[Desired], owner_uid: &str) -> Result<usize, String> {
+pub async fn apply_all(
+    ctx: &Context,
+    namespace: &str,
+    live: &Live,
+    objects: &[Desired],
+    cluster: &str,
+    owner_uid: &str,
+) -> Result<usize, String> {
     let params = PatchParams::apply(super::FIELD_MANAGER).force();
     let mut patched = 0;
     for desired in objects {
@@ -146,7 +155,7 @@ pub async fn apply_all(ctx: &Context, namespace: &str, live: &Live, objects: &[D
             continue;
         }
         if live.get(desired.kind.kind, &desired.name).is_none() {
-            refuse_foreign(ctx, namespace, desired, owner_uid).await?;
+            refuse_foreign(ctx, namespace, desired, cluster, owner_uid).await?;
         }
         ctx.metrics.write("patch", desired.kind.kind);
         let applied = desired
@@ -165,28 +174,35 @@ pub async fn apply_all(ctx: &Context, namespace: &str, live: &Live, objects: &[D
     Ok(patched)
 }
 
-/// Two HarborClusters in one namespace that render the same name (the expose Service
-/// "harbor" by default) would take the object from each other on every reconcile, each
-/// apply waking the other. An object missing from this cluster's live set is looked up
-/// once; if another HarborCluster controls it, this component fails and says how to
-/// resolve it. An object with no controller (a chart install) is adopted.
-async fn refuse_foreign(ctx: &Context, namespace: &str, desired: &Desired, owner_uid: &str) -> Result<(), String> {
+/// An object missing from this cluster's live set is looked up once before the first
+/// apply. Berth takes over nothing it did not create: an object of that name that does
+/// not carry this HarborCluster's label (another HarborCluster's, a chart install's, or
+/// one of the namespace's own such as `Service/kubernetes` or `ConfigMap/kube-root-ca.crt`)
+/// fails this component, saying whose it is, rather than being force-applied and then
+/// owned and pruned. One carrying the label is ours, created moments ago and not yet in
+/// the watch cache.
+async fn refuse_foreign(ctx: &Context, namespace: &str, desired: &Desired, cluster: &str, owner_uid: &str) -> Result<(), String> {
     let existing = desired
         .kind
         .api(&ctx.client, namespace)
         .get_metadata_opt(&desired.name)
         .await
         .map_err(|e| format!("{} {}: {}", desired.kind.kind, desired.name, super::error::api_message(&e)))?;
-    let controller = existing
-        .as_ref()
-        .and_then(|o| o.metadata.owner_references.as_ref())
-        .and_then(|refs| refs.iter().find(|r| r.controller == Some(true)).cloned());
+    let Some(existing) = existing else {
+        return Ok(());
+    };
+    let controller = existing.metadata.owner_references.iter().flatten().find(|r| r.controller == Some(true));
+    let labelled = existing.metadata.labels.as_ref().and_then(|l| l.get(CLUSTER_LABEL)).is_some_and(|c| c == cluster);
     match controller {
         Some(other) if other.uid != owner_uid => Err(format!(
             "{} {} already belongs to {} {} in this namespace; give one of them another name (for the expose Service, spec.expose.service.name) or move it to its own namespace",
             desired.kind.kind, desired.name, other.kind, other.name
         )),
-        _ => Ok(()),
+        _ if labelled => Ok(()),
+        _ => Err(format!(
+            "{} {} already exists and Berth did not create it; Berth never takes over an object it did not make (delete or rename it, or render this cluster under another name)",
+            desired.kind.kind, desired.name
+        )),
     }
 }
 

@@ -21,6 +21,8 @@ pub enum Error {
     Render(#[source] ClusterRenderError),
     #[error("generating Secret values failed")]
     Secret(#[source] SecretError),
+    #[error("Secret {name} belongs to HarborCluster {owner} of this namespace; rename one of the two clusters so their fullnames differ")]
+    ForeignSecret { name: String, owner: String },
     #[error("serialising {what} failed")]
     Serialize {
         what: String,
@@ -47,14 +49,12 @@ impl Error {
         match self {
             Error::Kube { .. } => "kube",
             Error::Finalizer(inner) => match inner.as_ref() {
-                kube::runtime::finalizer::Error::ApplyFailed(e) | kube::runtime::finalizer::Error::CleanupFailed(e) => {
-                    e.metric_label()
-                }
+                kube::runtime::finalizer::Error::ApplyFailed(e) | kube::runtime::finalizer::Error::CleanupFailed(e) => e.metric_label(),
                 _ => "finalizer",
             },
             Error::MissingMetadata(_) => "missing_metadata",
             Error::Render(_) => "render",
-            Error::Secret(_) => "secret",
+            Error::Secret(_) | Error::ForeignSecret { .. } => "secret",
             Error::Serialize { .. } => "serialize",
             Error::Join(_) => "join",
             Error::ComponentsFailed(_) => "components_failed",

@@ -37,11 +37,15 @@ pub async fn ensure(
             continue;
         }
         // Metadata only: the controller has no reason to hold existing secret values.
-        let existing = api
-            .get_metadata_opt(&secret.name)
-            .await
-            .map_err(Error::kube(format!("reading Secret {namespace}/{}", secret.name)))?;
-        if existing.is_some() {
+        let existing =
+            api.get_metadata_opt(&secret.name).await.map_err(Error::kube(format!("reading Secret {namespace}/{}", secret.name)))?;
+        if let Some(existing) = existing {
+            // Two HarborClusters whose fullnames coincide ("demo" and "demo-harbor") would
+            // share the data-encryption key: a Secret another cluster generated is never ours.
+            let owner = existing.metadata.labels.as_ref().and_then(|l| l.get(CLUSTER_LABEL));
+            if let Some(owner) = owner.filter(|owner| *owner != cluster) {
+                return Err(Error::ForeignSecret { name: secret.name.clone(), owner: owner.clone() });
+            }
             continue;
         }
         let declaration = secret.clone();
@@ -58,8 +62,7 @@ pub async fn ensure(
             metadata.insert("namespace".to_owned(), Value::String(namespace.to_owned()));
             metadata.insert(
                 "labels".to_owned(),
-                serde_json::to_value(all_labels)
-                    .map_err(|source| Error::Serialize { what: "Secret labels".to_owned(), source })?,
+                serde_json::to_value(all_labels).map_err(|source| Error::Serialize { what: "Secret labels".to_owned(), source })?,
             );
         }
         let typed: Secret = serde_json::from_value(Value::Object(object))
@@ -69,7 +72,9 @@ pub async fn ensure(
             Ok(_) => created.push(secret.name.clone()),
             // Another writer got there first: theirs stands, ours is discarded.
             Err(e) if is_already_exists(&e) => {}
-            Err(e) => return Err(Error::kube(format!("creating Secret {namespace}/{}", secret.name))(e)),
+            Err(e) => {
+                return Err(Error::kube(format!("creating Secret {namespace}/{}", secret.name))(e));
+            }
         }
     }
     Ok(created)

@@ -38,13 +38,23 @@ pub async fn announce_version_changes(
     let mut shadow = RenderPlan::default();
     for (component, result) in &rendered.components {
         let Ok(render) = result else { continue };
-        let Some((old_digest, old_version, _)) = previous.get(component.as_str()) else { continue };
+        let Some((old_digest, old_version, _)) = previous.get(component.as_str()) else {
+            continue;
+        };
         let new_digest = render.digest.to_string();
         if old_digest.is_empty() || *old_digest == new_digest {
             continue;
         }
-        let Some(Ok(planned)) = plan.get(component) else { continue };
-        moves.push((component.clone(), old_version.to_string(), old_digest.to_string(), render.plugin_version.clone(), render.selection.clone()));
+        let Some(Ok(planned)) = plan.get(component) else {
+            continue;
+        };
+        moves.push((
+            component.clone(),
+            old_version.to_string(),
+            old_digest.to_string(),
+            render.plugin_version.clone(),
+            render.selection.clone(),
+        ));
         if let Some(old) = old_digest.parse().ok().and_then(|d| snapshot.find(&d)) {
             let shadow_plan = Planned { plugin: old, selection: Selection::Stable, guardrails: planned.guardrails.clone(), stable: None };
             shadow.components.push((component.clone(), Ok(shadow_plan)));
@@ -88,11 +98,21 @@ pub async fn judge_canaries(ctx: &Context, hc: &HarborCluster, namespace: &str, 
     let mut shadow = RenderPlan::default();
     for (component, result) in &rendered.components {
         let Err(error) = result else { continue };
-        if !matches!(error, ComponentError::Plugin { .. } | ComponentError::Guardrail { .. }) {
+        if !matches!(
+            error,
+            ComponentError::Plugin { .. }
+                | ComponentError::Guardrail { .. }
+                | ComponentError::Secrets { .. }
+                | ComponentError::Conflict { .. }
+        ) {
             continue;
         }
-        let Some(Ok(planned)) = plan.get(component) else { continue };
-        let (Selection::Canary, Some(stable)) = (&planned.selection, &planned.stable) else { continue };
+        let Some(Ok(planned)) = plan.get(component) else {
+            continue;
+        };
+        let (Selection::Canary, Some(stable)) = (&planned.selection, &planned.stable) else {
+            continue;
+        };
         suspects.push((component.clone(), planned.plugin.clone(), crate::error_chain::error_chain(error)));
         shadow.components.push((
             component.clone(),

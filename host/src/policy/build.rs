@@ -15,8 +15,8 @@ use berth_sdk::status::StatusCondition;
 
 use super::guardrails::Guardrails;
 use super::resource::{
-    ComponentPolicySpec, ComponentPolicyStatus, ConfigMapSource, LimitsSpec, PluginPolicy, PluginPolicyStatus,
-    PluginVersionSpec, ROLLOUT_BLOCKED, ROLLOUT_PROGRESSING, ROLLOUT_ROLLED_BACK, RefusedVersion, RolloutStatus,
+    ComponentPolicySpec, ComponentPolicyStatus, ConfigMapSource, LimitsSpec, PluginPolicy, PluginPolicyStatus, PluginVersionSpec,
+    ROLLOUT_BLOCKED, ROLLOUT_PROGRESSING, ROLLOUT_ROLLED_BACK, RefusedVersion, RolloutStatus,
 };
 use super::snapshot::{ActiveRollout, ComponentChoice, Snapshot};
 use crate::error_chain::error_chain;
@@ -73,8 +73,20 @@ pub fn build(sandbox: &Sandbox, previous: &Snapshot, policies: &[PluginPolicy], 
                 ));
                 continue;
             }
-            let previous_rollout = policy.status.as_ref().and_then(|s| s.components.iter().find(|c| c.component == spec.component)).and_then(|c| c.rollout.clone());
-            let guardrails = Arc::new(Guardrails::from_specs(policy.spec.guardrails.as_ref(), spec.guardrails.as_ref()));
+            let previous_rollout = policy
+                .status
+                .as_ref()
+                .and_then(|s| s.components.iter().find(|c| c.component == spec.component))
+                .and_then(|c| c.rollout.clone());
+            let guardrails = match Guardrails::from_specs(policy.spec.guardrails.as_ref(), spec.guardrails.as_ref()) {
+                Ok(guardrails) => Arc::new(guardrails),
+                Err(unknown) => {
+                    // Not governed by this policy until it is fixed: the component keeps
+                    // Berth's defaults, which relax nothing.
+                    problems.push(format!("{}: guardrails: {unknown}", spec.component));
+                    continue;
+                }
+            };
             let (choice, component_status, newly_compiled) =
                 build_component(sandbox, previous, &policy_name, spec, guardrails, sources, previous_rollout);
             compiled += newly_compiled;
@@ -173,7 +185,9 @@ fn build_component(
         None => bundled,
     };
     status.stable = stable.as_ref().map(describe).unwrap_or_else(|| "none".to_owned());
-    let Some(stable) = stable else { return (None, status, loaded_now) };
+    let Some(stable) = stable else {
+        return (None, status, loaded_now);
+    };
 
     let rollout = spec.rollout.as_ref().and_then(|r| {
         let Some(plugin) = ready.get(&r.version) else {
@@ -268,11 +282,7 @@ fn load_version(
     sources: &Sources<'_>,
 ) -> Result<(Plugin, bool), RefusedVersion> {
     let refuse = |reason: &str, message: String| RefusedVersion { version: spec.version.clone(), reason: reason.to_owned(), message };
-    let expected = spec
-        .digest
-        .as_deref()
-        .map(|d| d.parse::<Digest>().map_err(|e| refuse("InvalidDigest", e.to_string())))
-        .transpose()?;
+    let expected = spec.digest.as_deref().map(|d| d.parse::<Digest>().map_err(|e| refuse("InvalidDigest", e.to_string()))).transpose()?;
     let limits = limits(sandbox, spec.limits.as_ref()).map_err(|m| refuse("InvalidLimits", m))?;
     let source = &spec.source;
     let set = [source.bundled.is_some(), source.file.is_some(), source.config_map.is_some()].iter().filter(|s| **s).count();
@@ -290,32 +300,24 @@ fn load_version(
         {
             return Err(refuse("DigestMismatch", format!("the bundled plugin is {}, not {expected}", bundled.digest())));
         }
-        if limits == bundled.limits() {
-            (bundled.clone(), false)
-        } else {
-            (bundled.with_limits(limits), false)
-        }
+        if limits == bundled.limits() { (bundled.clone(), false) } else { (bundled.with_limits(limits), false) }
     } else {
-        let expected = expected.ok_or_else(|| refuse("DigestRequired", "a file or configMap source must name its sha256 digest".to_owned()))?;
+        let expected =
+            expected.ok_or_else(|| refuse("DigestRequired", "a file or configMap source must name its sha256 digest".to_owned()))?;
         // The source is read and hashed on every rebuild, so a source that no longer
         // matches its digest is reported even while the plugin loaded from it earlier
         // keeps working; only the compile is skipped for a known digest.
         let (label, bytes) = read_source(spec, sources).map_err(|m| refuse("SourceUnavailable", m))?;
         let actual = Digest::of(&bytes);
         if actual != expected {
-            return Err(refuse(
-                "PluginDigestMismatch",
-                format!("{label} has digest {actual}, not the {expected} the policy names"),
-            ));
+            return Err(refuse("PluginDigestMismatch", format!("{label} has digest {actual}, not the {expected} the policy names")));
         }
         match previous.find(&expected) {
             Some(plugin) => (if plugin.limits() == limits { plugin } else { plugin.with_limits(limits) }, false),
             None => {
                 let started = Instant::now();
                 tracing::info!(component, version = %spec.version, source = %label, "loading plugin");
-                let plugin = sandbox
-                    .load(&label, &bytes, Some(&expected), limits)
-                    .map_err(|e| refuse(e.reason(), error_chain(&e)))?;
+                let plugin = sandbox.load(&label, &bytes, Some(&expected), limits).map_err(|e| refuse(e.reason(), error_chain(&e)))?;
                 tracing::info!(component, version = %spec.version, digest = %plugin.digest(), elapsed_ms = started.elapsed().as_millis() as u64, "plugin loaded");
                 (plugin, true)
             }
@@ -358,10 +360,7 @@ fn read_source(spec: &PluginVersionSpec, sources: &Sources<'_>) -> Result<(Strin
 
 fn gunzip(bytes: &[u8]) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
-    flate2::read::GzDecoder::new(bytes)
-        .take(MAX_PLUGIN_BYTES + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| format!("not gzip: {e}"))?;
+    flate2::read::GzDecoder::new(bytes).take(MAX_PLUGIN_BYTES + 1).read_to_end(&mut out).map_err(|e| format!("not gzip: {e}"))?;
     if out.len() as u64 > MAX_PLUGIN_BYTES {
         return Err(format!("inflates to more than {MAX_PLUGIN_BYTES} bytes"));
     }
@@ -393,4 +392,3 @@ pub fn limits(sandbox: &Sandbox, spec: Option<&LimitsSpec>) -> Result<Limits, St
     }
     Ok(limits)
 }
-

@@ -11,13 +11,14 @@
 
 pub mod build;
 pub mod guardrails;
+pub mod pod_security;
 pub mod resource;
 pub mod selector;
 pub mod snapshot;
 
 use std::sync::{Arc, RwLock};
 
-pub use guardrails::{Guardrails, Rule, Violation};
+pub use guardrails::{Guardrails, Rule, Scope, Violation};
 pub use resource::{PluginPolicy, PluginPolicySpec, PluginPolicyStatus};
 pub use snapshot::{ClusterFacts, Planned, RenderPlan, Selection, SelectionError, Snapshot};
 
@@ -117,8 +118,12 @@ impl PluginSet {
 /// the same plugin.
 fn carry_failures(current: &Snapshot, next: &mut Snapshot) {
     for (component, choice) in &mut next.components {
-        let Some(rollout) = choice.rollout.as_mut() else { continue };
-        let Some(known) = current.components.get(component).and_then(|c| c.rollout.as_ref()) else { continue };
+        let Some(rollout) = choice.rollout.as_mut() else {
+            continue;
+        };
+        let Some(known) = current.components.get(component).and_then(|c| c.rollout.as_ref()) else {
+            continue;
+        };
         if known.plugin.digest() != rollout.plugin.digest() {
             continue;
         }
@@ -127,10 +132,8 @@ fn carry_failures(current: &Snapshot, next: &mut Snapshot) {
         rollout.rolled_back |= known.rolled_back;
         if before != (rollout.rolled_back, rollout.failed_clusters.len()) {
             let status = rollout.status(&choice.stable);
-            if let Some(c) = next
-                .policy_status
-                .get_mut(&choice.policy)
-                .and_then(|s| s.components.iter_mut().find(|c| c.component == *component))
+            if let Some(c) =
+                next.policy_status.get_mut(&choice.policy).and_then(|s| s.components.iter_mut().find(|c| c.component == *component))
             {
                 c.rollout = Some(status);
             }

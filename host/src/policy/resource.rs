@@ -147,8 +147,10 @@ pub struct RolloutSpec {
 }
 
 /// Rules every object a plugin returns must pass before anything of its component is
-/// applied. Each absent field keeps the default: Berth's kinds, any registry, no RBAC,
-/// nothing cluster-scoped. The namespace is always forced to the HarborCluster's.
+/// applied. Each absent field keeps the default: Berth's kinds, the cluster's own image
+/// source, no RBAC, nothing cluster-scoped, every Restricted pod-security control. Always,
+/// whatever the policy says: no Secrets, names inside the component's name space, and
+/// the namespace forced to the HarborCluster's.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GuardrailSpec {
@@ -156,7 +158,8 @@ pub struct GuardrailSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_kinds: Option<Vec<String>>,
     /// Registries (and optional repository prefixes) images may come from, e.g.
-    /// "docker.io/goharbor" or "registry.example.com". Empty or absent: any.
+    /// "docker.io/goharbor" or "registry.example.com". Absent: the HarborCluster's
+    /// `imageSource` registry and repository, and images its spec names.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_registries: Option<Vec<String>>,
     /// Whether Role, RoleBinding, ClusterRole and ClusterRoleBinding are allowed.
@@ -165,6 +168,12 @@ pub struct GuardrailSpec {
     /// Whether cluster-scoped kinds (Namespace, ClusterRole, ...) are allowed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow_cluster_scoped: Option<bool>,
+    /// Pod-security controls this component's pods need not meet (each one named:
+    /// hostNamespaces, privileged, capabilities, hostPathVolumes, volumeTypes, hostPorts,
+    /// appArmor, seLinux, procMount, seccomp, sysctls, privilegeEscalation, runAsNonRoot,
+    /// runAsUser, nodeName, tolerations, serviceAccountToken). Absent: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relax_pod_security: Option<Vec<String>>,
 }
 
 /// What the operator made of the policy.
