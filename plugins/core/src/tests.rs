@@ -3,31 +3,19 @@ use std::collections::BTreeMap;
 use berth_sdk::k8s_openapi::api::apps::v1::Deployment;
 use berth_sdk::k8s_openapi::api::core::v1::{ConfigMap, Container, Service};
 use berth_sdk::topology::{DatabaseEndpoint, RedisEndpoint, SecretNames};
-use berth_sdk::{
-    ClusterIdentity, ComponentTopology, RenderError, RenderRequest, Renderer, Topology,
-};
+use berth_sdk::{ClusterIdentity, ComponentTopology, RenderError, RenderRequest, Renderer, Topology};
 
 use super::*;
 
 fn component(name: &str, service_port: u16, container_port: u16, url: &str) -> ComponentTopology {
     ComponentTopology {
         name: format!("demo-harbor-{name}"),
-        service_name: format!(
-            "demo-harbor-{}",
-            if name == "registryctl" {
-                "registry"
-            } else {
-                name
-            }
-        ),
+        service_name: format!("demo-harbor-{}", if name == "registryctl" { "registry" } else { name }),
         service_port,
         container_port,
         scheme: "http".to_owned(),
         url: url.to_owned(),
-        images: BTreeMap::from([(
-            name.to_owned(),
-            format!("docker.io/goharbor/{name}:v2.15.1"),
-        )]),
+        images: BTreeMap::from([(name.to_owned(), format!("docker.io/goharbor/{name}:v2.15.1"))]),
     }
 }
 
@@ -37,12 +25,7 @@ fn topology() -> Topology {
         component("jobservice", 80, 8080, "http://demo-harbor-jobservice"),
         component("portal", 80, 8080, "http://demo-harbor-portal"),
         component("registry", 5000, 5000, "http://demo-harbor-registry:5000"),
-        component(
-            "registryctl",
-            8080,
-            8080,
-            "http://demo-harbor-registry:8080",
-        ),
+        component("registryctl", 8080, 8080, "http://demo-harbor-registry:8080"),
         component("trivy", 8080, 8080, "http://demo-harbor-trivy:8080"),
         component("database", 5432, 5432, "http://demo-harbor-database:5432"),
         component("redis", 6379, 6379, "http://demo-harbor-redis:6379"),
@@ -50,28 +33,17 @@ fn topology() -> Topology {
     Topology {
         fullname: "demo-harbor".to_owned(),
         labels: BTreeMap::from([("app".to_owned(), "harbor".to_owned())]),
-        selector_labels: BTreeMap::from([
-            ("app".to_owned(), "harbor".to_owned()),
-            ("release".to_owned(), "demo".to_owned()),
-        ]),
-        components: components
-            .into_iter()
-            .map(|c| (c.name.trim_start_matches("demo-harbor-").to_owned(), c))
-            .collect(),
+        selector_labels: BTreeMap::from([("app".to_owned(), "harbor".to_owned()), ("release".to_owned(), "demo".to_owned())]),
+        components: components.into_iter().map(|c| (c.name.trim_start_matches("demo-harbor-").to_owned(), c)).collect(),
         image_pull_policy: "IfNotPresent".to_owned(),
         external_url: "https://harbor.example.com".to_owned(),
-        enabled: ["core", "jobservice", "portal", "registry", "trivy"]
-            .map(str::to_owned)
-            .to_vec(),
+        enabled: ["core", "jobservice", "portal", "registry", "trivy"].map(str::to_owned).to_vec(),
         secrets: SecretNames {
             core: "demo-harbor-core".to_owned(),
             jobservice: "demo-harbor-jobservice".to_owned(),
             registry: "demo-harbor-registry".to_owned(),
             registry_htpasswd: "demo-harbor-registry-htpasswd".to_owned(),
-            admin_password: SecretKey {
-                name: "demo-harbor-core".to_owned(),
-                key: keys::ADMIN_PASSWORD.to_owned(),
-            },
+            admin_password: SecretKey { name: "demo-harbor-core".to_owned(), key: keys::ADMIN_PASSWORD.to_owned() },
         },
         database: DatabaseEndpoint {
             host: "demo-harbor-database".to_owned(),
@@ -81,26 +53,16 @@ fn topology() -> Topology {
             sslmode: "disable".to_owned(),
             max_idle_conns: 100,
             max_open_conns: 900,
-            password: SecretKey {
-                name: "demo-harbor-database".to_owned(),
-                key: keys::POSTGRES_PASSWORD.to_owned(),
-            },
+            password: SecretKey { name: "demo-harbor-database".to_owned(), key: keys::POSTGRES_PASSWORD.to_owned() },
         },
-        redis: RedisEndpoint {
-            addr: "demo-harbor-redis:6379".to_owned(),
-            ..RedisEndpoint::default()
-        },
+        redis: RedisEndpoint { addr: "demo-harbor-redis:6379".to_owned(), ..RedisEndpoint::default() },
         ..Topology::default()
     }
 }
 
 fn request_with(spec: serde_json::Value, topology: Topology) -> RenderRequest {
     RenderRequest {
-        cluster: ClusterIdentity {
-            name: "demo".to_owned(),
-            namespace: "registry".to_owned(),
-            uid: String::new(),
-        },
+        cluster: ClusterIdentity { name: "demo".to_owned(), namespace: "registry".to_owned(), uid: String::new() },
         harbor_version: "2.15.1".to_owned(),
         spec: berth_sdk::parse_spec_json(&spec.to_string()).expect("test spec parses"),
         topology,
@@ -132,29 +94,16 @@ fn render(req: &RenderRequest) -> Objects {
 }
 
 fn container(d: &Deployment) -> Container {
-    d.spec
-        .clone()
-        .and_then(|s| s.template.spec)
-        .expect("pod")
-        .containers[0]
-        .clone()
+    d.spec.clone().and_then(|s| s.template.spec).expect("pod").containers[0].clone()
 }
 
 fn env_names(c: &Container) -> Vec<String> {
-    c.env
-        .clone()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|e| e.name)
-        .collect()
+    c.env.clone().unwrap_or_default().into_iter().map(|e| e.name).collect()
 }
 
 #[test]
 fn app_conf_is_the_charts() {
-    assert_eq!(
-        config::app_conf(8080),
-        "appname = Harbor\nrunmode = prod\nenablegzip = true\n\n[prod]\nhttpport = 8080\n"
-    );
+    assert_eq!(config::app_conf(8080), "appname = Harbor\nrunmode = prod\nenablegzip = true\n\n[prod]\nhttpport = 8080\n");
 }
 
 #[test]
@@ -168,15 +117,9 @@ fn config_map_holds_the_non_secret_env() {
         ("POSTGRESQL_MAX_OPEN_CONNS", "900"),
         ("EXT_ENDPOINT", "https://harbor.example.com"),
         ("CORE_URL", "http://demo-harbor-core:80"),
-        (
-            "TOKEN_SERVICE_URL",
-            "http://demo-harbor-core:80/service/token",
-        ),
+        ("TOKEN_SERVICE_URL", "http://demo-harbor-core:80/service/token"),
         ("CORE_LOCAL_URL", "http://127.0.0.1:8080"),
-        (
-            "REGISTRY_CONTROLLER_URL",
-            "http://demo-harbor-registry:8080",
-        ),
+        ("REGISTRY_CONTROLLER_URL", "http://demo-harbor-registry:8080"),
         ("WITH_TRIVY", "true"),
         ("TRIVY_ADAPTER_URL", "http://demo-harbor-trivy:8080"),
         ("REGISTRY_STORAGE_PROVIDER_NAME", "filesystem"),
@@ -187,32 +130,16 @@ fn config_map_holds_the_non_secret_env() {
     for (key, value) in expect {
         assert_eq!(data.get(key).map(String::as_str), Some(value), "{key}");
     }
-    for absent in [
-        "_REDIS_URL_CORE",
-        "_REDIS_URL_REG",
-        "METRIC_ENABLE",
-        "HTTP_PROXY",
-        "NO_PROXY",
-        "CACHE_ENABLED",
-    ] {
-        assert!(
-            !data.contains_key(absent),
-            "{absent} must not be in the ConfigMap"
-        );
+    for absent in ["_REDIS_URL_CORE", "_REDIS_URL_REG", "METRIC_ENABLE", "HTTP_PROXY", "NO_PROXY", "CACHE_ENABLED"] {
+        assert!(!data.contains_key(absent), "{absent} must not be in the ConfigMap");
     }
-    assert!(
-        data.values().all(|v| !v.contains("$(")),
-        "no ConfigMap value may reference a secret"
-    );
+    assert!(data.values().all(|v| !v.contains("$(")), "no ConfigMap value may reference a secret");
 }
 
 #[test]
 fn env_references_secrets_and_orders_the_redis_password_first() {
     let mut topology = topology();
-    topology.redis.password = Some(SecretKey {
-        name: "r".to_owned(),
-        key: "p".to_owned(),
-    });
+    topology.redis.password = Some(SecretKey { name: "r".to_owned(), key: "p".to_owned() });
     let c = container(&render(&request_with(base_spec(), topology)).deployment);
     assert_eq!(
         env_names(&c),
@@ -229,38 +156,12 @@ fn env_references_secrets_and_orders_the_redis_password_first() {
         ]
     );
     let env = c.env.unwrap_or_default();
-    assert_eq!(
-        env[7].value.as_deref(),
-        Some("redis://:$(REDIS_PASSWORD)@demo-harbor-redis:6379/0?idle_timeout_seconds=30")
-    );
-    let refs: Vec<(String, String)> = env
-        .iter()
-        .filter_map(|e| {
-            e.value_from
-                .as_ref()?
-                .secret_key_ref
-                .as_ref()
-                .map(|s| (s.name.clone(), s.key.clone()))
-        })
-        .collect();
-    assert_eq!(
-        refs[0],
-        ("demo-harbor-core".to_owned(), "secret".to_owned())
-    );
-    assert_eq!(
-        refs[1],
-        (
-            "demo-harbor-jobservice".to_owned(),
-            "JOBSERVICE_SECRET".to_owned()
-        )
-    );
-    assert_eq!(
-        refs[3],
-        (
-            "demo-harbor-registry-htpasswd".to_owned(),
-            "REGISTRY_PASSWD".to_owned()
-        )
-    );
+    assert_eq!(env[7].value.as_deref(), Some("redis://:$(REDIS_PASSWORD)@demo-harbor-redis:6379/0?idle_timeout_seconds=30"));
+    let refs: Vec<(String, String)> =
+        env.iter().filter_map(|e| e.value_from.as_ref()?.secret_key_ref.as_ref().map(|s| (s.name.clone(), s.key.clone()))).collect();
+    assert_eq!(refs[0], ("demo-harbor-core".to_owned(), "secret".to_owned()));
+    assert_eq!(refs[1], ("demo-harbor-jobservice".to_owned(), "JOBSERVICE_SECRET".to_owned()));
+    assert_eq!(refs[3], ("demo-harbor-registry-htpasswd".to_owned(), "REGISTRY_PASSWD".to_owned()));
     assert_eq!(refs[6], ("r".to_owned(), "p".to_owned()));
 }
 
@@ -269,14 +170,8 @@ fn without_a_redis_password_there_is_no_redis_password_env() {
     let c = container(&render(&request(base_spec())).deployment);
     assert!(!env_names(&c).contains(&"REDIS_PASSWORD".to_owned()));
     let env = c.env.unwrap_or_default();
-    let reg = env
-        .iter()
-        .find(|e| e.name == "_REDIS_URL_REG")
-        .and_then(|e| e.value.clone());
-    assert_eq!(
-        reg.as_deref(),
-        Some("redis://demo-harbor-redis:6379/2?idle_timeout_seconds=30")
-    );
+    let reg = env.iter().find(|e| e.name == "_REDIS_URL_REG").and_then(|e| e.value.clone());
+    assert_eq!(reg.as_deref(), Some("redis://demo-harbor-redis:6379/2?idle_timeout_seconds=30"));
 }
 
 #[test]
@@ -294,38 +189,13 @@ fn metrics_add_env_and_ports() {
     let o = render(&request(spec));
     let data = o.config_map.data.expect("data");
     assert_eq!(data.get("METRIC_PORT").map(String::as_str), Some("8001"));
-    assert_eq!(
-        data.get("METRIC_SUBSYSTEM").map(String::as_str),
-        Some("core")
-    );
-    let ports: Vec<(Option<String>, i32)> = container(&o.deployment)
-        .ports
-        .unwrap_or_default()
-        .into_iter()
-        .map(|p| (p.name, p.container_port))
-        .collect();
-    assert_eq!(
-        ports,
-        [
-            (Some("http".to_owned()), 8080),
-            (Some("http-metrics".to_owned()), 8001)
-        ]
-    );
-    let svc: Vec<(Option<String>, i32)> = o
-        .service
-        .spec
-        .and_then(|s| s.ports)
-        .unwrap_or_default()
-        .into_iter()
-        .map(|p| (p.name, p.port))
-        .collect();
-    assert_eq!(
-        svc,
-        [
-            (Some("http-web".to_owned()), 80),
-            (Some("http-metrics".to_owned()), 8001)
-        ]
-    );
+    assert_eq!(data.get("METRIC_SUBSYSTEM").map(String::as_str), Some("core"));
+    let ports: Vec<(Option<String>, i32)> =
+        container(&o.deployment).ports.unwrap_or_default().into_iter().map(|p| (p.name, p.container_port)).collect();
+    assert_eq!(ports, [(Some("http".to_owned()), 8080), (Some("http-metrics".to_owned()), 8001)]);
+    let svc: Vec<(Option<String>, i32)> =
+        o.service.spec.and_then(|s| s.ports).unwrap_or_default().into_iter().map(|p| (p.name, p.port)).collect();
+    assert_eq!(svc, [(Some("http-web".to_owned()), 80), (Some("http-metrics".to_owned()), 8001)]);
 }
 
 #[test]
@@ -333,10 +203,7 @@ fn proxy_lists_harbor_services_before_the_users_hosts() {
     let mut spec = base_spec();
     spec["proxy"] = serde_json::json!({"httpProxy": "http://proxy:3128", "noProxy": ".corp"});
     let data = render(&request(spec)).config_map.data.expect("data");
-    assert_eq!(
-        data.get("HTTP_PROXY").map(String::as_str),
-        Some("http://proxy:3128")
-    );
+    assert_eq!(data.get("HTTP_PROXY").map(String::as_str), Some("http://proxy:3128"));
     assert!(!data.contains_key("HTTPS_PROXY"));
     assert_eq!(
         data.get("NO_PROXY").map(String::as_str),
@@ -355,36 +222,21 @@ fn mounts_probes_and_grace_follow_the_chart() {
     let d = render(&request(base_spec())).deployment;
     let pod = d.spec.clone().and_then(|s| s.template.spec).expect("pod");
     assert_eq!(pod.termination_grace_period_seconds, Some(120));
-    assert_eq!(
-        pod.security_context.and_then(|s| s.run_as_user),
-        Some(10000)
-    );
+    assert_eq!(pod.security_context.and_then(|s| s.run_as_user), Some(10000));
     let c = &pod.containers[0];
-    let mounts: Vec<(String, String)> = c
-        .volume_mounts
-        .clone()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|m| (m.mount_path, m.name))
-        .collect();
+    let mounts: Vec<(String, String)> = c.volume_mounts.clone().unwrap_or_default().into_iter().map(|m| (m.mount_path, m.name)).collect();
     assert_eq!(
         mounts,
         [
             ("/etc/core/app.conf".to_owned(), "config".to_owned()),
             ("/etc/core/key".to_owned(), "secret-key".to_owned()),
-            (
-                "/etc/core/private_key.pem".to_owned(),
-                "token-service-private-key".to_owned()
-            ),
+            ("/etc/core/private_key.pem".to_owned(), "token-service-private-key".to_owned()),
             ("/etc/core/token".to_owned(), "psc".to_owned()),
         ]
     );
     let startup = c.startup_probe.clone().expect("startup probe");
     assert_eq!(startup.failure_threshold, Some(360));
-    assert_eq!(
-        startup.http_get.and_then(|g| g.path).as_deref(),
-        Some("/api/v2.0/ping")
-    );
+    assert_eq!(startup.http_get.and_then(|g| g.path).as_deref(), Some("/api/v2.0/ping"));
 }
 
 #[test]
@@ -392,10 +244,7 @@ fn negative_replicas_names_the_field() {
     let mut spec = base_spec();
     spec["core"] = serde_json::json!({"replicas": -1});
     let err = Core::render(&request(spec)).expect_err("refused");
-    assert!(
-        matches!(&err, RenderError::InvalidSpec { field, .. } if field == "spec.core.replicas"),
-        "{err:?}"
-    );
+    assert!(matches!(&err, RenderError::InvalidSpec { field, .. } if field == "spec.core.replicas"), "{err:?}");
 }
 
 #[test]

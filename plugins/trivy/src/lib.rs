@@ -7,14 +7,10 @@ mod env;
 use std::collections::BTreeMap;
 
 use berth_sdk::k8s::{self, HARBOR_UID};
-use berth_sdk::k8s_openapi::api::core::v1::{
-    Container, ContainerPort, PodSpec, Probe, ResourceRequirements, VolumeMount,
-};
+use berth_sdk::k8s_openapi::api::core::v1::{Container, ContainerPort, PodSpec, Probe, ResourceRequirements, VolumeMount};
 use berth_sdk::k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use berth_sdk::k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use berth_sdk::{
-    CONTRACT_VERSION, PluginDescription, RenderError, RenderRequest, Rendered, Renderer,
-};
+use berth_sdk::{CONTRACT_VERSION, PluginDescription, RenderError, RenderRequest, Rendered, Renderer};
 
 use berth_sdk::volume::{self as storage, DataVolume};
 
@@ -83,34 +79,18 @@ impl Renderer for Trivy {
             DataVolume::Template(claim) => (Some(vec![*claim]), None),
             DataVolume::Existing(volume) => (None, Some(vec![*volume])),
         };
-        let mut pod = PodSpec {
-            containers: vec![container],
-            security_context: Some(k8s::pod_security(HARBOR_UID)),
-            volumes,
-            ..PodSpec::default()
-        };
+        let mut pod =
+            PodSpec { containers: vec![container], security_context: Some(k8s::pod_security(HARBOR_UID)), volumes, ..PodSpec::default() };
         k8s::apply_pod_settings(&mut pod, &pod_settings, topology);
 
-        let statefulset = k8s::stateful_set(
-            &trivy.name,
-            &labels,
-            &selector,
-            replicas,
-            &trivy.service_name,
-            &pod_settings,
-            pod,
-            claim_templates,
-        );
+        let statefulset =
+            k8s::stateful_set(&trivy.name, &labels, &selector, replicas, &trivy.service_name, &pod_settings, pod, claim_templates);
 
         let service = k8s::cluster_ip_service(
             &trivy.service_name,
             &labels,
             &selector,
-            vec![k8s::service_port(
-                &format!("{}-trivy", trivy.scheme),
-                trivy.service_port,
-                trivy.container_port,
-            )],
+            vec![k8s::service_port(&format!("{}-trivy", trivy.scheme), trivy.service_port, trivy.container_port)],
         );
 
         out.object(&statefulset)?.object(&service)?;
@@ -132,10 +112,7 @@ fn probe(path: &str, scheme: &str, failure_threshold: i32) -> Probe {
 /// The chart's `trivy.resources`: a scan of a large image needs the memory.
 fn default_resources() -> ResourceRequirements {
     let quantities = |cpu: &str, memory: &str| {
-        BTreeMap::from([
-            ("cpu".to_owned(), Quantity(cpu.to_owned())),
-            ("memory".to_owned(), Quantity(memory.to_owned())),
-        ])
+        BTreeMap::from([("cpu".to_owned(), Quantity(cpu.to_owned())), ("memory".to_owned(), Quantity(memory.to_owned()))])
     };
     ResourceRequirements {
         requests: Some(quantities("200m", "512Mi")),

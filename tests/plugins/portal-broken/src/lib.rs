@@ -11,10 +11,7 @@ pub struct PortalBroken;
 
 impl Renderer for PortalBroken {
     fn describe() -> PluginDescription {
-        PluginDescription {
-            version: "0.3.0".to_owned(),
-            ..Portal::describe()
-        }
+        PluginDescription { version: "0.3.0".to_owned(), ..Portal::describe() }
     }
 
     fn render(_request: &RenderRequest) -> Result<Rendered, RenderError> {

@@ -18,21 +18,15 @@ pub struct PortalNext;
 
 impl Renderer for PortalNext {
     fn describe() -> PluginDescription {
-        PluginDescription {
-            version: VERSION.to_owned(),
-            ..Portal::describe()
-        }
+        PluginDescription { version: VERSION.to_owned(), ..Portal::describe() }
     }
 
     fn render(request: &RenderRequest) -> Result<Rendered, RenderError> {
         let portal = Portal::render(request)?.into_output();
         let mut out = Rendered::default();
         for json in &portal.objects {
-            let mut object: Value = serde_json::from_str(json).map_err(|e| {
-                RenderError::Internal(format!(
-                    "the portal rendered an object that is not JSON: {e}"
-                ))
-            })?;
+            let mut object: Value = serde_json::from_str(json)
+                .map_err(|e| RenderError::Internal(format!("the portal rendered an object that is not JSON: {e}")))?;
             if object.get("kind").and_then(Value::as_str) == Some("Deployment") {
                 annotate_pod_template(&mut object)?;
             }
@@ -55,19 +49,14 @@ fn annotate_pod_template(deployment: &mut Value) -> Result<(), RenderError> {
         .pointer_mut("/spec/template")
         .and_then(Value::as_object_mut)
         .ok_or_else(|| internal("the portal Deployment has no pod template"))?;
-    let metadata = object_entry(template, "metadata")
-        .ok_or_else(|| internal("the pod template's metadata is not an object"))?;
-    let annotations = object_entry(metadata, "annotations")
-        .ok_or_else(|| internal("the pod template's annotations are not an object"))?;
+    let metadata = object_entry(template, "metadata").ok_or_else(|| internal("the pod template's metadata is not an object"))?;
+    let annotations = object_entry(metadata, "annotations").ok_or_else(|| internal("the pod template's annotations are not an object"))?;
     annotations.insert(ANNOTATION.to_owned(), Value::String(VERSION.to_owned()));
     Ok(())
 }
 
 /// The map under `key`, created when missing or null; None when it is something else.
-fn object_entry<'a>(
-    map: &'a mut Map<String, Value>,
-    key: &str,
-) -> Option<&'a mut Map<String, Value>> {
+fn object_entry<'a>(map: &'a mut Map<String, Value>, key: &str) -> Option<&'a mut Map<String, Value>> {
     let value = map.entry(key).or_insert(Value::Null);
     if value.is_null() {
         *value = Value::Object(Map::new());
