@@ -12,11 +12,11 @@ PLUGINS := berth-plugin-core berth-plugin-jobservice berth-plugin-portal berth-p
 export CARGO_TARGET_WASM32_WASIP2_RUSTFLAGS := --remap-path-prefix=$(CURDIR)=/berth --remap-path-prefix=$(HOME)/.cargo=/cargo
 # Purpose-built plugins for the sandbox and policy tests (never bundled): a hostile one,
 # portal versions to swap and roll back, one that breaks every guardrail.
-TEST_PLUGINS := berth-test-hostile berth-test-portal-next berth-test-portal-broken berth-test-guardrail-breaker
+TEST_PLUGINS := berth-test-hostile berth-test-describe-sleeper berth-test-portal-next berth-test-portal-broken berth-test-guardrail-breaker
 # The example third-party plugin (examples/vendor-plugin), built against the SDK only.
 VENDOR_PLUGINS := berth-vendor-networkpolicy
 
-.PHONY: render plugins test-plugins test e2e bench bench-swap crd clean-plugins
+.PHONY: render plugins test-plugins test e2e harbor-check bench bench-hostile bench-swap crd clean-plugins
 
 ## render: build the plugins and the host, then render examples/minimal.yaml
 render: plugins
@@ -38,8 +38,10 @@ test-plugins: plugins
 	for p in $(TEST_PLUGINS) $(VENDOR_PLUGINS); do cp $(WASM_OUT)/$$(echo $$p | tr - _).wasm target/test-plugins/; done
 	cp tests/plugins/*.wat target/test-plugins/
 
-## test: every test in the workspace (plugins are built first)
+## test: formatting, lints, then every test in the workspace (plugins are built first)
 test: test-plugins
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace -- -D warnings
 	$(CARGO) test --workspace
 
 ## e2e: the end-to-end suites against a real control plane (KUBEBUILDER_ASSETS), after
@@ -49,9 +51,24 @@ e2e: test-plugins
 	$(CARGO) build --workspace --bins
 	$(CARGO) test --workspace --test 'e2e_*' -- --ignored --test-threads=1
 
+## harbor-check: run Harbor v2.15.1's own binaries on `berth render --emit-secrets
+# examples/minimal.yaml` (../shared/harbor-runtime, as root): ping, health, logins, a
+# docker-style push and pull through the token service, a GC job. No --patch: the render
+# runs exactly as Berth produces it.
+HARBOR_RUNTIME ?= ../shared/harbor-runtime
+HARBOR_CHECK_CLUSTER ?= examples/minimal.yaml
+harbor-check: plugins
+	$(CARGO) build -p berth --bin berth
+	$(HARBOR_RUNTIME)/setup.sh
+	$(HARBOR_RUNTIME)/run-check.sh --berth-bin target/debug/berth --plugins target/plugins $(HARBOR_CHECK_CLUSTER)
+
 ## bench: the sandbox benchmark (compile, cached load, instantiate, render)
 bench: plugins
 	$(CARGO) bench -p berth --bench sandbox
+
+## bench-hostile: deadline overrun and peak RSS under hostile plugins (README figures)
+bench-hostile: test-plugins
+	$(CARGO) run -q -p berth-tests --bin hostile-bench -- 20 8
 
 ## bench-swap: time a PluginPolicy change re-rendering 100 HarborClusters (needs a control plane)
 bench-swap: test-plugins

@@ -7,19 +7,22 @@
 //! - [`topology`]: names, Services, URLs and images the host resolves for plugins.
 //! - [`render`]: one HarborCluster through every enabled component's plugin.
 //! - [`manifest`]: reading HarborCluster files and writing multi-document YAML.
+//! - [`names`]: Kubernetes name rules, and bounding outside text.
 //! - [`crd`]: the generated CustomResourceDefinition.
 
 pub mod catalog;
 pub mod controller;
 pub mod crd;
-pub mod error_chain;
 pub mod diff;
+pub mod error_chain;
 pub mod manifest;
+pub mod names;
 pub mod plugin_dir;
 pub mod policy;
 pub mod render;
 pub mod sandbox;
 pub mod secrets;
+pub mod spec_checks;
 pub mod topology;
 
 pub use berth_sdk::spec::{HarborCluster, HarborClusterSpec};

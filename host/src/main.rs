@@ -12,7 +12,7 @@ use berth::controller::leader::{LeaderElector, LeaseConfig};
 use berth::plugin_dir::PluginDir;
 use berth::policy::{ClusterFacts, Guardrails, Planned, PluginSet, RenderPlan, Selection, Snapshot};
 use berth::render::{ClusterRef, render_planned};
-use berth::sandbox::{Digest, EngineSettings, Limits, Plugin, Sandbox};
+use berth::sandbox::{CacheKey, Digest, EngineSettings, Limits, Plugin, Sandbox};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -27,6 +27,12 @@ struct Cli {
     /// Compile plugins in memory only; write no cache.
     #[arg(long, global = true)]
     no_cache: bool,
+    /// The key that signs precompiled artifacts: a file of 32 or more random bytes outside
+    /// the cache directory (a read-only mounted Secret in a cluster). Default: for `run`, a
+    /// key drawn per process (a restart recompiles); for the other commands,
+    /// $XDG_CONFIG_HOME/berth/cache.key, created on first use.
+    #[arg(long, global = true, env = "BERTH_CACHE_KEY_FILE")]
+    cache_key_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -63,6 +69,11 @@ enum Command {
         #[command(subcommand)]
         command: PluginsCommand,
     },
+    /// Work on generated Secrets offline.
+    Secrets {
+        #[command(subcommand)]
+        command: SecretsCommand,
+    },
     /// Print a CustomResourceDefinition (HarborCluster by default).
     Crd {
         /// HarborCluster or PluginPolicy.
@@ -94,6 +105,15 @@ enum Command {
         #[arg(long, env = "POD_NAMESPACE", default_value = "berth-system")]
         leader_election_namespace: String,
     },
+}
+
+#[derive(Subcommand)]
+enum SecretsCommand {
+    /// Print the core Secret from FILE (`kubectl get secret <fullname>-core -o yaml`)
+    /// with its token-signing key re-encoded as PKCS#1, the form Harbor reads. Same key,
+    /// every other value unchanged. The operator does this by itself; this is for
+    /// Secrets made by an older `berth render --emit-secrets`.
+    ConvertTokenKey { file: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -140,6 +160,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Secrets { command: SecretsCommand::ConvertTokenKey { ref file } } => convert_token_key(file),
         Command::Crd { ref kind } => {
             match kind.as_str() {
                 "HarborCluster" => print!("{}", berth::crd::harbor_cluster_crd_yaml()?),
@@ -153,17 +174,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let sources = plugin_sources.as_deref().map(open_sources).transpose()?;
             render(&sandbox, file, plugins.as_deref(), namespace, emit_secrets, policy, sources.as_ref())
         }
-        Command::Run { ref plugins, ref plugin_sources, ref namespaces, concurrency, http_addr, leader_election, ref leader_election_namespace } => {
-            let sandbox = sandbox(&cli)?;
+        Command::Run {
+            ref plugins,
+            ref plugin_sources,
+            ref namespaces,
+            concurrency,
+            http_addr,
+            leader_election,
+            ref leader_election_namespace,
+        } => {
+            let key = cli.cache_key_file.clone().map_or(CacheKey::Ephemeral, CacheKey::File);
+            let sandbox = sandbox_with_key(&cli, &key)?;
             let dir = open_plugin_dir(plugins.as_deref())?;
             let catalog = load_catalog(&sandbox, &dir)?;
             let sources = plugin_sources.as_deref().map(open_sources).transpose()?;
-            let options = berth::controller::Options {
-                namespaces: namespaces.clone(),
-                concurrency,
-                on_signal: true,
-                ..Default::default()
-            };
+            let options = berth::controller::Options { namespaces: namespaces.clone(), concurrency, on_signal: true, ..Default::default() };
             let lease = leader_election.then(|| LeaseConfig::new(leader_election_namespace, "berth-operator", replica_identity()));
             operate(sandbox, sources, catalog, options, http_addr, lease)
         }
@@ -172,7 +197,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             inspect(&sandbox, file)
         }
         Command::Plugins { command: PluginsCommand::Verify { ref file, ref digest } } => {
-            let sandbox = sandbox(&cli)?;
+            // Never the precompiled cache: what is verified is compiled from the file itself.
+            let sandbox = Sandbox::new(EngineSettings::default(), None).context("starting the WebAssembly sandbox")?;
             verify(&sandbox, file, digest)
         }
         Command::Plugins { command: PluginsCommand::Diff { ref from, ref to, ref file, ref namespace } } => {
@@ -182,9 +208,41 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// The sandbox of an interactive command: its cache signed with the user's key file.
 fn sandbox(cli: &Cli) -> anyhow::Result<Sandbox> {
+    let key = match &cli.cache_key_file {
+        Some(file) => CacheKey::File(file.clone()),
+        None if cli.no_cache => CacheKey::Ephemeral,
+        None => user_cache_key().map_or(CacheKey::Ephemeral, CacheKey::File),
+    };
+    sandbox_with_key(cli, &key)
+}
+
+fn sandbox_with_key(cli: &Cli, key: &CacheKey) -> anyhow::Result<Sandbox> {
     let cache = if cli.no_cache { None } else { cli.cache_dir.clone().or_else(default_cache_dir) };
-    Sandbox::new(EngineSettings::default(), cache.as_deref()).context("starting the WebAssembly sandbox")
+    Sandbox::with_cache_key(EngineSettings::default(), cache.as_deref(), key).context("starting the WebAssembly sandbox")
+}
+
+/// $XDG_CONFIG_HOME/berth/cache.key (or ~/.config/...), created with 32 random bytes,
+/// mode 0600, on first use: apart from the cache, so a writable cache directory does not
+/// hand out the key. None when it cannot be made (the cache then lives for one run).
+fn user_cache_key() -> Option<PathBuf> {
+    use std::io::Write as _;
+    use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+    let dir = base.join("berth");
+    let path = dir.join("cache.key");
+    if path.is_file() {
+        return Some(path);
+    }
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir).ok()?;
+    let mut key = [0u8; 32];
+    getrandom::fill(&mut key).ok()?;
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path).ok()?;
+    file.write_all(&key).ok()?;
+    Some(path)
 }
 
 fn default_cache_dir() -> Option<PathBuf> {
@@ -218,7 +276,10 @@ fn render(
         for (policy, status) in &snapshot.policy_status {
             for component in &status.components {
                 for refused in &component.refused {
-                    eprintln!("warning: PluginPolicy {policy}: {} {} refused: {}: {}", component.component, refused.version, refused.reason, refused.message);
+                    eprintln!(
+                        "warning: PluginPolicy {policy}: {} {} refused: {}: {}",
+                        component.component, refused.version, refused.reason, refused.message
+                    );
                 }
             }
         }
@@ -226,7 +287,8 @@ fn render(
     let name = cluster.metadata.name.as_deref().unwrap_or_default();
     let namespace = cluster.metadata.namespace.as_deref().unwrap_or(default_namespace);
     let uid = cluster.metadata.uid.as_deref().unwrap_or_default();
-    let plan = snapshot.plan(&ClusterFacts { uid, labels: cluster.metadata.labels.as_ref().unwrap_or(&BTreeMap::new()), spec: &cluster.spec });
+    let plan =
+        snapshot.plan(&ClusterFacts { uid, labels: cluster.metadata.labels.as_ref().unwrap_or(&BTreeMap::new()), spec: &cluster.spec });
     let rendered = render_planned(&plan, &ClusterRef { name, namespace, uid, spec: &cluster.spec })?;
     let errors: Vec<String> = rendered.errors().map(|e| format!("{e:#}")).collect();
     if !errors.is_empty() {
@@ -253,7 +315,9 @@ fn render(
         eprintln!(
             "note: {} generated Secrets are referenced but not printed: {}.\n      \
              They must exist in namespace {namespace} (the operator creates them; offline, \
-             run once with --emit-secrets). Rendering never regenerates them.",
+             run once with --emit-secrets). Rendering never regenerates them.\n      \
+             A core Secret from berth 0.1's --emit-secrets holds a PKCS#8 tls.key that Harbor \
+             cannot read: `berth secrets convert-token-key` prints it converted (README).",
             names.len(),
             names.join(", ")
         );
@@ -264,11 +328,23 @@ fn render(
     Ok(())
 }
 
+fn convert_token_key(file: &Path) -> anyhow::Result<()> {
+    let text = berth::manifest::read_bounded(file)?;
+    let mut secret: k8s_openapi::api::core::v1::Secret =
+        serde_yaml::from_str(&text).with_context(|| format!("{} is not a Secret manifest", file.display()))?;
+    let key = berth_sdk::topology::keys::TOKEN_KEY;
+    let converted = berth::secrets::convert_token_key_in_secret(&mut secret, key).with_context(|| format!("{}", file.display()))?;
+    if !converted {
+        eprintln!("note: {key} is already in a form Harbor reads; nothing to convert");
+    }
+    print!("{}", serde_yaml::to_string(&secret)?);
+    Ok(())
+}
+
 fn open_plugin_dir(plugins: Option<&Path>) -> anyhow::Result<PluginDir> {
     let dir_path = plugins.map(Path::to_owned).unwrap_or_else(PluginDir::default_location);
-    PluginDir::open(&dir_path).with_context(|| {
-        format!("no plugins at {}: build them first (`make plugins`) or pass --plugins DIR", dir_path.display())
-    })
+    PluginDir::open(&dir_path)
+        .with_context(|| format!("no plugins at {}: build them first (`make plugins`) or pass --plugins DIR", dir_path.display()))
 }
 
 fn open_sources(path: &Path) -> anyhow::Result<PluginDir> {
@@ -428,12 +504,18 @@ fn shadow_diff(sandbox: &Sandbox, from: &Path, to: &Path, file: &Path, default_n
     let uid = cluster.metadata.uid.as_deref().unwrap_or_default();
     let reference = ClusterRef { name, namespace, uid, spec: &cluster.spec };
     let objects = |plugin: &Plugin| -> anyhow::Result<Vec<serde_json::Map<String, serde_json::Value>>> {
-        let planned = Planned { plugin: plugin.clone(), selection: Selection::Stable, guardrails: Arc::new(Guardrails::default()), stable: None };
+        let planned =
+            Planned { plugin: plugin.clone(), selection: Selection::Stable, guardrails: Arc::new(Guardrails::default()), stable: None };
         let plan = RenderPlan { components: vec![(component.clone(), Ok(planned))] };
         let rendered = render_planned(&plan, &reference)?;
         match rendered.components.into_iter().next() {
             Some((_, Ok(render))) => Ok(render.objects.into_iter().map(|o| o.object).collect()),
-            Some((_, Err(e))) => Err(anyhow::Error::new(e).context(format!("{}@{} does not render {file:?}", plugin.name(), plugin.description().version, file = file.display()))),
+            Some((_, Err(e))) => Err(anyhow::Error::new(e).context(format!(
+                "{}@{} does not render {file:?}",
+                plugin.name(),
+                plugin.description().version,
+                file = file.display()
+            ))),
             None => bail!("nothing rendered"),
         }
     };

@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 use berth::catalog::Catalog;
 use berth::plugin_dir::PluginDir;
 use berth::render::{ClusterRef, ClusterRender, ClusterRenderError, render_cluster};
-use berth::sandbox::{EngineSettings, Limits, Sandbox};
+use berth::sandbox::{CacheKey, EngineSettings, Limits, Sandbox};
 use berth_sdk::spec::HarborCluster;
 
 pub fn workspace() -> PathBuf {
@@ -41,10 +41,32 @@ pub fn test_plugins() -> PathBuf {
 }
 
 /// A sandbox whose precompiled cache lives in target/, so each plugin digest is
-/// compiled once across all test binaries and runs.
+/// compiled once across all test binaries and runs. Its key lies beside the cache, not
+/// in it, as the deployer's key would.
 pub fn sandbox() -> Sandbox {
     let cache = workspace().join("target/berth-test-cache");
-    Sandbox::new(EngineSettings::default(), Some(&cache)).unwrap_or_else(|e| panic!("sandbox: {e}"))
+    Sandbox::with_cache_key(EngineSettings::default(), Some(&cache), &CacheKey::File(test_cache_key()))
+        .unwrap_or_else(|e| panic!("sandbox: {e}"))
+}
+
+/// target/berth-test-cache.key: 32 random bytes, made once (whichever test binary is
+/// first; a concurrent one that loses the race reads the winner's).
+fn test_cache_key() -> PathBuf {
+    use std::io::Write as _;
+    let path = workspace().join("target/berth-test-cache.key");
+    if !path.is_file() {
+        let mut key = [0u8; 32];
+        getrandom::fill(&mut key).unwrap_or_else(|e| panic!("{e}"));
+        let tmp = path.with_extension(format!("key.{}", std::process::id()));
+        let mut file = std::fs::File::create(&tmp).unwrap_or_else(|e| panic!("{e}"));
+        file.write_all(&key).unwrap_or_else(|e| panic!("{e}"));
+        // A hard link never leaves a half-written key for another binary to read.
+        if std::fs::hard_link(&tmp, &path).is_err() && !path.is_file() {
+            panic!("could not make {}", path.display());
+        }
+        let _ = std::fs::remove_file(&tmp);
+    }
+    path
 }
 
 /// One sandbox and bundled catalog per test binary, shared by its tests.
@@ -123,8 +145,7 @@ pub fn assert_golden(name: &str, actual: &str) {
         std::fs::write(&path, actual).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
         return;
     }
-    let expected = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (UPDATE_GOLDEN=1 creates it)", path.display()));
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e} (UPDATE_GOLDEN=1 creates it)", path.display()));
     if expected != *actual {
         let first_diff = expected
             .lines()
@@ -141,6 +162,32 @@ pub fn assert_golden(name: &str, actual: &str) {
     }
 }
 
+/// The field a spec error names, whichever layer refused the spec: the host, before any
+/// plugin ran (bounds, `$(`, Secret references), or `component`'s plugin.
+pub fn spec_error_field(result: Result<ClusterRender, ClusterRenderError>, component: &str) -> String {
+    use berth::render::ComponentError;
+    use berth::sandbox::SandboxError;
+    match result {
+        Err(ClusterRenderError::Spec(e)) => e.field,
+        Err(other) => panic!("expected an invalid-spec error, got {other}"),
+        Ok(rendered) => match rendered.components.iter().find(|(c, _)| c == component) {
+            Some((
+                _,
+                Err(ComponentError::Plugin {
+                    source: SandboxError::Rejected { error: berth_sdk::RenderError::InvalidSpec { field, .. }, .. },
+                    ..
+                }),
+            )) => field.clone(),
+            Some((_, Err(ComponentError::Spec { source, .. }))) => source.field.clone(),
+            Some((_, Err(other))) => {
+                panic!("expected an invalid-spec error from {component}, got {other}")
+            }
+            Some((_, Ok(_))) => panic!("{component} rendered the spec"),
+            None => panic!("{component} was not rendered"),
+        },
+    }
+}
+
 /// A cluster rendered through the shared bundled catalog, failing the test on a spec error.
 pub fn render_bundled(cluster: &HarborCluster) -> ClusterRender {
     render(shared_catalog(), cluster).unwrap_or_else(|e| panic!("{e}"))
@@ -148,24 +195,13 @@ pub fn render_bundled(cluster: &HarborCluster) -> ClusterRender {
 
 /// One component's objects as (kind, name, JSON); the panic names its error if it failed.
 pub fn component_objects(rendered: &ClusterRender, component: &str) -> Vec<(String, String, serde_json::Value)> {
-    let (_, result) = rendered
-        .components
-        .iter()
-        .find(|(c, _)| c == component)
-        .unwrap_or_else(|| panic!("{component} was not rendered"));
+    let (_, result) = rendered.components.iter().find(|(c, _)| c == component).unwrap_or_else(|| panic!("{component} was not rendered"));
     let render = result.as_ref().unwrap_or_else(|e| panic!("{component} failed: {e}"));
-    render
-        .objects
-        .iter()
-        .map(|o| (o.kind().to_owned(), o.name().to_owned(), serde_json::Value::Object(o.object.clone())))
-        .collect()
+    render.objects.iter().map(|o| (o.kind().to_owned(), o.name().to_owned(), serde_json::Value::Object(o.object.clone()))).collect()
 }
 
 /// The object of `kind` named `name`, deserialized into its Kubernetes type.
 pub fn find_object<T: serde::de::DeserializeOwned>(objects: &[(String, String, serde_json::Value)], kind: &str, name: &str) -> T {
-    let (_, _, value) = objects
-        .iter()
-        .find(|(k, n, _)| k == kind && n == name)
-        .unwrap_or_else(|| panic!("no {kind} {name}"));
+    let (_, _, value) = objects.iter().find(|(k, n, _)| k == kind && n == name).unwrap_or_else(|| panic!("no {kind} {name}"));
     serde_json::from_value(value.clone()).unwrap_or_else(|e| panic!("{kind} {name}: {e}"))
 }

@@ -32,6 +32,7 @@ pub mod prune;
 pub mod resources;
 pub mod rollout;
 pub mod status;
+pub mod token_key;
 
 use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
@@ -39,8 +40,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt as _;
-use kube::runtime::WatchStreamExt as _;
 use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::WatchStreamExt as _;
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
@@ -120,7 +121,9 @@ impl Context {
     }
 
     fn backoff(&self, key: &str) -> Duration {
-        let Ok(mut failures) = self.failures.lock() else { return Duration::from_secs(60) };
+        let Ok(mut failures) = self.failures.lock() else {
+            return Duration::from_secs(60);
+        };
         let n = failures.entry(key.to_owned()).or_default();
         *n = n.saturating_add(1);
         // 5 s, 10 s, 20 s ... capped at 5 minutes.
@@ -157,7 +160,11 @@ pub(crate) fn plan(ctx: &Context, hc: &HarborCluster) -> (Arc<crate::policy::Sna
 }
 
 /// [`render_planned`] on a blocking thread.
-pub(crate) async fn render_blocking(hc: &HarborCluster, namespace: &str, plan: RenderPlan) -> Result<Result<ClusterRender, ClusterRenderError>> {
+pub(crate) async fn render_blocking(
+    hc: &HarborCluster,
+    namespace: &str,
+    plan: RenderPlan,
+) -> Result<Result<ClusterRender, ClusterRenderError>> {
     let name = hc.name_any();
     let namespace = namespace.to_owned();
     let uid = hc.uid().unwrap_or_default();
@@ -226,6 +233,16 @@ async fn apply(hc: &HarborCluster, ctx: &Context, namespace: &str, name: &str) -
     rollout::judge_canaries(ctx, hc, namespace, &plan, &rendered).await?;
 
     let live = live::Live::read(ctx, namespace, name).await?;
+    // Before `ensure`: an interrupted conversion leaves the core Secret briefly absent.
+    let core_workloads = workloads_of(&rendered, "core");
+    let token_key = token_key::Target {
+        secret: &rendered.topology.secrets.core,
+        key: berth_sdk::topology::keys::TOKEN_KEY,
+        workloads: &core_workloads,
+    };
+    if let Some(note) = token_key::convert(ctx, namespace, &live, &token_key).await? {
+        ctx.event(hc, EventType::Normal, "TokenKeyConverted", "Replace", &note).await;
+    }
     let created = generated::ensure(ctx, namespace, name, &rendered.topology.labels, &rendered.secrets, &live).await?;
     if !created.is_empty() {
         ctx.event(hc, EventType::Normal, "SecretsCreated", "Create", &format!("generated {}", created.join(", "))).await;
@@ -248,16 +265,22 @@ async fn apply(hc: &HarborCluster, ctx: &Context, namespace: &str, name: &str) -
                 for object in &render.objects {
                     desired_keys.insert((object.kind().to_owned(), object.name().to_owned()));
                     if matches!(object.kind(), "Deployment" | "StatefulSet") {
-                        report.workloads.push((object.kind().to_owned(), object.name().to_owned(), status::desired_replicas(&object.object)));
+                        report.workloads.push((
+                            object.kind().to_owned(),
+                            object.name().to_owned(),
+                            status::desired_replicas(&object.object),
+                        ));
                     }
                 }
                 let applied = match apply::prepare(&render.objects, &owner) {
-                    Ok(desired) => apply::apply_all(ctx, namespace, &live, &desired, &uid).await,
+                    Ok(desired) => apply::apply_all(ctx, namespace, &live, &desired, name, &uid).await,
                     Err(e) => Err(e),
                 };
                 match applied {
                     Ok(0) => {}
-                    Ok(n) => tracing::info!(cluster = name, namespace, component, patched = n, "applied"),
+                    Ok(n) => {
+                        tracing::info!(cluster = name, namespace, component, patched = n, "applied")
+                    }
                     Err(message) => {
                         ctx.event(hc, EventType::Warning, "ApplyFailed", "Apply", &format!("{component}: {message}")).await;
                         report.failure = Some(message);
@@ -273,7 +296,8 @@ async fn apply(hc: &HarborCluster, ctx: &Context, namespace: &str, name: &str) -
                     report.selection = Some(planned.selection.to_string());
                 }
                 let message = crate::error_chain::error_chain(error);
-                let reason = if matches!(error, crate::render::ComponentError::Guardrail { .. }) { "GuardrailViolation" } else { "RenderFailed" };
+                let reason =
+                    if matches!(error, crate::render::ComponentError::Guardrail { .. }) { "GuardrailViolation" } else { "RenderFailed" };
                 ctx.event(hc, EventType::Warning, reason, "Render", &message).await;
                 report.failure = Some(message);
                 report.render_failed = true;
@@ -304,6 +328,19 @@ async fn apply(hc: &HarborCluster, ctx: &Context, namespace: &str, name: &str) -
         // Status and Events already name them; the error makes the controller back off.
         Err(Error::ComponentsFailed(failed.into_iter().collect()))
     }
+}
+
+/// (kind, name) of a component's rendered Deployments and StatefulSets.
+fn workloads_of(rendered: &crate::render::ClusterRender, component: &str) -> Vec<(String, String)> {
+    rendered
+        .components
+        .iter()
+        .filter(|(name, _)| name == component)
+        .filter_map(|(_, result)| result.as_ref().ok())
+        .flat_map(|render| render.objects.iter())
+        .filter(|o| matches!(o.kind(), "Deployment" | "StatefulSet"))
+        .map(|o| (o.kind().to_owned(), o.name().to_owned()))
+        .collect()
 }
 
 /// Writes status with server-side apply when it differs from the current one. Returns

@@ -32,19 +32,16 @@ pub struct ComponentReport {
 
 /// Desired replicas of a rendered workload (Kubernetes defaults a missing count to 1).
 pub fn desired_replicas(object: &serde_json::Map<String, Value>) -> i32 {
-    object
-        .get("spec")
-        .and_then(|s| s.get("replicas"))
-        .and_then(Value::as_i64)
-        .and_then(|n| i32::try_from(n).ok())
-        .unwrap_or(1)
+    object.get("spec").and_then(|s| s.get("replicas")).and_then(Value::as_i64).and_then(|n| i32::try_from(n).ok()).unwrap_or(1)
 }
 
 /// Ready replicas of a live workload that count: ready and already updated to the
 /// current template, and none while the workload controller has not yet seen the
 /// current spec (a rollout in flight is not "ready" on the old pods).
 fn ready_replicas(live: &Live, kind: &str, name: &str) -> i32 {
-    let Some(object) = live.get(kind, name) else { return 0 };
+    let Some(object) = live.get(kind, name) else {
+        return 0;
+    };
     let field = |f: &str| object.data.get("status").and_then(|s| s.get(f)).and_then(Value::as_i64);
     if let (Some(observed), Some(generation)) = (field("observedGeneration"), object.metadata.generation)
         && observed < generation
@@ -142,9 +139,48 @@ pub fn build(generation: Option<i64>, spec: &HarborClusterSpec, reports: &[Compo
         ready_components: Some(format!("{ready_count}/{total}")),
         external_url: Some(spec.external_url.clone()),
         version: Some(spec.version.clone()),
-        conditions: vec![ready_condition, rendered, applied, components_ready],
+        conditions: [ready_condition, rendered, applied, components_ready].into_iter().chain(tls_condition(spec)).collect(),
         components,
     }
+}
+
+/// For an `https` externalURL, who terminates TLS: Berth's render (nginx or the Ingress
+/// with `spec.expose.tlsSecret`) or something the user must put in front. Core hands
+/// clients `https` token URLs either way, so a registry nobody terminates TLS for takes
+/// no image; the condition says plainly which it is.
+pub fn tls_condition(spec: &HarborClusterSpec) -> Option<StatusCondition> {
+    use berth_sdk::spec::ExposeType;
+    if !spec.external_url.starts_with("https://") {
+        return None;
+    }
+    let expose = &spec.expose;
+    Some(match (expose.type_, expose.tls_secret.as_deref()) {
+        (ExposeType::Ingress, Some(secret)) => {
+            condition("TLS", true, "TerminatedByIngress", format!("the Ingress terminates TLS with Secret {secret}"))
+        }
+        (ExposeType::Ingress, None) => condition(
+            "TLS",
+            false,
+            "TerminatedOutside",
+            "spec.expose.tlsSecret is unset: the ingress controller must terminate TLS for the externalURL's host (its default certificate)",
+        ),
+        (ExposeType::Route, _) => condition(
+            "TLS",
+            false,
+            "TerminatedOutside",
+            "the Gateway in spec.expose.route.parentRefs must terminate TLS (an HTTPS listener) for the externalURL's host",
+        ),
+        (_, Some(secret)) => {
+            condition("TLS", true, "TerminatedByNginx", format!("the nginx proxy terminates TLS on port 443 with Secret {secret}"))
+        }
+        (_, None) => condition(
+            "TLS",
+            false,
+            "TerminatedOutside",
+            "spec.externalURL is https but spec.expose.tlsSecret is unset, so nothing Berth renders terminates TLS: a load balancer or \
+             ingress in front of the nginx Service's http port must terminate it and send X-Forwarded-Proto: https",
+        ),
+    })
 }
 
 /// Status for a spec the host refuses before any plugin runs.
@@ -168,6 +204,23 @@ pub fn invalid_spec(generation: Option<i64>, spec: &HarborClusterSpec, message: 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_https_url_says_who_terminates_tls() {
+        let spec = |expose: Value, url: &str| -> HarborClusterSpec {
+            serde_json::from_value(serde_json::json!({"version": "2.15.1", "externalURL": url, "expose": expose}))
+                .unwrap_or_else(|e| panic!("{e}"))
+        };
+        let reason = |expose: Value| tls_condition(&spec(expose, "https://h.example.com")).map(|c| (c.status, c.reason));
+        assert_eq!(tls_condition(&spec(serde_json::json!({}), "http://h.example.com")), None);
+        assert_eq!(reason(serde_json::json!({})), Some(("False".to_owned(), "TerminatedOutside".to_owned())));
+        assert_eq!(reason(serde_json::json!({"tlsSecret": "t"})), Some(("True".to_owned(), "TerminatedByNginx".to_owned())));
+        assert_eq!(
+            reason(serde_json::json!({"type": "ingress", "tlsSecret": "t", "ingress": {"host": "h"}})),
+            Some(("True".to_owned(), "TerminatedByIngress".to_owned()))
+        );
+        assert_eq!(reason(serde_json::json!({"type": "loadBalancer"})), Some(("False".to_owned(), "TerminatedOutside".to_owned())));
+    }
     use kube::api::DynamicObject;
 
     fn spec() -> HarborClusterSpec {

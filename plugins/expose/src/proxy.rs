@@ -5,8 +5,7 @@ use std::collections::BTreeMap;
 
 use berth_sdk::k8s::{self, HARBOR_UID};
 use berth_sdk::k8s_openapi::api::core::v1::{
-    ConfigMapVolumeSource, Container, ContainerPort, PodSpec,
-    SecretVolumeSource, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
+    ConfigMapVolumeSource, Container, ContainerPort, PodSpec, SecretVolumeSource, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
 };
 use berth_sdk::spec::{ExposeSpec, ExposeType};
 use berth_sdk::{RenderError, RenderRequest, Rendered};
@@ -18,11 +17,7 @@ use crate::nginx_conf::{self, CERT_DIR, HTTP_PORT, HTTPS_PORT, Listen};
 /// immutable selector still matches.
 const NGINX: &str = "nginx";
 
-pub(crate) fn render(
-    out: &mut Rendered,
-    req: &RenderRequest,
-    backends: &Backends,
-) -> Result<(), RenderError> {
+pub(crate) fn render(out: &mut Rendered, req: &RenderRequest, backends: &Backends) -> Result<(), RenderError> {
     let expose = &req.spec.expose;
     let topology = &req.topology;
     let nginx = topology.component(NGINX)?;
@@ -40,11 +35,8 @@ pub(crate) fn render(
     let labels = topology.labels_for(NGINX);
     let selector = topology.selector_for(NGINX);
 
-    let config = k8s::config_map(
-        &nginx.name,
-        &labels,
-        BTreeMap::from([("nginx.conf".to_owned(), nginx_conf::nginx_conf(backends, listen))]),
-    );
+    let config =
+        k8s::config_map(&nginx.name, &labels, BTreeMap::from([("nginx.conf".to_owned(), nginx_conf::nginx_conf(backends, listen))]));
 
     let (probe_port, probe_scheme) = if tls.is_some() { (HTTPS_PORT, "https") } else { (HTTP_PORT, "http") };
     let mut mounts = vec![VolumeMount {
@@ -55,10 +47,7 @@ pub(crate) fn render(
     }];
     let mut volumes = vec![Volume {
         name: "config".to_owned(),
-        config_map: Some(ConfigMapVolumeSource {
-            name: nginx.name.clone(),
-            ..ConfigMapVolumeSource::default()
-        }),
+        config_map: Some(ConfigMapVolumeSource { name: nginx.name.clone(), ..ConfigMapVolumeSource::default() }),
         ..Volume::default()
     }];
     if let Some(secret) = tls {
@@ -70,10 +59,7 @@ pub(crate) fn render(
         });
         volumes.push(Volume {
             name: "certificate".to_owned(),
-            secret: Some(SecretVolumeSource {
-                secret_name: Some(secret.to_owned()),
-                ..SecretVolumeSource::default()
-            }),
+            secret: Some(SecretVolumeSource { secret_name: Some(secret.to_owned()), ..SecretVolumeSource::default() }),
             ..Volume::default()
         });
     }
@@ -86,7 +72,13 @@ pub(crate) fn render(
             None => nginx.image(NGINX)?.to_owned(),
         }),
         image_pull_policy: Some(topology.image_pull_policy.clone()),
-        ports: Some(vec![container_port("http", HTTP_PORT), container_port("https", HTTPS_PORT)]),
+        // 8443 only when nginx listens on it: a declared port nobody serves misleads
+        // every tool that reads the pod.
+        ports: Some(if tls.is_some() {
+            vec![container_port("http", HTTP_PORT), container_port("https", HTTPS_PORT)]
+        } else {
+            vec![container_port("http", HTTP_PORT)]
+        }),
         liveness_probe: Some(k8s::http_probe("/", probe_port, probe_scheme, 300, 10)),
         readiness_probe: Some(k8s::http_probe("/", probe_port, probe_scheme, 1, 10)),
         resources: spec.resources.clone(),
@@ -106,9 +98,7 @@ pub(crate) fn render(
 
     let deployment = k8s::deployment(&nginx.name, &labels, &selector, replicas, spec, pod);
 
-    out.object(&config)?
-        .object(&deployment)?
-        .object(&service(expose, &labels, &selector))?;
+    out.object(&config)?.object(&deployment)?.object(&service(expose, &labels, &selector))?;
     Ok(())
 }
 
@@ -122,11 +112,7 @@ fn container_port(name: &str, port: u16) -> ContainerPort {
 }
 
 /// The Service users reach: http always, https only when the proxy terminates TLS.
-pub(crate) fn service(
-    expose: &ExposeSpec,
-    labels: &BTreeMap<String, String>,
-    selector: &BTreeMap<String, String>,
-) -> Service {
+pub(crate) fn service(expose: &ExposeSpec, labels: &BTreeMap<String, String>, selector: &BTreeMap<String, String>) -> Service {
     let s = &expose.service;
     let node_port = expose.type_ == ExposeType::NodePort;
     let port = |name: &str, port: u16, target: u16, node: Option<u16>| ServicePort {
@@ -153,8 +139,7 @@ pub(crate) fn service(
             selector: Some(selector.clone()),
             ports: Some(ports),
             load_balancer_ip: s.load_balancer_ip.clone().filter(|_| load_balancer),
-            load_balancer_source_ranges: (load_balancer && !s.source_ranges.is_empty())
-                .then(|| s.source_ranges.clone()),
+            load_balancer_source_ranges: (load_balancer && !s.source_ranges.is_empty()).then(|| s.source_ranges.clone()),
             ..ServiceSpec::default()
         }),
         ..Service::default()
