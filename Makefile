@@ -54,11 +54,11 @@ e2e: test-plugins
 ## harbor-check: run Harbor v2.15.1's own binaries on `berth render --emit-secrets
 # examples/minimal.yaml` (../shared/harbor-runtime, as root): ping, health, logins, a
 # docker-style push and pull through the token service, a GC job. No --patch: the render
-# runs exactly as Berth produces it.
+# runs exactly as Berth produces it. `--workspace` keeps the feature set of `make test`.
 HARBOR_RUNTIME ?= ../shared/harbor-runtime
 HARBOR_CHECK_CLUSTER ?= examples/minimal.yaml
 harbor-check: plugins
-	$(CARGO) build -p berth --bin berth
+	$(CARGO) build --workspace --bins
 	$(HARBOR_RUNTIME)/setup.sh
 	$(HARBOR_RUNTIME)/run-check.sh --berth-bin target/debug/berth --plugins target/plugins $(HARBOR_CHECK_CLUSTER)
 

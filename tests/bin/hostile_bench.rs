@@ -14,15 +14,10 @@
 use std::time::{Duration, Instant};
 
 use berth::sandbox::{EngineSettings, Limits, Sandbox};
-use berth_sdk::contract::{ClusterIdentity, RenderInput};
+use berth_sdk::contract::RenderInput;
 
 fn input(cluster: &str) -> RenderInput {
-    RenderInput {
-        cluster: ClusterIdentity { name: cluster.to_owned(), namespace: "ns".to_owned(), uid: String::new() },
-        harbor_version: "2.15.1".to_owned(),
-        spec_json: r#"{"version":"2.15.1","externalURL":"https://h.example.com"}"#.to_owned(),
-        topology_json: "{}".to_owned(),
-    }
+    berth_tests::hostile_input(cluster)
 }
 
 /// Peak and current resident set size of this process, in KiB.

@@ -162,6 +162,17 @@ pub fn assert_golden(name: &str, actual: &str) {
     }
 }
 
+/// The input the hostile test plugin gets: its misbehaviour is picked by `cluster`.
+pub fn hostile_input(cluster: &str) -> berth_sdk::contract::RenderInput {
+    use berth_sdk::contract::{ClusterIdentity, RenderInput};
+    RenderInput {
+        cluster: ClusterIdentity { name: cluster.to_owned(), namespace: "ns".to_owned(), uid: String::new() },
+        harbor_version: "2.15.1".to_owned(),
+        spec_json: r#"{"version":"2.15.1","externalURL":"https://h.example.com"}"#.to_owned(),
+        topology_json: "{}".to_owned(),
+    }
+}
+
 /// The field a spec error names, whichever layer refused the spec: the host, before any
 /// plugin ran (bounds, `$(`, Secret references), or `component`'s plugin.
 pub fn spec_error_field(result: Result<ClusterRender, ClusterRenderError>, component: &str) -> String {

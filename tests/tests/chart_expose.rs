@@ -3,7 +3,7 @@
 
 use berth::catalog::Catalog;
 use berth::plugin_dir::PluginDir;
-use berth::render::{ClusterRender, RenderedObject};
+use berth::render::{ClusterRender, ClusterRenderError, RenderedObject};
 use berth::sandbox::Limits;
 use berth_sdk::spec::{ExposeType, HarborCluster, IngressExpose, RouteExpose};
 use berth_tests::{bundled_plugins, read_example, render, sandbox};
@@ -19,13 +19,17 @@ const CORE_PATHS: [&str; 4] = ["/api/", "/service/", "/v2/", "/c/"];
 /// components render (or whether they agree with each other yet) must not decide this
 /// contract, and loading one plugin keeps the test quick.
 fn render_cluster(cluster: &HarborCluster) -> ClusterRender {
+    render_with_expose_only(cluster).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn render_with_expose_only(cluster: &HarborCluster) -> Result<ClusterRender, ClusterRenderError> {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let wasm = "berth_plugin_expose.wasm";
     std::fs::copy(bundled_plugins().join(wasm), dir.path().join(wasm)).unwrap_or_else(|e| panic!("{e}"));
     let plugins = PluginDir::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
     let sandbox = sandbox();
     let catalog = Catalog::load_dir(&sandbox, &plugins, Limits::default()).unwrap_or_else(|e| panic!("{e}"));
-    render(&catalog, cluster).unwrap_or_else(|e| panic!("{e}"))
+    render(&catalog, cluster)
 }
 
 /// The expose component's objects; other components may still be placeholders.
@@ -36,13 +40,7 @@ fn expose_objects(cluster: &HarborCluster) -> Vec<RenderedObject> {
 }
 
 fn expose_error_field(cluster: &HarborCluster) -> String {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let wasm = "berth_plugin_expose.wasm";
-    std::fs::copy(bundled_plugins().join(wasm), dir.path().join(wasm)).unwrap_or_else(|e| panic!("{e}"));
-    let plugins = PluginDir::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
-    let sandbox = sandbox();
-    let catalog = Catalog::load_dir(&sandbox, &plugins, Limits::default()).unwrap_or_else(|e| panic!("{e}"));
-    berth_tests::spec_error_field(render(&catalog, cluster), "expose")
+    berth_tests::spec_error_field(render_with_expose_only(cluster), "expose")
 }
 
 fn typed<T: k8s_openapi::serde::de::DeserializeOwned>(objects: &[RenderedObject], kind: &str) -> T {

@@ -65,8 +65,8 @@ fn text(values: &BTreeMap<String, Vec<u8>>, key: &str) -> String {
 }
 
 /// Waits for the core Secret in PKCS#1 and the backup gone; checks it is the old key
-/// and the old values, and that core was restarted once.
-async fn assert_converted(client: &Client, old: &BTreeMap<String, Vec<u8>>) {
+/// and the old values, and, when core ran before the conversion, that it was restarted.
+async fn assert_converted(client: &Client, old: &BTreeMap<String, Vec<u8>>, core_was_running: bool) {
     let secrets: Api<Secret> = Api::namespaced(client.clone(), NS);
     let converted = or_panic(
         eventually("the core Secret converted and its backup gone", Duration::from_secs(60), || async {
@@ -93,6 +93,9 @@ async fn assert_converted(client: &Client, old: &BTreeMap<String, Vec<u8>>) {
     );
     assert_eq!(converted.metadata.owner_references, None, "a generated Secret never gets an owner");
 
+    if !core_was_running {
+        return;
+    }
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), NS);
     or_panic(
         eventually("core restarted for the new key", Duration::from_secs(60), || async {
@@ -139,9 +142,21 @@ async fn a_pkcs8_token_key_is_converted_in_place_with_every_other_value_kept() {
     let old = or_panic(secrets.create(&PostParams::default(), &old_core_secret(CORE)).await.map_err(fail("old secret")));
     let old_values = values(&old);
 
+    // A cluster created over it: converted before core ever starts.
     let operator = Operator::start(&client, shared_catalog().clone());
     create_cluster(&client).await;
-    assert_converted(&client, &old_values).await;
+    assert_converted(&client, &old_values, false).await;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), NS);
+    or_panic(eventually("core's Deployment", Duration::from_secs(60), || async { deployments.get_opt(CORE).await.ok()? }).await);
+    operator.stop().await;
+
+    // A running cluster from Berth 0.1 (its core Secret still PKCS#8) meets the new operator.
+    or_panic(secrets.delete(CORE, &Default::default()).await.map(drop).map_err(fail("delete")));
+    let mut again = old_core_secret(CORE);
+    again.data = old.data.clone();
+    or_panic(secrets.create(&PostParams::default(), &again).await.map(drop).map_err(fail("old secret")));
+    let operator = Operator::start(&client, shared_catalog().clone());
+    assert_converted(&client, &old_values, true).await;
     let event = event_with_reason(&client, "TokenKeyConverted").await;
     assert!(event.data.get("note").and_then(Value::as_str).unwrap_or_default().contains("PKCS#1"));
 
@@ -166,6 +181,6 @@ async fn a_conversion_interrupted_with_the_secret_gone_resumes_from_its_backup()
     let operator = Operator::start(&client, shared_catalog().clone());
     create_cluster(&client).await;
     // The very same data-encryption key, not a fresh one.
-    assert_converted(&client, &values(&backup)).await;
+    assert_converted(&client, &values(&backup), false).await;
     operator.stop().await;
 }

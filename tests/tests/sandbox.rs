@@ -4,16 +4,11 @@
 use std::time::{Duration, Instant};
 
 use berth::sandbox::{CacheKey, Digest, Limits, LoadedFrom, Plugin, Sandbox, SandboxError};
-use berth_sdk::contract::{ClusterIdentity, RenderInput};
+use berth_sdk::contract::RenderInput;
 use berth_tests::{sandbox, test_plugins};
 
 fn input(cluster: &str) -> RenderInput {
-    RenderInput {
-        cluster: ClusterIdentity { name: cluster.to_owned(), namespace: "ns".to_owned(), uid: String::new() },
-        harbor_version: "2.15.1".to_owned(),
-        spec_json: r#"{"version":"2.15.1","externalURL":"https://h.example.com"}"#.to_owned(),
-        topology_json: "{}".to_owned(),
-    }
+    berth_tests::hostile_input(cluster)
 }
 
 fn hostile(sandbox: &Sandbox, limits: Limits) -> Plugin {

@@ -145,38 +145,35 @@ pub fn build(generation: Option<i64>, spec: &HarborClusterSpec, reports: &[Compo
 }
 
 /// For an `https` externalURL, who terminates TLS: Berth's render (nginx or the Ingress
-/// with `spec.expose.tlsSecret`) or something the user must put in front. Core hands
-/// clients `https` token URLs either way, so a registry nobody terminates TLS for takes
-/// no image; the condition says plainly which it is.
+/// with `spec.expose.tlsSecret`: True) or something the user must put in front, which
+/// the operator cannot see (Unknown, saying what). Core hands clients `https` token URLs
+/// either way, so a registry nobody terminates TLS for takes no image.
 pub fn tls_condition(spec: &HarborClusterSpec) -> Option<StatusCondition> {
     use berth_sdk::spec::ExposeType;
     if !spec.external_url.starts_with("https://") {
         return None;
     }
     let expose = &spec.expose;
+    let outside = |message: &str| StatusCondition {
+        type_: "TLS".to_owned(),
+        status: "Unknown".to_owned(),
+        reason: "TerminatedOutside".to_owned(),
+        message: message.to_owned(),
+    };
     Some(match (expose.type_, expose.tls_secret.as_deref()) {
         (ExposeType::Ingress, Some(secret)) => {
             condition("TLS", true, "TerminatedByIngress", format!("the Ingress terminates TLS with Secret {secret}"))
         }
-        (ExposeType::Ingress, None) => condition(
-            "TLS",
-            false,
-            "TerminatedOutside",
+        (ExposeType::Ingress, None) => outside(
             "spec.expose.tlsSecret is unset: the ingress controller must terminate TLS for the externalURL's host (its default certificate)",
         ),
-        (ExposeType::Route, _) => condition(
-            "TLS",
-            false,
-            "TerminatedOutside",
-            "the Gateway in spec.expose.route.parentRefs must terminate TLS (an HTTPS listener) for the externalURL's host",
-        ),
+        (ExposeType::Route, _) => {
+            outside("the Gateway in spec.expose.route.parentRefs must terminate TLS (an HTTPS listener) for the externalURL's host")
+        }
         (_, Some(secret)) => {
             condition("TLS", true, "TerminatedByNginx", format!("the nginx proxy terminates TLS on port 443 with Secret {secret}"))
         }
-        (_, None) => condition(
-            "TLS",
-            false,
-            "TerminatedOutside",
+        (_, None) => outside(
             "spec.externalURL is https but spec.expose.tlsSecret is unset, so nothing Berth renders terminates TLS: a load balancer or \
              ingress in front of the nginx Service's http port must terminate it and send X-Forwarded-Proto: https",
         ),
@@ -213,13 +210,13 @@ mod tests {
         };
         let reason = |expose: Value| tls_condition(&spec(expose, "https://h.example.com")).map(|c| (c.status, c.reason));
         assert_eq!(tls_condition(&spec(serde_json::json!({}), "http://h.example.com")), None);
-        assert_eq!(reason(serde_json::json!({})), Some(("False".to_owned(), "TerminatedOutside".to_owned())));
+        assert_eq!(reason(serde_json::json!({})), Some(("Unknown".to_owned(), "TerminatedOutside".to_owned())));
         assert_eq!(reason(serde_json::json!({"tlsSecret": "t"})), Some(("True".to_owned(), "TerminatedByNginx".to_owned())));
         assert_eq!(
             reason(serde_json::json!({"type": "ingress", "tlsSecret": "t", "ingress": {"host": "h"}})),
             Some(("True".to_owned(), "TerminatedByIngress".to_owned()))
         );
-        assert_eq!(reason(serde_json::json!({"type": "loadBalancer"})), Some(("False".to_owned(), "TerminatedOutside".to_owned())));
+        assert_eq!(reason(serde_json::json!({"type": "loadBalancer"})), Some(("Unknown".to_owned(), "TerminatedOutside".to_owned())));
     }
     use kube::api::DynamicObject;
 
