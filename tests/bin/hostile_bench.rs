@@ -4,9 +4,10 @@
 //! 1. Deadline overrun: each way of waiting or spinning (busy loop, sleeps, clock polling,
 //!    host-call spins) rendered `runs` times under a 100 ms deadline; the time past the
 //!    deadline until the render returned, median and worst.
-//! 2. Memory: `threads` renders at once, each trying to take 1 GiB (or to build a 100 MiB
-//!    output) under a 64 MiB cap; the process's peak RSS (VmHWM) over its baseline after
-//!    loading, against threads × cap.
+//! 2. Memory: `threads` renders at once, each filling memory a megabyte at a time (every
+//!    page written) until refused, then each trying to take 1 GiB at once, then to build a
+//!    100 MiB output, under a 64 MiB cap; the process's peak RSS (VmHWM) over its baseline
+//!    after loading, against threads × cap.
 //!
 //! `make bench-hostile`, or `cargo run -p berth-tests --bin hostile-bench -- [runs] [threads]`
 //! (the dev profile builds dependencies optimised, so wasmtime runs at full speed).
@@ -66,7 +67,7 @@ fn main() {
     // Warm up once so the baseline includes the code and the first pool slot.
     let _ = plugin.render(&input("good"));
     let (_, baseline) = rss_kib();
-    for case in ["alloc", "huge"] {
+    for case in ["fill", "alloc", "huge"] {
         std::thread::scope(|scope| {
             for _ in 0..threads {
                 scope.spawn(|| {
@@ -79,7 +80,7 @@ fn main() {
     let (peak, now) = rss_kib();
     let over = peak.saturating_sub(baseline);
     let budget = threads as u64 * cap / 1024;
-    println!("memory ({threads} concurrent renders of alloc, then of huge, cap {} MiB each):", cap >> 20);
+    println!("memory ({threads} concurrent renders of fill, then alloc, then huge, cap {} MiB each):", cap >> 20);
     println!("  baseline RSS {} MiB, peak RSS {} MiB, after {} MiB", baseline / 1024, peak / 1024, now / 1024);
     println!("  peak over baseline {} MiB = {:.2} x ({threads} x cap = {} MiB)", over / 1024, over as f64 / budget as f64, budget / 1024);
 }

@@ -16,6 +16,10 @@ fn hostile(sandbox: &Sandbox, limits: Limits) -> Plugin {
     sandbox.load("hostile", &wasm, None, limits).unwrap_or_else(|e| panic!("loading the hostile plugin: {e}"))
 }
 
+/// For renders that do real work (building 100 MiB of output): far above what it takes on
+/// a busy machine, so only the limit under test can end them.
+const GENEROUS: Duration = Duration::from_secs(120);
+
 /// After any failure, the very same plugin and runtime still render.
 fn assert_still_serves(plugin: &Plugin) {
     let out = plugin.render(&input("good")).unwrap_or_else(|e| panic!("good render after a bad one: {e}"));
@@ -48,6 +52,15 @@ fn a_gigabyte_allocation_hits_the_memory_cap() {
 }
 
 #[test]
+fn memory_written_a_megabyte_at_a_time_stops_at_the_cap() {
+    let sandbox = sandbox();
+    let plugin = hostile(&sandbox, Limits { memory_bytes: 32 << 20, deadline: GENEROUS, ..Limits::default() });
+    let err = plugin.render(&input("fill")).err();
+    assert!(matches!(err, Some(SandboxError::MemoryExceeded { limit, .. }) if limit == 32 << 20), "{err:?}");
+    assert_still_serves(&plugin);
+}
+
+#[test]
 fn a_panic_is_a_trap_carrying_the_panic_message() {
     let sandbox = sandbox();
     let plugin = hostile(&sandbox, Limits::default());
@@ -64,7 +77,7 @@ fn a_panic_is_a_trap_carrying_the_panic_message() {
 fn a_hundred_megabyte_output_is_refused() {
     let sandbox = sandbox();
     // Memory large enough to build the output, so the output cap is what refuses it.
-    let limits = Limits { memory_bytes: 256 << 20, output_bytes: 4 << 20, ..Limits::default() };
+    let limits = Limits { memory_bytes: 256 << 20, output_bytes: 4 << 20, deadline: GENEROUS, ..Limits::default() };
     let plugin = hostile(&sandbox, limits);
     let err = plugin.render(&input("huge")).err();
     assert!(
@@ -240,10 +253,12 @@ fn artifact_in(dir: &std::path::Path) -> std::path::PathBuf {
 fn sleeping_polling_and_spinning_in_host_calls_end_at_the_deadline() {
     let sandbox = sandbox();
     let budget = Duration::from_millis(200);
-    let plugin = hostile(&sandbox, Limits { deadline: budget, ..Limits::default() });
-    // A sleep returns at once: the render completes instead of waiting an hour.
-    let out = plugin.render(&input("sleep-hour")).unwrap_or_else(|e| panic!("sleep-hour: {e}"));
+    // A sleep returns at once: the render completes well inside a deadline of minutes
+    // instead of waiting the hour it asked for.
+    let patient = hostile(&sandbox, Limits { deadline: GENEROUS, ..Limits::default() });
+    let out = patient.render(&input("sleep-hour")).unwrap_or_else(|e| panic!("sleep-hour: {e}"));
     assert_eq!(out.objects[0]["metadata"]["name"], "slept");
+    let plugin = hostile(&sandbox, Limits { deadline: budget, ..Limits::default() });
     for case in ["sleep-forever", "sleep-loop", "busy-wait", "spin-stdin", "spin-stderr", "spin-clock"] {
         let started = Instant::now();
         let err = plugin.render(&input(case)).err();
@@ -273,7 +288,7 @@ fn output_past_the_cap_is_never_copied_out_of_the_plugin() {
     let sandbox = sandbox();
     // Memory enough to build 100 MiB, an output cap of 1 MiB: the copy stops at the cap
     // plus the slack, long before wasmtime's own 128 MiB default.
-    let limits = Limits { memory_bytes: 256 << 20, output_bytes: 1 << 20, ..Limits::default() };
+    let limits = Limits { memory_bytes: 256 << 20, output_bytes: 1 << 20, deadline: GENEROUS, ..Limits::default() };
     let plugin = hostile(&sandbox, limits);
     let err = plugin.render(&input("huge")).err();
     assert!(

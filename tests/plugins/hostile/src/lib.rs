@@ -41,6 +41,13 @@ impl Guest for Hostile {
                 let big = black_box(vec![1u8; 1 << 30]);
                 vec![config_map("alloc", &big.len().to_string())]
             }
+            "fill" => {
+                // Takes memory a megabyte at a time and writes every page, until refused.
+                let mut chunks = Vec::new();
+                loop {
+                    chunks.push(black_box(vec![1u8; 1 << 20]));
+                }
+            }
             "panic" => panic!("hostile plugin panics on purpose"),
             // Waiting, in every way std offers: each is a clock subscription and a poll.
             "sleep-hour" => {
