@@ -316,14 +316,15 @@ fn validate_description(plugin: &str, d: &PluginDescription) -> Result<(), Sandb
     Ok(())
 }
 
-/// Sends what the guest printed to the host's log, bounded by the capture buffers.
+/// Sends what the guest printed to the host's log, its first KiB of each stream.
 fn forward_output(plugin: &str, store: &Store<HostState>) {
+    let bounded = |text: String| crate::names::truncate(&text, bindings::MAX_PLUGIN_MESSAGE);
     let stdout = store.data().stdout_text();
     if !stdout.is_empty() {
-        tracing::debug!(plugin, stdout = %stdout, "plugin stdout");
+        tracing::debug!(plugin, stdout = %bounded(stdout), "plugin stdout");
     }
     let stderr = store.data().stderr_text();
     if !stderr.is_empty() {
-        tracing::warn!(plugin, stderr = %stderr, "plugin stderr");
+        tracing::warn!(plugin, stderr = %bounded(stderr), "plugin stderr");
     }
 }
