@@ -13,6 +13,7 @@ pub fn harbor_cluster_crd_yaml() -> Result<String, serde_yaml::Error> {
     if let Some(spec) = crd.pointer_mut("/spec/versions/0/schema/openAPIV3Schema/properties/spec") {
         bound_schema(spec, "spec");
     }
+    kubernetes_formats(&mut crd);
     if let Some(schema) = crd.pointer_mut("/spec/versions/0/schema/openAPIV3Schema") {
         // Offline the host checks the same (crate::topology); here the API server does.
         schema["x-kubernetes-validations"] = serde_json::json!([{
@@ -65,5 +66,49 @@ fn bound_schema(schema: &mut serde_json::Value, field: &str) {
 
 /// The PluginPolicy CRD as YAML, exactly as checked in under `crds/pluginpolicies.yaml`.
 pub fn plugin_policy_crd_yaml() -> Result<String, serde_yaml::Error> {
-    Ok(format!("{HEADER}{}", serde_yaml::to_string(&PluginPolicy::crd())?))
+    let mut crd = serde_json::to_value(PluginPolicy::crd()).map_err(<serde_yaml::Error as serde::ser::Error>::custom)?;
+    kubernetes_formats(&mut crd);
+    Ok(format!("{HEADER}{}", serde_yaml::to_string(&crd)?))
+}
+
+/// schemars names Rust's unsigned types (`uint8` … `uint64`), which the API server does
+/// not know and warns about on every apply. Each becomes the Kubernetes format that holds
+/// its range, with that range stated.
+fn kubernetes_formats(schema: &mut serde_json::Value) {
+    use serde_json::{Value, json};
+    match schema {
+        Value::Object(map) => {
+            let range = match map.get("format").and_then(Value::as_str) {
+                Some("uint8") => Some(("int32", u64::from(u8::MAX))),
+                Some("uint16") => Some(("int32", u64::from(u16::MAX))),
+                Some("uint32") => Some(("int64", u64::from(u32::MAX))),
+                Some("uint64") => Some(("int64", i64::MAX as u64)),
+                _ => None,
+            };
+            if let Some((format, max)) = range {
+                map.insert("format".to_owned(), json!(format));
+                map.entry("minimum").or_insert(json!(0));
+                map.entry("maximum").or_insert(json!(max));
+            }
+            map.values_mut().for_each(kubernetes_formats);
+        }
+        Value::Array(items) => items.iter_mut().for_each(kubernetes_formats),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_format_is_one_kubernetes_knows() {
+        for yaml in [harbor_cluster_crd_yaml(), plugin_policy_crd_yaml()] {
+            let yaml = yaml.unwrap_or_else(|e| panic!("{e}"));
+            for line in yaml.lines().filter(|l| l.trim_start().starts_with("format:")) {
+                let format = line.trim_start().trim_start_matches("format:").trim();
+                assert!(["int32", "int64", "date-time", "byte", "int-or-string"].contains(&format), "unknown format: {line}");
+            }
+        }
+    }
 }
