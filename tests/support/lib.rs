@@ -90,7 +90,14 @@ fn shared() -> &'static (Sandbox, Catalog) {
 
 pub fn bundled_catalog(sandbox: &Sandbox) -> Catalog {
     let dir = PluginDir::open(&bundled_plugins()).unwrap_or_else(|e| panic!("{e}"));
-    Catalog::load_dir(sandbox, &dir, Limits::default()).unwrap_or_else(|e| panic!("{e}"))
+    Catalog::load_dir(sandbox, &dir, patient_limits()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The default limits with a deadline of a minute: a good render takes a millisecond, so
+/// a test whose subject is not time cannot fail on a busy machine because a thread
+/// waited for a core.
+pub fn patient_limits() -> Limits {
+    Limits { deadline: std::time::Duration::from_secs(60), ..Limits::default() }
 }
 
 pub fn read_example(name: &str) -> HarborCluster {

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use berth::catalog::Catalog;
 use berth::plugin_dir::PluginDir;
 use berth::render::{ClusterRender, ComponentError, ComponentRender};
-use berth::sandbox::{Limits, Sandbox};
+use berth::sandbox::Sandbox;
 use berth_sdk::spec::HarborCluster;
 use berth_tests::{bundled_plugins, read_example, render, sandbox};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -57,7 +57,7 @@ fn core_catalog(sandbox: &Sandbox) -> Catalog {
     let wasm = "berth_plugin_core.wasm";
     std::fs::copy(bundled_plugins().join(wasm), dir.path().join(wasm)).unwrap_or_else(|e| panic!("{e}"));
     let plugins = PluginDir::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
-    Catalog::load_dir(sandbox, &plugins, Limits::default()).unwrap_or_else(|e| panic!("{e}"))
+    Catalog::load_dir(sandbox, &plugins, berth_tests::patient_limits()).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn render_cluster(cluster: &HarborCluster) -> ClusterRender {

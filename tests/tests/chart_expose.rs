@@ -4,7 +4,6 @@
 use berth::catalog::Catalog;
 use berth::plugin_dir::PluginDir;
 use berth::render::{ClusterRender, ClusterRenderError, RenderedObject};
-use berth::sandbox::Limits;
 use berth_sdk::spec::{ExposeType, HarborCluster, IngressExpose, RouteExpose};
 use berth_tests::{bundled_plugins, read_example, render, sandbox};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -28,7 +27,7 @@ fn render_with_expose_only(cluster: &HarborCluster) -> Result<ClusterRender, Clu
     std::fs::copy(bundled_plugins().join(wasm), dir.path().join(wasm)).unwrap_or_else(|e| panic!("{e}"));
     let plugins = PluginDir::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
     let sandbox = sandbox();
-    let catalog = Catalog::load_dir(&sandbox, &plugins, Limits::default()).unwrap_or_else(|e| panic!("{e}"));
+    let catalog = Catalog::load_dir(&sandbox, &plugins, berth_tests::patient_limits()).unwrap_or_else(|e| panic!("{e}"));
     render(&catalog, cluster)
 }
 

@@ -11,7 +11,6 @@ use berth::policy::build::{self, Sources};
 use berth::policy::pod_security::Control;
 use berth::policy::{ClusterFacts, PluginPolicy, PluginSet, Rule, Selection, SelectionError, Snapshot};
 use berth::render::{ClusterRef, ComponentError, render_planned};
-use berth::sandbox::Limits;
 use berth_tests::policies::{
     GUARDRAIL_BREAKER, PORTAL_BROKEN, PORTAL_NEXT, VENDOR_NETWORKPOLICY, digest_of, file_version, plugin_bytes, policy, portal_policy,
 };
@@ -271,7 +270,7 @@ fn guardrail_cases() -> Vec<(&'static str, Rule, &'static str)> {
 fn default_guardrails_hold_with_no_policy() {
     let sandbox = shared_sandbox();
     let wasm = std::fs::read(test_plugins().join(GUARDRAIL_BREAKER)).unwrap_or_else(|e| panic!("{e}"));
-    let breaker = sandbox.load(GUARDRAIL_BREAKER, &wasm, None, Limits::default()).unwrap_or_else(|e| panic!("{e}"));
+    let breaker = sandbox.load(GUARDRAIL_BREAKER, &wasm, None, berth_tests::patient_limits()).unwrap_or_else(|e| panic!("{e}"));
     let mut catalog = Catalog::default();
     for plugin in shared_catalog().plugins().filter(|p| p.description().component != "portal") {
         catalog.insert(plugin.clone()).unwrap_or_else(|e| panic!("{e}"));
