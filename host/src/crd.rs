@@ -78,17 +78,21 @@ fn kubernetes_formats(schema: &mut serde_json::Value) {
     use serde_json::{Value, json};
     match schema {
         Value::Object(map) => {
+            // uint64 gets no maximum: the API server reads bounds as float64, and i64::MAX
+            // rounds past what an int64 field may state (it refuses the object).
             let range = match map.get("format").and_then(Value::as_str) {
-                Some("uint8") => Some(("int32", u64::from(u8::MAX))),
-                Some("uint16") => Some(("int32", u64::from(u16::MAX))),
-                Some("uint32") => Some(("int64", u64::from(u32::MAX))),
-                Some("uint64") => Some(("int64", i64::MAX as u64)),
+                Some("uint8") => Some(("int32", Some(u64::from(u8::MAX)))),
+                Some("uint16") => Some(("int32", Some(u64::from(u16::MAX)))),
+                Some("uint32") => Some(("int64", Some(u64::from(u32::MAX)))),
+                Some("uint64") => Some(("int64", None)),
                 _ => None,
             };
             if let Some((format, max)) = range {
                 map.insert("format".to_owned(), json!(format));
                 map.entry("minimum").or_insert(json!(0));
-                map.entry("maximum").or_insert(json!(max));
+                if let Some(max) = max {
+                    map.entry("maximum").or_insert(json!(max));
+                }
             }
             map.values_mut().for_each(kubernetes_formats);
         }
