@@ -196,7 +196,7 @@ pub fn render_planned(plan: &RenderPlan, cluster: &ClusterRef<'_>) -> Result<Clu
         topology_json,
     };
 
-    let spec_images = spec_images(cluster.spec);
+    let spec_images = spec_images(&spec_value);
     let rendered = render_in_parallel(&plan.components, |(component, planned)| {
         let started = Instant::now();
         let result = match planned {
@@ -361,7 +361,7 @@ fn guard_scope(component: &str, topology: &Topology, spec: &HarborClusterSpec, s
 }
 
 /// Every image the spec names itself (a component's `image` override).
-fn spec_images(spec: &HarborClusterSpec) -> std::collections::BTreeSet<String> {
+fn spec_images(spec: &Value) -> std::collections::BTreeSet<String> {
     fn walk(value: &Value, found: &mut std::collections::BTreeSet<String>) {
         match value {
             Value::Object(map) => {
@@ -379,7 +379,7 @@ fn spec_images(spec: &HarborClusterSpec) -> std::collections::BTreeSet<String> {
         }
     }
     let mut found = std::collections::BTreeSet::new();
-    walk(&serde_json::to_value(spec).unwrap_or(Value::Null), &mut found);
+    walk(spec, &mut found);
     found
 }
 

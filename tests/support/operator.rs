@@ -206,3 +206,21 @@ pub async fn api_server_requests(client: &Client, metric: &str) -> Result<std::c
     }
     Ok(sums)
 }
+
+/// The notes of the Events with `reason` about the object named `regarding`.
+pub async fn events(client: &Client, namespace: &str, regarding: &str, reason: &str) -> Vec<String> {
+    use k8s_openapi::api::events::v1::Event;
+    let list = Api::<Event>::namespaced(client.clone(), namespace).list(&kube::api::ListParams::default()).await;
+    list.map(|l| l.items)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|e| e.reason.as_deref() == Some(reason) && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(regarding))
+        .filter_map(|e| e.note)
+        .collect()
+}
+
+/// Waits up to a minute for an Event with `reason` about `regarding`; its note.
+pub async fn wait_event(client: &Client, namespace: &str, regarding: &str, reason: &str) -> Result<String, String> {
+    let what = format!("a {reason} Event about {regarding}");
+    eventually(&what, Duration::from_secs(60), || async { events(client, namespace, regarding, reason).await.into_iter().next() }).await
+}

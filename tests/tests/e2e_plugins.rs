@@ -13,7 +13,9 @@ use std::time::Duration;
 use berth::HarborCluster;
 use berth::policy::PluginPolicy;
 use berth_tests::control_plane::ControlPlane;
-use berth_tests::operator::{Operator, apply_deploy_file, eventually, fail, install_crd, or_panic, service_account_client};
+use berth_tests::operator::{
+    Operator, apply_deploy_file, events, eventually, fail, install_crd, or_panic, service_account_client, wait_event,
+};
 use berth_tests::policies::{
     GUARDRAIL_BREAKER, PORTAL_BROKEN, PORTAL_NEXT, VENDOR_NETWORKPOLICY, apply_policy, digest_of, file_version, plugin_bytes, policy,
     portal_policy,
@@ -22,7 +24,6 @@ use berth_tests::{read_example, workspace};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
-use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt as _};
@@ -130,21 +131,6 @@ async fn portal_template_marker(client: &Client, name: &str) -> Option<String> {
 }
 
 /// Notes of the Events with `reason` about the object named `regarding` in `namespace`.
-async fn events(client: &Client, namespace: &str, regarding: &str, reason: &str) -> Vec<String> {
-    let list = Api::<Event>::namespaced(client.clone(), namespace).list(&ListParams::default()).await;
-    list.map(|l| l.items)
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|e| e.reason.as_deref() == Some(reason) && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(regarding))
-        .filter_map(|e| e.note)
-        .collect()
-}
-
-async fn wait_event(client: &Client, namespace: &str, regarding: &str, reason: &str) -> Result<String, String> {
-    let what = format!("a {reason} Event about {regarding}");
-    eventually(&what, Duration::from_secs(60), || async { events(client, namespace, regarding, reason).await.into_iter().next() }).await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs etcd, kube-apiserver and kube-controller-manager (KUBEBUILDER_ASSETS)"]
 async fn swapping_the_stable_version_re_renders_on_the_running_operator() {

@@ -12,16 +12,16 @@ use std::time::Duration;
 
 use berth::HarborCluster;
 use berth_tests::control_plane::ControlPlane;
-use berth_tests::operator::{Operator, eventually, fail, install_crd, or_panic};
+use berth_tests::operator::{Operator, eventually, fail, install_crd, or_panic, wait_event};
 use berth_tests::{read_example, shared_catalog};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::Client;
-use kube::api::{Api, DynamicObject, ListParams, PostParams};
+use kube::api::{Api, ListParams, PostParams};
 use rsa::pkcs1::DecodeRsaPrivateKey as _;
 use rsa::pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _, LineEnding};
-use serde_json::{Value, json};
+use serde_json::json;
 
 const NS: &str = "registry";
 const CORE: &str = "demo-harbor-core";
@@ -107,21 +107,6 @@ async fn assert_converted(client: &Client, old: &BTreeMap<String, Vec<u8>>, core
     );
 }
 
-async fn event_with_reason(client: &Client, reason: &str) -> DynamicObject {
-    let events: Api<DynamicObject> = Api::namespaced_with(
-        client.clone(),
-        NS,
-        &kube::api::ApiResource::from_gvk_with_plural(&kube::api::GroupVersionKind::gvk("events.k8s.io", "v1", "Event"), "events"),
-    );
-    or_panic(
-        eventually(&format!("a {reason} Event"), Duration::from_secs(30), || async {
-            let list = events.list(&ListParams::default()).await.ok()?;
-            list.items.into_iter().find(|e| e.data.get("reason") == Some(&json!(reason)))
-        })
-        .await,
-    )
-}
-
 async fn create_cluster(client: &Client) {
     let mut cluster = read_example("minimal.yaml");
     cluster.metadata.namespace = Some(NS.to_owned());
@@ -157,8 +142,8 @@ async fn a_pkcs8_token_key_is_converted_in_place_with_every_other_value_kept() {
     or_panic(secrets.create(&PostParams::default(), &again).await.map(drop).map_err(fail("old secret")));
     let operator = Operator::start(&client, shared_catalog().clone());
     assert_converted(&client, &old_values, true).await;
-    let event = event_with_reason(&client, "TokenKeyConverted").await;
-    assert!(event.data.get("note").and_then(Value::as_str).unwrap_or_default().contains("PKCS#1"));
+    let note = or_panic(wait_event(&client, NS, "demo", "TokenKeyConverted").await);
+    assert!(note.contains("PKCS#1"), "{note}");
 
     // Settled: further reconciles convert nothing and restart nothing again.
     let converted = or_panic(secrets.get(CORE).await.map_err(fail("secret")));
