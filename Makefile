@@ -4,9 +4,9 @@
 CARGO ?= cargo
 PLUGIN_PROFILE := plugin
 WASM_OUT := target/wasm32-wasip2/$(PLUGIN_PROFILE)
-# Bundled renderers, one crate each (package name -> file in target/plugins).
-PLUGINS := berth-plugin-core berth-plugin-jobservice berth-plugin-portal berth-plugin-registry \
-	berth-plugin-trivy berth-plugin-exporter berth-plugin-database berth-plugin-redis berth-plugin-expose
+# Bundled renderers, one crate each: every plugins/<name> but the SDK is the package
+# berth-plugin-<name> (a new component needs no edit here).
+PLUGINS := $(patsubst plugins/%/Cargo.toml,berth-plugin-%,$(filter-out plugins/sdk/Cargo.toml,$(wildcard plugins/*/Cargo.toml)))
 # Reproducible plugins: no build paths in the .wasm, so a digest names the source, not
 # the directory it was built in.
 export CARGO_TARGET_WASM32_WASIP2_RUSTFLAGS := --remap-path-prefix=$(CURDIR)=/berth --remap-path-prefix=$(HOME)/.cargo=/cargo
@@ -41,7 +41,7 @@ test-plugins: plugins
 ## test: formatting, lints, then every test in the workspace (plugins are built first)
 test: test-plugins
 	$(CARGO) fmt --all --check
-	$(CARGO) clippy --workspace -- -D warnings
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) test --workspace
 
 ## e2e: the end-to-end suites against a real control plane (KUBEBUILDER_ASSETS), after

@@ -8,8 +8,8 @@ use std::hint::black_box;
 use std::path::Path;
 use std::time::Duration;
 
+use berth::contract::{ClusterIdentity, RenderInput};
 use berth::sandbox::{Digest, EngineSettings, Limits, LoadedFrom, Plugin, Sandbox};
-use berth_sdk::contract::{ClusterIdentity, RenderInput};
 use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
 
 const PORTAL_WASM: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/plugins/berth_plugin_portal.wasm");
@@ -41,7 +41,7 @@ fn minimal_input() -> RenderInput {
         },
         harbor_version: cluster.spec.version.clone(),
         spec_json: serde_json::to_string(&cluster.spec).unwrap_or_else(|e| panic!("spec to JSON: {e}")),
-        topology_json: serde_json::to_string(&topology).unwrap_or_else(|e| panic!("topology to JSON: {e}")),
+        topology,
     }
 }
 

@@ -11,10 +11,13 @@
 //! - [`crd`]: the generated CustomResourceDefinition.
 
 pub mod catalog;
+pub mod components;
+pub mod contract;
 pub mod controller;
 pub mod crd;
 pub mod diff;
 pub mod error_chain;
+pub mod labels;
 pub mod manifest;
 pub mod names;
 pub mod plugin_dir;
@@ -23,6 +26,7 @@ pub mod render;
 pub mod sandbox;
 pub mod secrets;
 pub mod spec_checks;
+pub mod spec_schema;
 pub mod topology;
 
-pub use berth_sdk::spec::{HarborCluster, HarborClusterSpec};
+pub use berth_api::spec::{HarborCluster, HarborClusterSpec};

@@ -306,7 +306,7 @@ fn render(
             let mut object = berth::secrets::secret_object(&secret.name, &data);
             if let Some(serde_json::Value::Object(meta)) = object.get_mut("metadata") {
                 meta.insert("namespace".to_owned(), serde_json::Value::String(namespace.to_owned()));
-                meta.insert("labels".to_owned(), serde_json::to_value(&rendered.topology.labels)?);
+                meta.insert("labels".to_owned(), serde_json::to_value(berth::labels::cluster_labels(name, &cluster.spec.version))?);
             }
             secrets.push(object);
         }
@@ -332,7 +332,7 @@ fn convert_token_key(file: &Path) -> anyhow::Result<()> {
     let text = berth::manifest::read_bounded(file)?;
     let mut secret: k8s_openapi::api::core::v1::Secret =
         serde_yaml::from_str(&text).with_context(|| format!("{} is not a Secret manifest", file.display()))?;
-    let key = berth_sdk::topology::keys::TOKEN_KEY;
+    let key = berth_api::keys::TOKEN_KEY;
     let converted = berth::secrets::convert_token_key_in_secret(&mut secret, key).with_context(|| format!("{}", file.display()))?;
     if !converted {
         eprintln!("note: {key} is already in a form Harbor reads; nothing to convert");

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use berth_sdk::spec::HarborCluster;
+use berth_api::spec::HarborCluster;
 use serde::Deserialize as _;
 use serde_json::{Map, Value};
 
@@ -131,6 +131,10 @@ pub fn parse_cluster(text: &str) -> Result<HarborCluster, (String, String)> {
     let field = |name: &str| value.get(name).and_then(serde_yaml::Value::as_str);
     if field("apiVersion") != Some(api_version) || field("kind") != Some("HarborCluster") {
         return Err(("apiVersion".to_owned(), format!("expected apiVersion {api_version} and kind HarborCluster")));
+    }
+    let json = serde_json::to_value(&value).map_err(|e| ("(document)".to_owned(), e.to_string()))?;
+    if let Some(spec) = json.get("spec") {
+        crate::spec_schema::check_spec(spec).map_err(|v| (v.field, v.message))?;
     }
     let cluster: HarborCluster = serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();

@@ -6,21 +6,17 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use berth_sdk::contract::{ClusterIdentity, Condition, GeneratedSecret, RenderInput};
-use berth_sdk::spec::HarborClusterSpec;
-use berth_sdk::topology::Topology;
+use berth_api::spec::HarborClusterSpec;
 use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
 
 use crate::catalog::Catalog;
+use crate::contract::{ClusterIdentity, Condition, GeneratedSecret, RenderInput, Topology};
 use crate::policy::{ClusterFacts, Planned, RenderPlan, Scope, Selection, SelectionError, Snapshot, Violation};
 use crate::sandbox::{Digest, SandboxError};
 use crate::topology::{self, SpecError};
 
-/// Label on every object Berth applies: the HarborCluster it belongs to.
-pub const CLUSTER_LABEL: &str = "berth.dev/cluster";
-/// Label on every object Berth applies: the component that rendered it.
-pub const COMPONENT_LABEL: &str = "berth.dev/component";
+pub use crate::labels::{CLUSTER_LABEL, COMPONENT_LABEL};
 /// Audit annotations naming what rendered an object: plugin name, version and digest.
 pub const PLUGIN_ANNOTATION: &str = "berth.dev/plugin";
 pub const PLUGIN_VERSION_ANNOTATION: &str = "berth.dev/plugin-version";
@@ -188,12 +184,11 @@ pub fn render_planned(plan: &RenderPlan, cluster: &ClusterRef<'_>) -> Result<Clu
     let spec_value = serde_json::to_value(cluster.spec).map_err(ClusterRenderError::Serialize)?;
     crate::spec_checks::check(&spec_value, &generated_secret_names(&topology, cluster.spec))?;
     let spec_json = serde_json::to_string(cluster.spec).map_err(ClusterRenderError::Serialize)?;
-    let topology_json = serde_json::to_string(&topology).map_err(ClusterRenderError::Serialize)?;
     let input = RenderInput {
         cluster: ClusterIdentity { name: cluster.name.to_owned(), namespace: cluster.namespace.to_owned(), uid: cluster.uid.to_owned() },
         harbor_version: cluster.spec.version.clone(),
         spec_json,
-        topology_json,
+        topology: topology.clone(),
     };
 
     let spec_images = spec_images(&spec_value);
@@ -330,7 +325,7 @@ impl<P> ComponentName for (String, P) {
 fn generated_secret_names<'t>(topology: &'t Topology, spec: &HarborClusterSpec) -> Vec<&'t str> {
     let names = &topology.secrets;
     let mut generated = vec![names.core.as_str(), names.jobservice.as_str(), names.registry.as_str(), names.registry_htpasswd.as_str()];
-    if spec.database.type_ == berth_sdk::spec::Placement::Internal {
+    if spec.database.type_ == berth_api::spec::Placement::Internal {
         generated.push(topology.database.password.name.as_str());
     }
     generated
@@ -341,13 +336,9 @@ fn generated_secret_names<'t>(topology: &'t Topology, spec: &HarborClusterSpec) 
 fn guard_scope(component: &str, topology: &Topology, spec: &HarborClusterSpec, spec_images: &std::collections::BTreeSet<String>) -> Scope {
     let fullname = &topology.fullname;
     let mut names = vec![format!("{fullname}-{component}")];
-    match component {
-        "expose" => {
-            names.extend(["nginx", "ingress", "route"].map(|suffix| format!("{fullname}-{suffix}")));
-            names.push(spec.expose.service.name.clone());
-        }
-        "registry" => names.push(format!("{fullname}-registryctl")),
-        _ => {}
+    if let Some(bundled) = crate::components::bundled(component) {
+        names.extend(bundled.name_suffixes.iter().map(|suffix| format!("{fullname}-{suffix}")));
+        names.extend((bundled.named_by_spec)(spec).map(str::to_owned));
     }
     let mut host_secrets: Vec<String> = generated_secret_names(topology, spec).into_iter().map(str::to_owned).collect();
     host_secrets.push(topology.database.password.name.clone());
@@ -516,9 +507,9 @@ impl Stamp<'_> {
         };
         metadata.insert("namespace".to_owned(), Value::String(self.namespace.to_owned()));
         let labels = object_map(metadata, "labels");
-        labels.insert(CLUSTER_LABEL.to_owned(), Value::String(self.cluster.to_owned()));
-        labels.insert(COMPONENT_LABEL.to_owned(), Value::String(self.component.to_owned()));
-        labels.insert("app.kubernetes.io/managed-by".to_owned(), Value::String("berth".to_owned()));
+        for (key, value) in crate::labels::stamped(self.cluster, self.component) {
+            labels.insert(key.to_owned(), Value::String(value.to_owned()));
+        }
         let annotations = object_map(metadata, "annotations");
         annotations.insert(PLUGIN_ANNOTATION.to_owned(), Value::String(self.plugin.to_owned()));
         annotations.insert(PLUGIN_VERSION_ANNOTATION.to_owned(), Value::String(self.version.to_owned()));
@@ -611,26 +602,10 @@ fn consumed_configs(pod: &Value) -> Vec<(String, String)> {
     found
 }
 
-/// Helm's install order, condensed: what others depend on comes first.
+/// The apply order of [`crate::components::KINDS`] (what others use first), then by
+/// kind and name so the output is stable.
 fn apply_order(o: &RenderedObject) -> (usize, &str, &str) {
-    const ORDER: &[&str] = &[
-        "NetworkPolicy",
-        "PodDisruptionBudget",
-        "ServiceAccount",
-        "Secret",
-        "ConfigMap",
-        "PersistentVolumeClaim",
-        "Role",
-        "RoleBinding",
-        "Service",
-        "Deployment",
-        "StatefulSet",
-        "Job",
-        "Ingress",
-        "HTTPRoute",
-    ];
-    let rank = ORDER.iter().position(|k| *k == o.kind()).unwrap_or(ORDER.len());
-    (rank, o.kind(), o.name())
+    (crate::components::apply_rank(o.kind()), o.kind(), o.name())
 }
 
 #[cfg(test)]

@@ -7,12 +7,13 @@
 
 use std::collections::BTreeMap;
 
-use berth_sdk::contract::{GeneratedKey, GeneratedSecret, SecretValue};
-use berth_sdk::spec::{HarborClusterSpec, Placement};
-use berth_sdk::topology::{REGISTRY_USERNAME, Topology, keys};
+use berth_api::keys::{self, REGISTRY_USERNAME};
+use berth_api::spec::{HarborClusterSpec, Placement};
 use rsa::pkcs1::EncodeRsaPrivateKey as _;
 use rsa::pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _, LineEnding};
 use serde_json::{Map, Value};
+
+use crate::contract::{BcryptHtpasswd, GeneratedKey, GeneratedSecret, RsaKeyWithCert, SecretValue, Topology};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
@@ -132,7 +133,7 @@ pub fn validate_declarations(declared: &[GeneratedSecret], allowed: impl Fn(&str
         let mut seen = std::collections::HashSet::new();
         for key in &secret.keys {
             let mut names = vec![key.key.as_str()];
-            if let SecretValue::RsaKeyWithCert { certificate_key, .. } = &key.value {
+            if let SecretValue::RsaKeyWithCert(RsaKeyWithCert { certificate_key, .. }) = &key.value {
                 names.push(certificate_key);
             }
             for name in names {
@@ -144,7 +145,7 @@ pub fn validate_declarations(declared: &[GeneratedSecret], allowed: impl Fn(&str
                 }
             }
             check_value(&secret.name, key)?;
-            if let SecretValue::BcryptHtpasswd { username, password_key } = &key.value {
+            if let SecretValue::BcryptHtpasswd(BcryptHtpasswd { username, password_key }) = &key.value {
                 if username.is_empty() || username.len() > 64 || username.contains(':') || username.chars().any(char::is_control) {
                     return Err(bad(format!("key {}: the htpasswd user name must be 1 to 64 characters without ':'", key.key)));
                 }
@@ -177,13 +178,13 @@ fn check_value(secret: &str, key: &GeneratedKey) -> Result<(), SecretError> {
         SecretValue::RandomString(length) if !(1..=4096).contains(length) => {
             Err(SecretError::BadLength { secret: secret.to_owned(), key: key.key.clone(), length: *length })
         }
-        SecretValue::RsaKeyWithCert { bits, .. } if !(2048..=4096).contains(bits) => {
+        SecretValue::RsaKeyWithCert(RsaKeyWithCert { bits, .. }) if !(2048..=4096).contains(bits) => {
             Err(SecretError::BadKeySize { secret: secret.to_owned(), key: key.key.clone(), bits: *bits })
         }
-        SecretValue::RsaKeyWithCert { validity_days, .. } if !(1..=MAX_VALIDITY_DAYS).contains(validity_days) => {
+        SecretValue::RsaKeyWithCert(RsaKeyWithCert { validity_days, .. }) if !(1..=MAX_VALIDITY_DAYS).contains(validity_days) => {
             Err(SecretError::BadValidity { secret: secret.to_owned(), key: key.key.clone(), days: *validity_days })
         }
-        SecretValue::RsaKeyWithCert { common_name, .. }
+        SecretValue::RsaKeyWithCert(RsaKeyWithCert { common_name, .. })
             if common_name.is_empty() || common_name.len() > 64 || common_name.chars().any(char::is_control) =>
         {
             Err(SecretError::BadDeclaration {
@@ -204,12 +205,12 @@ pub fn inventory(spec: &HarborClusterSpec, topology: &Topology) -> Vec<Generated
         random(keys::CSRF_KEY, 32),
         GeneratedKey {
             key: keys::TOKEN_KEY.to_owned(),
-            value: SecretValue::RsaKeyWithCert {
+            value: SecretValue::RsaKeyWithCert(RsaKeyWithCert {
                 bits: 2048,
                 common_name: "harbor-token-ca".to_owned(),
                 validity_days: 3650,
                 certificate_key: keys::TOKEN_CERT.to_owned(),
-            },
+            }),
         },
     ];
     if spec.admin_password.is_none() {
@@ -226,10 +227,10 @@ pub fn inventory(spec: &HarborClusterSpec, topology: &Topology) -> Vec<Generated
                 random(keys::REGISTRY_PASSWORD, 16),
                 GeneratedKey {
                     key: keys::REGISTRY_HTPASSWD.to_owned(),
-                    value: SecretValue::BcryptHtpasswd {
+                    value: SecretValue::BcryptHtpasswd(BcryptHtpasswd {
                         username: REGISTRY_USERNAME.to_owned(),
                         password_key: keys::REGISTRY_PASSWORD.to_owned(),
-                    },
+                    }),
                 },
             ],
         },
@@ -278,12 +279,12 @@ pub fn generate(secret: &GeneratedSecret) -> Result<BTreeMap<String, String>, Se
             SecretValue::RandomString(length) => {
                 data.insert(key.key.clone(), random_alphanumeric(*length as usize).map_err(|e| crypto(Box::new(e)))?);
             }
-            SecretValue::RsaKeyWithCert { bits, common_name, validity_days, certificate_key } => {
+            SecretValue::RsaKeyWithCert(RsaKeyWithCert { bits, common_name, validity_days, certificate_key }) => {
                 let (private_pem, cert_pem) = rsa_key_with_cert(*bits, common_name, *validity_days).map_err(crypto)?;
                 data.insert(key.key.clone(), private_pem);
                 data.insert(certificate_key.clone(), cert_pem);
             }
-            SecretValue::BcryptHtpasswd { username, password_key } => {
+            SecretValue::BcryptHtpasswd(BcryptHtpasswd { username, password_key }) => {
                 let password = data.get(password_key).ok_or_else(|| SecretError::MissingPassword {
                     secret: secret.name.clone(),
                     key: key.key.clone(),
@@ -378,7 +379,7 @@ mod tests {
             GeneratedKey { key: "pw".to_owned(), value: SecretValue::RandomString(16) },
             GeneratedKey {
                 key: "htpasswd".to_owned(),
-                value: SecretValue::BcryptHtpasswd { username: "u".to_owned(), password_key: "pw".to_owned() },
+                value: SecretValue::BcryptHtpasswd(BcryptHtpasswd { username: "u".to_owned(), password_key: "pw".to_owned() }),
             },
         ]))
         .unwrap_or_else(|e| panic!("{e}"));
@@ -392,7 +393,7 @@ mod tests {
     fn htpasswd_before_its_password_is_an_error() {
         let err = generate(&secret(vec![GeneratedKey {
             key: "h".to_owned(),
-            value: SecretValue::BcryptHtpasswd { username: "u".to_owned(), password_key: "pw".to_owned() },
+            value: SecretValue::BcryptHtpasswd(BcryptHtpasswd { username: "u".to_owned(), password_key: "pw".to_owned() }),
         }]));
         assert!(matches!(err, Err(SecretError::MissingPassword { .. })));
     }
@@ -401,12 +402,12 @@ mod tests {
     fn rsa_key_comes_with_a_certificate() {
         let data = generate(&secret(vec![GeneratedKey {
             key: "tls.key".to_owned(),
-            value: SecretValue::RsaKeyWithCert {
+            value: SecretValue::RsaKeyWithCert(RsaKeyWithCert {
                 bits: 2048,
                 common_name: "harbor-token-ca".to_owned(),
                 validity_days: 365,
                 certificate_key: "tls.crt".to_owned(),
-            },
+            }),
         }]))
         .unwrap_or_else(|e| panic!("{e}"));
         assert!(data["tls.crt"].starts_with("-----BEGIN CERTIFICATE-----"));
@@ -473,7 +474,12 @@ mod tests {
         };
         let rsa = |bits, validity_days| GeneratedKey {
             key: "tls.key".to_owned(),
-            value: SecretValue::RsaKeyWithCert { bits, common_name: "x".to_owned(), validity_days, certificate_key: "tls.crt".to_owned() },
+            value: SecretValue::RsaKeyWithCert(RsaKeyWithCert {
+                bits,
+                common_name: "x".to_owned(),
+                validity_days,
+                certificate_key: "tls.crt".to_owned(),
+            }),
         };
         let one = |name: &str, keys: Vec<GeneratedKey>| vec![GeneratedSecret { name: name.to_owned(), keys }];
         let random = |key: &str, n| GeneratedKey { key: key.to_owned(), value: SecretValue::RandomString(n) };

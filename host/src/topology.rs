@@ -4,12 +4,13 @@
 
 use std::collections::BTreeMap;
 
-use berth_sdk::contract::major_minor;
-use berth_sdk::spec::{HarborClusterSpec, Placement, PullPolicy};
-use berth_sdk::topology::{ComponentTopology, DatabaseEndpoint, RedisEndpoint, RedisIndices, SecretKey, SecretNames, Topology, keys};
+use berth_api::keys;
+use berth_api::spec::{HarborClusterSpec, Placement, PullPolicy};
+use berth_api::{HARBOR_MINORS, major_minor};
 
-/// Harbor minors this host resolves images and topology for.
-pub const SUPPORTED_HARBOR_MINORS: &[&str] = &["2.13", "2.14", "2.15"];
+use crate::contract::{
+    ComponentTopology, ContainerImage, DatabaseEndpoint, KeyValue, RedisEndpoint, RedisIndices, SecretKeyRef, SecretNames, Topology,
+};
 
 /// A spec problem found by the host, naming the field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -33,113 +34,17 @@ pub fn fullname(release: &str) -> String {
     if release.contains("harbor") { release.to_owned() } else { format!("{release}-harbor") }
 }
 
-struct Endpoint {
-    component: &'static str,
-    /// Suffix of the Service (and object) name after `<fullname>-`.
-    service: &'static str,
-    service_port: u16,
-    container_port: u16,
-    /// Whether the chart's URL for it carries the port.
-    url_with_port: bool,
-    /// (container, image name under the repository)
-    images: &'static [(&'static str, &'static str)],
-}
-
-/// The chart's ports and images, plain HTTP (internal TLS is not rendered yet).
-const ENDPOINTS: &[Endpoint] = &[
-    Endpoint {
-        component: "core",
-        service: "core",
-        service_port: 80,
-        container_port: 8080,
-        url_with_port: true,
-        images: &[("core", "harbor-core")],
-    },
-    Endpoint {
-        component: "jobservice",
-        service: "jobservice",
-        service_port: 80,
-        container_port: 8080,
-        url_with_port: false,
-        images: &[("jobservice", "harbor-jobservice")],
-    },
-    Endpoint {
-        component: "portal",
-        service: "portal",
-        service_port: 80,
-        container_port: 8080,
-        url_with_port: false,
-        images: &[("portal", "harbor-portal")],
-    },
-    Endpoint {
-        component: "registry",
-        service: "registry",
-        service_port: 5000,
-        container_port: 5000,
-        url_with_port: true,
-        images: &[("registry", "registry-photon"), ("registryctl", "harbor-registryctl")],
-    },
-    Endpoint {
-        component: "registryctl",
-        service: "registry",
-        service_port: 8080,
-        container_port: 8080,
-        url_with_port: true,
-        images: &[("registryctl", "harbor-registryctl")],
-    },
-    Endpoint {
-        component: "trivy",
-        service: "trivy",
-        service_port: 8080,
-        container_port: 8080,
-        url_with_port: true,
-        images: &[("trivy", "trivy-adapter-photon")],
-    },
-    Endpoint {
-        component: "exporter",
-        service: "exporter",
-        service_port: 8001,
-        container_port: 8001,
-        url_with_port: true,
-        images: &[("exporter", "harbor-exporter")],
-    },
-    Endpoint {
-        component: "database",
-        service: "database",
-        service_port: 5432,
-        container_port: 5432,
-        url_with_port: true,
-        images: &[("database", "harbor-db")],
-    },
-    Endpoint {
-        component: "redis",
-        service: "redis",
-        service_port: 6379,
-        container_port: 6379,
-        url_with_port: true,
-        images: &[("redis", "redis-photon")],
-    },
-    Endpoint {
-        component: "nginx",
-        service: "nginx",
-        service_port: 80,
-        container_port: 8080,
-        url_with_port: false,
-        images: &[("nginx", "nginx-photon")],
-    },
-];
-
 /// Checks what the host itself depends on and resolves the topology.
 pub fn resolve(release: &str, spec: &HarborClusterSpec) -> Result<Topology, SpecError> {
     let minor = major_minor(&spec.version)
         .ok_or_else(|| SpecError::new("spec.version", format!("{:?} is not a major.minor.patch version", spec.version)))?;
-    if !SUPPORTED_HARBOR_MINORS.contains(&minor) {
+    if !HARBOR_MINORS.contains(&minor) {
         return Err(SpecError::new(
             "spec.version",
             format!(
                 "Harbor {} is not supported; use {}",
                 spec.version,
-                SUPPORTED_HARBOR_MINORS.iter().map(|m| format!("{m}.x")).collect::<Vec<_>>().join(", ")
+                HARBOR_MINORS.iter().map(|m| format!("{m}.x")).collect::<Vec<_>>().join(", ")
             ),
         ));
     }
@@ -165,33 +70,24 @@ pub fn resolve(release: &str, spec: &HarborClusterSpec) -> Result<Topology, Spec
     let tag = source.tag.clone().unwrap_or_else(|| format!("v{}", spec.version));
     let image = |name: &str| format!("{}/{}/{}:{}", source.registry, source.repository, name, tag);
 
-    let components = ENDPOINTS
-        .iter()
+    let components = crate::components::endpoints()
         .map(|e| {
             let service_name = format!("{fullname}-{}", e.service);
             let url = if e.url_with_port { format!("http://{service_name}:{}", e.service_port) } else { format!("http://{service_name}") };
-            let topology = ComponentTopology {
+            ComponentTopology {
+                component: e.component.to_owned(),
                 name: format!("{fullname}-{}", e.component),
                 service_name,
                 service_port: e.service_port,
                 container_port: e.container_port,
                 scheme: "http".to_owned(),
                 url,
-                images: e.images.iter().map(|(c, i)| ((*c).to_owned(), image(i))).collect(),
-            };
-            (e.component.to_owned(), topology)
+                images: e.images.iter().map(|(c, i)| ContainerImage { container: (*c).to_owned(), image: image(i) }).collect(),
+                labels: pairs(crate::labels::object_labels(release, &spec.version, e.component)),
+                selector: pairs(crate::labels::selector(release, e.component)),
+            }
         })
         .collect();
-
-    let selector_labels = BTreeMap::from([("app".to_owned(), "harbor".to_owned()), ("release".to_owned(), release.to_owned())]);
-    let mut labels = selector_labels.clone();
-    labels.extend([
-        ("app.kubernetes.io/name".to_owned(), "harbor".to_owned()),
-        ("app.kubernetes.io/instance".to_owned(), release.to_owned()),
-        ("app.kubernetes.io/part-of".to_owned(), "harbor".to_owned()),
-        ("app.kubernetes.io/managed-by".to_owned(), "berth".to_owned()),
-        ("app.kubernetes.io/version".to_owned(), spec.version.clone()),
-    ]);
 
     let secrets = SecretNames {
         core: format!("{fullname}-core"),
@@ -199,8 +95,8 @@ pub fn resolve(release: &str, spec: &HarborClusterSpec) -> Result<Topology, Spec
         registry: format!("{fullname}-registry"),
         registry_htpasswd: format!("{fullname}-registry-htpasswd"),
         admin_password: match &spec.admin_password {
-            Some(r) => SecretKey { name: r.name.clone(), key: r.key.clone() },
-            None => SecretKey { name: format!("{fullname}-core"), key: keys::ADMIN_PASSWORD.to_owned() },
+            Some(r) => SecretKeyRef::new(&r.name, &r.key),
+            None => SecretKeyRef::new(format!("{fullname}-core"), keys::ADMIN_PASSWORD),
         },
     };
     let database = database_endpoint(&fullname, spec)?;
@@ -210,10 +106,9 @@ pub fn resolve(release: &str, spec: &HarborClusterSpec) -> Result<Topology, Spec
         image_pull_policy: source.pull_policy.unwrap_or(PullPolicy::IfNotPresent).as_str().to_owned(),
         image_pull_secrets: source.pull_secrets.clone(),
         external_url: spec.external_url.clone(),
-        enabled: enabled_components(spec).into_iter().map(str::to_owned).collect(),
+        enabled: crate::components::enabled(spec).into_iter().map(str::to_owned).collect(),
+        labels: pairs(crate::labels::cluster_labels(release, &spec.version)),
         fullname,
-        labels,
-        selector_labels,
         components,
         secrets,
         database,
@@ -221,26 +116,9 @@ pub fn resolve(release: &str, spec: &HarborClusterSpec) -> Result<Topology, Spec
     })
 }
 
-/// The components a spec enables, in render order.
-/// Every component Berth renders itself; a policy may add others (a vendor's).
-pub const BUILTIN_COMPONENTS: &[&str] = &["core", "jobservice", "portal", "registry", "trivy", "exporter", "database", "redis", "expose"];
-
-pub fn enabled_components(spec: &HarborClusterSpec) -> Vec<&'static str> {
-    let mut enabled = vec!["core", "jobservice", "portal", "registry"];
-    if spec.trivy.enabled {
-        enabled.push("trivy");
-    }
-    if spec.metrics.enabled {
-        enabled.push("exporter");
-    }
-    if spec.database.type_ == Placement::Internal {
-        enabled.push("database");
-    }
-    if spec.redis.type_ == Placement::Internal {
-        enabled.push("redis");
-    }
-    enabled.push("expose");
-    enabled
+/// A map as the WIT's sorted list of pairs.
+fn pairs(map: BTreeMap<String, String>) -> Vec<KeyValue> {
+    map.into_iter().map(|(key, value)| KeyValue { key, value }).collect()
 }
 
 fn database_endpoint(fullname: &str, spec: &HarborClusterSpec) -> Result<DatabaseEndpoint, SpecError> {
@@ -254,7 +132,7 @@ fn database_endpoint(fullname: &str, spec: &HarborClusterSpec) -> Result<Databas
             sslmode: "disable".to_owned(),
             max_idle_conns: db.max_idle_conns,
             max_open_conns: db.max_open_conns,
-            password: SecretKey { name: format!("{fullname}-database"), key: keys::POSTGRES_PASSWORD.to_owned() },
+            password: SecretKeyRef::new(format!("{fullname}-database"), keys::POSTGRES_PASSWORD),
         }),
         Placement::External => {
             let ext = db
@@ -272,11 +150,14 @@ fn database_endpoint(fullname: &str, spec: &HarborClusterSpec) -> Result<Databas
                 sslmode: ext.sslmode.as_str().to_owned(),
                 max_idle_conns: db.max_idle_conns,
                 max_open_conns: db.max_open_conns,
-                password: SecretKey { name: ext.password_secret.name.clone(), key: ext.password_secret.key.clone() },
+                password: SecretKeyRef::new(&ext.password_secret.name, &ext.password_secret.key),
             })
         }
     }
 }
+
+/// The chart's Redis database indices, so a chart install can be adopted.
+const CHART_REDIS_INDICES: RedisIndices = RedisIndices { core: 0, jobservice: 1, registry: 2, trivy: 5 };
 
 fn redis_endpoint(fullname: &str, spec: &HarborClusterSpec) -> Result<RedisEndpoint, SpecError> {
     let redis = &spec.redis;
@@ -287,7 +168,7 @@ fn redis_endpoint(fullname: &str, spec: &HarborClusterSpec) -> Result<RedisEndpo
             username: None,
             password: None,
             tls: false,
-            indices: RedisIndices::default(),
+            indices: CHART_REDIS_INDICES,
         }),
         Placement::External => {
             let ext = redis
@@ -301,9 +182,9 @@ fn redis_endpoint(fullname: &str, spec: &HarborClusterSpec) -> Result<RedisEndpo
                 addr: ext.addr.clone(),
                 sentinel_master_set: ext.sentinel_master_set.clone().filter(|m| !m.is_empty()),
                 username: ext.username.clone(),
-                password: ext.password_secret.as_ref().map(|r| SecretKey { name: r.name.clone(), key: r.key.clone() }),
+                password: ext.password_secret.as_ref().map(|r| SecretKeyRef::new(&r.name, &r.key)),
                 tls: ext.tls,
-                indices: RedisIndices::default(),
+                indices: CHART_REDIS_INDICES,
             })
         }
     }
@@ -326,7 +207,7 @@ mod tests {
     use super::*;
 
     fn spec(version: &str) -> HarborClusterSpec {
-        berth_sdk::parse_spec_json(&format!(r#"{{"version":"{version}","externalURL":"https://h.example.com"}}"#))
+        serde_json::from_str(&format!(r#"{{"version":"{version}","externalURL":"https://h.example.com"}}"#))
             .unwrap_or_else(|e| panic!("{e}"))
     }
 
@@ -340,12 +221,13 @@ mod tests {
     #[test]
     fn resolves_chart_names_ports_and_images() {
         let t = resolve("demo", &spec("2.15.1")).unwrap_or_else(|e| panic!("{e}"));
-        let core = &t.components["core"];
-        assert_eq!(core.url, "http://demo-harbor-core:80");
-        assert_eq!(core.images["core"], "docker.io/goharbor/harbor-core:v2.15.1");
-        assert_eq!(t.components["registryctl"].url, "http://demo-harbor-registry:8080");
-        assert_eq!(t.components["jobservice"].url, "http://demo-harbor-jobservice");
-        assert_eq!(t.selector_for("portal").get("component").map(String::as_str), Some("portal"));
+        let component = |name: &str| t.component(name).unwrap_or_else(|| panic!("no {name}"));
+        assert_eq!(component("core").url, "http://demo-harbor-core:80");
+        assert_eq!(component("core").images[0].image, "docker.io/goharbor/harbor-core:v2.15.1");
+        assert_eq!(component("registryctl").url, "http://demo-harbor-registry:8080");
+        assert_eq!(component("jobservice").url, "http://demo-harbor-jobservice");
+        let selector: Vec<(&str, &str)> = component("portal").selector.iter().map(|kv| (kv.key.as_str(), kv.value.as_str())).collect();
+        assert_eq!(selector, [("app", "harbor"), ("component", "portal"), ("release", "demo")]);
     }
 
     #[test]

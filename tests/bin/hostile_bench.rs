@@ -14,8 +14,8 @@
 
 use std::time::{Duration, Instant};
 
+use berth::contract::RenderInput;
 use berth::sandbox::{EngineSettings, Limits, Sandbox};
-use berth_sdk::contract::RenderInput;
 
 fn input(cluster: &str) -> RenderInput {
     berth_tests::hostile_input(cluster)

@@ -12,7 +12,7 @@ use berth::catalog::Catalog;
 use berth::plugin_dir::PluginDir;
 use berth::render::{ClusterRef, ClusterRender, ClusterRenderError, render_cluster};
 use berth::sandbox::{CacheKey, EngineSettings, Limits, Sandbox};
-use berth_sdk::spec::HarborCluster;
+use berth_api::spec::HarborCluster;
 
 pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -170,13 +170,30 @@ pub fn assert_golden(name: &str, actual: &str) {
 }
 
 /// The input the hostile test plugin gets: its misbehaviour is picked by `cluster`.
-pub fn hostile_input(cluster: &str) -> berth_sdk::contract::RenderInput {
-    use berth_sdk::contract::{ClusterIdentity, RenderInput};
+pub fn hostile_input(cluster: &str) -> berth::contract::RenderInput {
+    use berth::contract::{ClusterIdentity, RenderInput};
+    let spec_json = r#"{"version":"2.15.1","externalURL":"https://h.example.com"}"#;
+    let spec = serde_json::from_str(spec_json).unwrap_or_else(|e| panic!("{e}"));
     RenderInput {
         cluster: ClusterIdentity { name: cluster.to_owned(), namespace: "ns".to_owned(), uid: String::new() },
         harbor_version: "2.15.1".to_owned(),
-        spec_json: r#"{"version":"2.15.1","externalURL":"https://h.example.com"}"#.to_owned(),
-        topology_json: "{}".to_owned(),
+        spec_json: spec_json.to_owned(),
+        topology: berth::topology::resolve("hostile", &spec).unwrap_or_else(|e| panic!("{e}")),
+    }
+}
+
+/// What a bundled plugin's unit tests render from: `spec` (a HarborCluster `.spec`) and
+/// the topology the host really resolves for a cluster `demo` in namespace `registry`,
+/// carried across as JSON (host and guest types are generated from the same WIT).
+pub fn plugin_request(spec: serde_json::Value) -> berth_sdk::RenderRequest {
+    let parsed: berth_api::HarborClusterSpec = serde_json::from_value(spec.clone()).unwrap_or_else(|e| panic!("test spec: {e}"));
+    let topology = berth::topology::resolve("demo", &parsed).unwrap_or_else(|e| panic!("topology: {e}"));
+    let topology = serde_json::to_value(&topology).and_then(serde_json::from_value).unwrap_or_else(|e| panic!("topology as JSON: {e}"));
+    berth_sdk::RenderRequest {
+        cluster: berth_sdk::ClusterIdentity { name: "demo".to_owned(), namespace: "registry".to_owned(), uid: String::new() },
+        harbor_version: parsed.version.clone(),
+        spec: berth_sdk::parse_spec_json(&spec.to_string()).unwrap_or_else(|e| panic!("test spec: {e:?}")),
+        topology,
     }
 }
 
@@ -192,7 +209,11 @@ pub fn spec_error_field(result: Result<ClusterRender, ClusterRenderError>, compo
             Some((
                 _,
                 Err(ComponentError::Plugin {
-                    source: SandboxError::Rejected { error: berth_sdk::RenderError::InvalidSpec { field, .. }, .. },
+                    source:
+                        SandboxError::Rejected {
+                            error: berth::contract::RenderError::InvalidSpec(berth::contract::InvalidSpec { field, .. }),
+                            ..
+                        },
                     ..
                 }),
             )) => field.clone(),

@@ -7,7 +7,7 @@ use berth::catalog::Catalog;
 use berth::plugin_dir::PluginDir;
 use berth::render::{ClusterRender, ComponentError, ComponentRender};
 use berth::sandbox::Sandbox;
-use berth_sdk::spec::HarborCluster;
+use berth_api::spec::HarborCluster;
 use berth_tests::{bundled_plugins, read_example, render, sandbox};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Container, EnvVar, PodSpec, Service};
@@ -310,7 +310,7 @@ fn swift_core_names_its_storage_provider() {
 #[test]
 fn proxy_env_lists_harbor_services_before_the_users_hosts() {
     let mut cluster = read_example("minimal.yaml");
-    cluster.spec.proxy = Some(berth_sdk::spec::ProxySpec {
+    cluster.spec.proxy = Some(berth_api::spec::ProxySpec {
         http_proxy: Some("http://proxy.corp:3128".to_owned()),
         https_proxy: Some("http://proxy.corp:3128".to_owned()),
         no_proxy: "127.0.0.1,localhost,.local,.internal".to_owned(),

@@ -2,7 +2,7 @@
 //! rendered through the real sandbox from the examples.
 
 use berth::render::ClusterRender;
-use berth_sdk::spec::HarborCluster;
+use berth_api::spec::HarborCluster;
 use berth_tests::{bundled_catalog, read_example, render, sandbox};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Container, Service};
@@ -50,7 +50,7 @@ fn minimal_database_follows_the_chart_contract() {
     let init = named(pod.init_containers.as_deref().unwrap_or_default(), "data-permissions-ensurer");
     assert_eq!(init.image.as_deref(), Some("docker.io/goharbor/harbor-db:v2.15.1"));
     assert_eq!(init.command.clone().unwrap_or_default(), ["/bin/sh", "-c", "chmod -R 700 /var/lib/postgresql/data/pgdata || true"]);
-    assert_eq!(mounts(init), [data.clone()]);
+    assert_eq!(mounts(init), std::slice::from_ref(&data));
 
     let c = named(&pod.containers, "database");
     assert_eq!(c.image.as_deref(), Some("docker.io/goharbor/harbor-db:v2.15.1"));
@@ -130,8 +130,8 @@ fn spec_errors_name_their_field() {
         cluster
     };
     let cases = [
-        (with(&|c| c.spec.database.internal.replicas = Some(-1)), "spec.database.internal.replicas"),
-        (with(&|c| c.spec.database.internal.replicas = Some(2)), "spec.database.internal.replicas"),
+        (with(&|c| c.spec.database.internal.pod.replicas = Some(-1)), "spec.database.internal.replicas"),
+        (with(&|c| c.spec.database.internal.pod.replicas = Some(2)), "spec.database.internal.replicas"),
         (with(&|c| c.spec.database.internal.shm_size_limit = "big".to_owned()), "spec.database.internal.shmSizeLimit"),
     ];
     for (cluster, expected) in cases {

@@ -2,7 +2,7 @@
 //! (harbor.md §5 "exporter"; templates/exporter/*).
 
 use berth::render::ClusterRender;
-use berth_sdk::spec::HarborCluster;
+use berth_api::spec::HarborCluster;
 use berth_tests::find_object as find;
 use berth_tests::read_example;
 use k8s_openapi::api::apps::v1::Deployment;

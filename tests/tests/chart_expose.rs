@@ -4,7 +4,7 @@
 use berth::catalog::Catalog;
 use berth::plugin_dir::PluginDir;
 use berth::render::{ClusterRender, ClusterRenderError, RenderedObject};
-use berth_sdk::spec::{ExposeType, HarborCluster, IngressExpose, RouteExpose};
+use berth_api::spec::{ExposeType, HarborCluster, IngressExpose, RouteExpose};
 use berth_tests::{bundled_plugins, read_example, render, sandbox};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Container, PodSpec, Service};

@@ -2,7 +2,7 @@
 //! (harbor.md §5 "jobservice"; templates/jobservice/*).
 
 use berth::render::ClusterRender;
-use berth_sdk::spec::HarborCluster;
+use berth_api::spec::HarborCluster;
 use berth_tests::find_object as find;
 use berth_tests::read_example;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -228,14 +228,14 @@ fn rejected_field(cluster: &HarborCluster) -> String {
 #[test]
 fn two_replicas_on_a_read_write_once_file_logger_are_refused() {
     let mut cluster = read_example("minimal.yaml");
-    cluster.spec.jobservice.replicas = Some(2);
+    cluster.spec.jobservice.pod.replicas = Some(2);
     assert_eq!(rejected_field(&cluster), "spec.jobservice.replicas");
 }
 
 #[test]
 fn each_invalid_jobservice_field_is_named() {
     let mut negative = read_example("minimal.yaml");
-    negative.spec.jobservice.replicas = Some(-1);
+    negative.spec.jobservice.pod.replicas = Some(-1);
     assert_eq!(rejected_field(&negative), "spec.jobservice.replicas");
     let mut idle = read_example("minimal.yaml");
     idle.spec.jobservice.workers = 0;

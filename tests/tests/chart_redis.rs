@@ -2,7 +2,7 @@
 //! through the real sandbox from the examples.
 
 use berth::render::ClusterRender;
-use berth_sdk::spec::{HarborCluster, RedisFlavor};
+use berth_api::spec::{HarborCluster, RedisFlavor};
 use berth_tests::{bundled_catalog, read_example, render, sandbox};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Container, Service};
@@ -104,8 +104,8 @@ fn spec_errors_name_their_field() {
         cluster
     };
     let cases = [
-        (with(&|c| c.spec.redis.internal.replicas = Some(-1)), "spec.redis.internal.replicas"),
-        (with(&|c| c.spec.redis.internal.replicas = Some(2)), "spec.redis.internal.replicas"),
+        (with(&|c| c.spec.redis.internal.pod.replicas = Some(-1)), "spec.redis.internal.replicas"),
+        (with(&|c| c.spec.redis.internal.pod.replicas = Some(2)), "spec.redis.internal.replicas"),
         (with(&|c| c.spec.redis.internal.volume.size = "1 GB".to_owned()), "spec.redis.internal.volume.size"),
     ];
     for (cluster, expected) in cases {

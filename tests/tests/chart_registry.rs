@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 use berth::catalog::Catalog;
 use berth::render::ClusterRender;
 use berth::sandbox::Sandbox;
-use berth_sdk::spec::HarborCluster;
+use berth_api::spec::HarborCluster;
 use berth_tests::{bundled_catalog, read_example, render, sandbox};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Container, EnvVar, PersistentVolumeClaim, PodSpec, Service};
@@ -307,26 +307,34 @@ fn swift_config_comes_from_the_swift_block_and_credentials_from_its_secret() {
 fn core_reaches_the_registry_on_the_service_port() {
     for example in ["minimal.yaml", "production.yaml", "swift.yaml"] {
         let r = render_registry(&read_example(example));
-        let registry = &r.render.topology.components["registry"];
-        let controller = &r.render.topology.components["registryctl"];
+        let component = |name: &str| r.render.topology.component(name).unwrap_or_else(|| panic!("no {name} in the topology"));
+        let registry = component("registry");
+        let controller = component("registryctl");
         let service = r.service.metadata.name.clone().unwrap_or_default();
         assert_eq!(registry.url, format!("http://{service}:5000"), "{example}");
         assert_eq!(controller.url, format!("http://{service}:8080"), "{example}");
         let service_ports = r.service_ports();
         assert!(service_ports.contains(&("http-registry".to_owned(), i32::from(registry.service_port))));
         assert!(service_ports.contains(&("http-controller".to_owned(), i32::from(controller.service_port))));
-        // When core is rendered, its REGISTRY_URL must be that same URL.
-        if let Some((_, Ok(core))) = r.render.components.iter().find(|(c, _)| c == "core") {
-            for o in core.objects.iter().filter(|o| o.kind() == "ConfigMap") {
-                let data = o.object.get("data");
-                if let Some(url) = data.and_then(|d| d.get("REGISTRY_URL")) {
-                    assert_eq!(url.as_str(), Some(registry.url.as_str()), "{example}");
-                }
-                if let Some(url) = data.and_then(|d| d.get("REGISTRY_CONTROLLER_URL")) {
-                    assert_eq!(url.as_str(), Some(controller.url.as_str()), "{example}");
-                }
-            }
-        }
+        // Core is always rendered, and its REGISTRY_URL must be that same URL: a core
+        // that stops emitting either value fails here, as does a registry URL that moves.
+        let core = match r.render.components.iter().find(|(c, _)| c == "core") {
+            Some((_, Ok(core))) => core,
+            other => panic!("{example}: core did not render: {other:?}"),
+        };
+        let core_env: Vec<&serde_json::Map<String, serde_json::Value>> = core
+            .objects
+            .iter()
+            .filter(|o| o.kind() == "ConfigMap")
+            .filter_map(|o| o.object.get("data").and_then(serde_json::Value::as_object))
+            .collect();
+        let value = |key: &str| {
+            let found: Vec<&str> = core_env.iter().filter_map(|data| data.get(key).and_then(serde_json::Value::as_str)).collect();
+            assert_eq!(found.len(), 1, "{example}: core's ConfigMaps carry {key} {} times", found.len());
+            found[0].to_owned()
+        };
+        assert_eq!(value("REGISTRY_URL"), registry.url, "{example}");
+        assert_eq!(value("REGISTRY_CONTROLLER_URL"), controller.url, "{example}");
     }
 }
 
@@ -354,9 +362,9 @@ fn each_spec_error_names_its_field() {
         assert_eq!(plugin_error_field(&cluster), field);
     }
     let mut scaled = read_example("minimal.yaml");
-    scaled.spec.registry.replicas = Some(2);
+    scaled.spec.registry.pod.replicas = Some(2);
     assert_eq!(plugin_error_field(&scaled), "spec.registry.replicas");
     let mut negative = read_example("minimal.yaml");
-    negative.spec.registry.replicas = Some(-1);
+    negative.spec.registry.pod.replicas = Some(-1);
     assert_eq!(plugin_error_field(&negative), "spec.registry.replicas");
 }

@@ -176,7 +176,7 @@ fn spec_errors_name_their_field() {
     let sandbox = sandbox();
     let catalog = bundled_catalog(&sandbox);
     let mut negative = read_example("minimal.yaml");
-    negative.spec.trivy.replicas = Some(-1);
+    negative.spec.trivy.pod.replicas = Some(-1);
     let mut bad_size = read_example("minimal.yaml");
     bad_size.spec.trivy.cache.size = "lots".to_owned();
     for (cluster, expected) in [(negative, "spec.trivy.replicas"), (bad_size, "spec.trivy.cache.size")] {

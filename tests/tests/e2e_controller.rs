@@ -94,7 +94,7 @@ fn minimal(namespace: &str, annotations: &[(&str, &str)]) -> HarborCluster {
 
 /// The same cluster with `spec.deletionPolicy: Delete`.
 fn deleting(mut cluster: HarborCluster) -> HarborCluster {
-    cluster.spec.deletion_policy = berth_sdk::spec::DeletionPolicy::Delete;
+    cluster.spec.deletion_policy = berth_api::spec::DeletionPolicy::Delete;
     cluster
 }
 

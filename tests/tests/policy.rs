@@ -303,7 +303,7 @@ fn default_guardrails_hold_with_no_policy() {
         assert!(
             core.keys
                 .iter()
-                .all(|k| !matches!(&k.value, berth_sdk::contract::SecretValue::RsaKeyWithCert { common_name, .. } if common_name == "x")),
+                .all(|k| !matches!(&k.value, berth::contract::SecretValue::RsaKeyWithCert(berth::contract::RsaKeyWithCert { common_name, .. }) if common_name == "x")),
             "{name}: the portal's declaration reached core's Secret"
         );
     }

@@ -3,8 +3,8 @@
 
 use std::time::{Duration, Instant};
 
+use berth::contract::RenderInput;
 use berth::sandbox::{CacheKey, Digest, Limits, LoadedFrom, Plugin, Sandbox, SandboxError};
-use berth_sdk::contract::RenderInput;
 use berth_tests::{sandbox, test_plugins};
 
 fn input(cluster: &str) -> RenderInput {
@@ -139,8 +139,8 @@ fn another_contract_version_is_refused_naming_both() {
     let wat = std::fs::read(test_plugins().join("wrong-contract.wat")).unwrap_or_else(|e| panic!("{e}"));
     match sandbox.load("wrong-contract.wat", &wat, None, Limits::default()) {
         Err(SandboxError::ContractMismatch { expected, found, .. }) => {
-            assert_eq!(expected, "berth:plugin/renderer@0.1.0");
-            assert_eq!(found, "berth:plugin/renderer@0.0.1");
+            assert_eq!(expected, berth::contract::RENDERER_INTERFACE);
+            assert_eq!(found, "berth:plugin/renderer@0.1.0");
         }
         Err(other) => panic!("expected a contract mismatch, got {other}"),
         Ok(_) => panic!("a plugin of another contract version was loaded"),

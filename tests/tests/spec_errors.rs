@@ -1,9 +1,9 @@
 //! Bad specs are refused with an error that names the field, whichever layer catches
 //! them: the manifest parser, the host's topology, or a plugin.
 
+use berth::contract::{InvalidSpec, RenderError};
 use berth::render::{ClusterRenderError, ComponentError};
 use berth::sandbox::SandboxError;
-use berth_sdk::RenderError;
 use berth_tests::{read_example, render, shared_catalog};
 
 /// The field named by the first error a render of `yaml_spec` (under `spec:`) produces.
@@ -20,9 +20,10 @@ fn field_of_error(spec_yaml: &str) -> String {
         Ok(rendered) => {
             let error = rendered.errors().next().unwrap_or_else(|| panic!("the spec rendered:\n{spec_yaml}"));
             match error {
-                ComponentError::Plugin { source: SandboxError::Rejected { error: RenderError::InvalidSpec { field, .. }, .. }, .. } => {
-                    field.clone()
-                }
+                ComponentError::Plugin {
+                    source: SandboxError::Rejected { error: RenderError::InvalidSpec(InvalidSpec { field, .. }), .. },
+                    ..
+                } => field.clone(),
                 other => panic!("not an invalid-spec error: {other}"),
             }
         }

@@ -13,6 +13,8 @@
 //! topology the host resolves, so the policies keep matching the pods whichever plugin
 //! renders them.
 
+#![forbid(unsafe_code)]
+
 use std::collections::BTreeMap;
 
 use berth_sdk::k8s;
@@ -22,7 +24,7 @@ use berth_sdk::k8s_openapi::api::networking::v1::{
 use berth_sdk::k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use berth_sdk::k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use berth_sdk::spec::ExposeType;
-use berth_sdk::{CONTRACT_VERSION, PluginDescription, RenderError, RenderRequest, Rendered, Renderer, Topology};
+use berth_sdk::{PluginDescription, RenderError, RenderRequest, Rendered, Renderer, Topology};
 
 /// The component this plugin renders; the PluginPolicy names it.
 pub const COMPONENT: &str = "network-policy";
@@ -156,19 +158,17 @@ pub struct NetworkPolicies;
 
 impl Renderer for NetworkPolicies {
     fn describe() -> PluginDescription {
-        PluginDescription {
-            name: "vendor-networkpolicy".to_owned(),
-            version: env!("CARGO_PKG_VERSION").to_owned(),
-            component: COMPONENT.to_owned(),
-            harbor_versions: vec!["2.13".to_owned(), "2.14".to_owned(), "2.15".to_owned()],
-            contract_version: CONTRACT_VERSION.to_owned(),
-        }
+        berth_sdk::bundled_description!("vendor-networkpolicy", COMPONENT)
     }
 
     fn render(req: &RenderRequest) -> Result<Rendered, RenderError> {
         let topology = &req.topology;
-        let context = Context { topology, metrics: req.spec.metrics.enabled, entry: entry(req) };
-        let labels = topology.labels_for(COMPONENT);
+        let context = Context { topology, metrics: req.spec.metrics.enabled, entry: entry(req)? };
+        // A vendor component has no entry in the host's topology: its labels are the
+        // cluster's plus its own component name.
+        let mut labels = berth_sdk::topology::to_map(&topology.labels);
+        labels.insert("component".to_owned(), COMPONENT.to_owned());
+        labels.insert("app.kubernetes.io/component".to_owned(), COMPONENT.to_owned());
         let mut out = Rendered::default();
         for component in &topology.enabled {
             // Components without an edge into them have no pods to protect (expose).
@@ -191,11 +191,13 @@ enum EntrySource {
     Pods(BTreeMap<String, String>),
 }
 
-fn entry(req: &RenderRequest) -> EntrySource {
-    match req.spec.expose.type_ {
+fn entry(req: &RenderRequest) -> Result<EntrySource, RenderError> {
+    Ok(match req.spec.expose.type_ {
         ExposeType::Ingress | ExposeType::Route => EntrySource::Anywhere,
-        ExposeType::ClusterIP | ExposeType::NodePort | ExposeType::LoadBalancer => EntrySource::Pods(req.topology.selector_for(NGINX)),
-    }
+        ExposeType::ClusterIP | ExposeType::NodePort | ExposeType::LoadBalancer => {
+            EntrySource::Pods(req.topology.component(NGINX)?.selector())
+        }
+    })
 }
 
 /// What a render knows beyond the component at hand.
@@ -235,7 +237,7 @@ fn policy(context: &Context<'_>, component: &str, labels: &BTreeMap<String, Stri
         let Some(port) = port_of(context, component, edge.port)? else {
             continue;
         };
-        let admit = admit(context, edge.from);
+        let admit = admit(context, edge.from)?;
         if matches!(admit, Admit::Nobody) {
             continue;
         }
@@ -275,7 +277,7 @@ fn policy(context: &Context<'_>, component: &str, labels: &BTreeMap<String, Stri
         metadata: k8s::meta(&format!("{}-{COMPONENT}-{component}", topology.fullname), labels),
         spec: Some(NetworkPolicySpec {
             // The workload's own selector: pods carry it whatever extra labels users add.
-            pod_selector: Some(match_labels(topology.selector_for(component))),
+            pod_selector: Some(match_labels(topology.component(component)?.selector())),
             policy_types: Some(vec!["Ingress".to_owned()]),
             // An empty list (every caller disabled) still isolates the pods, as intended.
             ingress: Some(ingress),
@@ -294,10 +296,10 @@ fn port_of(context: &Context<'_>, component: &str, port: Port) -> Result<Option<
 }
 
 /// What a caller contributes to the rule of the port it calls.
-fn admit(context: &Context<'_>, caller: Caller) -> Admit {
+fn admit(context: &Context<'_>, caller: Caller) -> Result<Admit, RenderError> {
     let topology = context.topology;
-    match caller {
-        Caller::Component(name) if topology.enabled.iter().any(|c| c == name) => Admit::Peer(pods(topology.selector_for(name))),
+    Ok(match caller {
+        Caller::Component(name) if topology.enabled.iter().any(|c| c == name) => Admit::Peer(pods(topology.component(name)?.selector())),
         Caller::Component(_) => Admit::Nobody,
         Caller::Entry => match &context.entry {
             EntrySource::Anywhere => Admit::Anywhere,
@@ -307,7 +309,7 @@ fn admit(context: &Context<'_>, caller: Caller) -> Admit {
         Caller::Scraper => {
             Admit::Peer(NetworkPolicyPeer { namespace_selector: Some(LabelSelector::default()), ..NetworkPolicyPeer::default() })
         }
-    }
+    })
 }
 
 /// Pods of this namespace carrying `labels`.

@@ -1,6 +1,7 @@
 use std::collections::BTreeMap;
 
-use berth_sdk::{ClusterIdentity, ComponentTopology, RenderInput, RenderRequest, Renderer, Topology};
+use berth_sdk::topology::{DatabaseEndpoint, KeyValue, RedisEndpoint, RedisIndices, SecretNames};
+use berth_sdk::{ClusterIdentity, ComponentTopology, RenderInput, RenderRequest, Renderer, SecretKeyRef, Topology};
 use serde_json::Value;
 
 use super::*;
@@ -26,9 +27,13 @@ const ALL: &[&str] = &["core", "jobservice", "portal", "registry", "trivy", "exp
 /// The components that get a policy when everything in [`ALL`] runs.
 const WITH_PODS: &[&str] = &["core", "jobservice", "portal", "registry", "trivy", "exporter", "database", "redis"];
 
+fn pairs(map: &BTreeMap<String, String>) -> Vec<KeyValue> {
+    map.iter().map(|(key, value)| KeyValue { key: key.clone(), value: value.clone() }).collect()
+}
+
 fn topology(enabled: &[&str]) -> Topology {
-    let selector_labels = BTreeMap::from([("app".to_owned(), "harbor".to_owned()), ("release".to_owned(), "demo".to_owned())]);
-    let mut labels = selector_labels.clone();
+    let match_labels = BTreeMap::from([("app".to_owned(), "harbor".to_owned()), ("release".to_owned(), "demo".to_owned())]);
+    let mut labels = match_labels.clone();
     labels.insert("app.kubernetes.io/managed-by".to_owned(), "berth".to_owned());
     let components = PORTS
         .iter()
@@ -36,27 +41,56 @@ fn topology(enabled: &[&str]) -> Topology {
             // registryctl rides on the registry's Service, as the host resolves it.
             let service = if *name == "registryctl" { "registry" } else { name };
             let service_name = format!("demo-harbor-{service}");
-            let topology = ComponentTopology {
+            let mut selector = match_labels.clone();
+            selector.insert("component".to_owned(), (*name).to_owned());
+            ComponentTopology {
+                component: (*name).to_owned(),
                 name: format!("demo-harbor-{name}"),
                 url: format!("http://{service_name}:{port}"),
                 service_name,
                 service_port: *port,
                 container_port: *port,
                 scheme: "http".to_owned(),
-                images: BTreeMap::new(),
-            };
-            ((*name).to_owned(), topology)
+                images: Vec::new(),
+                labels: pairs(&labels),
+                selector: pairs(&selector),
+            }
         })
         .collect();
+    let secret = |name: &str, key: &str| SecretKeyRef { name: name.to_owned(), key: key.to_owned() };
     Topology {
         fullname: "demo-harbor".to_owned(),
-        labels,
-        selector_labels,
+        labels: pairs(&labels),
         components,
         image_pull_policy: "IfNotPresent".to_owned(),
+        image_pull_secrets: Vec::new(),
         external_url: "https://harbor.example.com".to_owned(),
         enabled: enabled.iter().map(|c| (*c).to_owned()).collect(),
-        ..Topology::default()
+        secrets: SecretNames {
+            core: "demo-harbor-core".to_owned(),
+            jobservice: "demo-harbor-jobservice".to_owned(),
+            registry: "demo-harbor-registry".to_owned(),
+            registry_htpasswd: "demo-harbor-registry-htpasswd".to_owned(),
+            admin_password: secret("demo-harbor-core", "HARBOR_ADMIN_PASSWORD"),
+        },
+        database: DatabaseEndpoint {
+            host: "demo-harbor-database".to_owned(),
+            port: 5432,
+            username: "postgres".to_owned(),
+            database: "registry".to_owned(),
+            sslmode: "disable".to_owned(),
+            max_idle_conns: 100,
+            max_open_conns: 900,
+            password: secret("demo-harbor-database", "POSTGRES_PASSWORD"),
+        },
+        redis: RedisEndpoint {
+            addr: "demo-harbor-redis:6379".to_owned(),
+            sentinel_master_set: None,
+            username: None,
+            password: None,
+            tls: false,
+            indices: RedisIndices { core: 0, jobservice: 1, registry: 2, trivy: 5 },
+        },
     }
 }
 
@@ -81,13 +115,13 @@ fn input(spec_json: String, enabled: &[&str]) -> RenderInput {
         cluster: ClusterIdentity { name: "demo".to_owned(), namespace: "registry".to_owned(), uid: String::new() },
         harbor_version: "2.15.1".to_owned(),
         spec_json,
-        topology_json: serde_json::to_string(&topology(enabled)).unwrap_or_else(|e| panic!("{e}")),
+        topology: topology(enabled),
     }
 }
 
 /// Renders through the SDK's entry point (parsing, version check), as the guest does.
 fn render(spec_json: String, enabled: &[&str]) -> Vec<Value> {
-    let output = berth_sdk::render_input::<NetworkPolicies>(&input(spec_json, enabled)).unwrap_or_else(|e| panic!("renders: {e}"));
+    let output = berth_sdk::render_input::<NetworkPolicies>(input(spec_json, enabled)).unwrap_or_else(|e| panic!("renders: {e}"));
     output.objects.iter().map(|o| serde_json::from_str(o).unwrap_or_else(|e| panic!("{e}: {o}"))).collect()
 }
 
@@ -139,7 +173,7 @@ fn every_policy_selects_its_components_own_pods() {
     let topology = topology(ALL);
     for component in WITH_PODS {
         let selector = &policy(&objects, component)["spec"]["podSelector"]["matchLabels"];
-        assert_eq!(selector, &serde_json::json!(topology.selector_for(component)), "{component}");
+        assert_eq!(selector, &serde_json::json!(topology.component(component).map(|c| c.selector()).unwrap_or_default()), "{component}");
     }
 }
 
@@ -232,16 +266,16 @@ fn describes_the_vendor_component() {
 fn an_unsupported_harbor_version_is_refused() {
     let mut input = input(ingress_and_metrics(), ALL);
     input.harbor_version = "2.12.0".to_owned();
-    let err = berth_sdk::render_input::<NetworkPolicies>(&input).err();
+    let err = berth_sdk::render_input::<NetworkPolicies>(input).err();
     assert!(matches!(err, Some(berth_sdk::RenderError::Unsupported(_))), "{err:?}");
 }
 
 #[test]
 fn a_topology_without_an_enabled_component_is_an_error_not_a_panic() {
     let mut topology = topology(ALL);
-    topology.components.remove("trivy");
+    topology.components.retain(|c| c.component != "trivy");
     let request = RenderRequest {
-        cluster: ClusterIdentity::default(),
+        cluster: ClusterIdentity { name: "demo".to_owned(), namespace: "registry".to_owned(), uid: String::new() },
         harbor_version: "2.15.1".to_owned(),
         spec: berth_sdk::parse_spec_json(&ingress_and_metrics()).unwrap_or_else(|e| panic!("{e}")),
         topology,

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeSet;
 
-use berth_sdk::spec::DeletionPolicy;
+use berth_api::spec::DeletionPolicy;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Secret};
 use kube::api::{Api, DeleteParams, ListParams};

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use berth_sdk::contract::GeneratedSecret;
+use crate::contract::GeneratedSecret;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, PostParams};
 use serde_json::Value;

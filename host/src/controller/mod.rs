@@ -48,7 +48,7 @@ use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::runtime::watcher;
 use kube::{Client, Resource as _, ResourceExt as _};
 
-pub use berth_sdk::spec::HarborCluster;
+pub use berth_api::spec::HarborCluster;
 pub use error::{Error, Result};
 pub use metrics::Metrics;
 
@@ -235,15 +235,13 @@ async fn apply(hc: &HarborCluster, ctx: &Context, namespace: &str, name: &str) -
     let live = live::Live::read(ctx, namespace, name).await?;
     // Before `ensure`: an interrupted conversion leaves the core Secret briefly absent.
     let core_workloads = workloads_of(&rendered, "core");
-    let token_key = token_key::Target {
-        secret: &rendered.topology.secrets.core,
-        key: berth_sdk::topology::keys::TOKEN_KEY,
-        workloads: &core_workloads,
-    };
+    let token_key =
+        token_key::Target { secret: &rendered.topology.secrets.core, key: berth_api::keys::TOKEN_KEY, workloads: &core_workloads };
     if let Some(note) = token_key::convert(ctx, namespace, &live, &token_key).await? {
         ctx.event(hc, EventType::Normal, "TokenKeyConverted", "Replace", &note).await;
     }
-    let created = generated::ensure(ctx, namespace, name, &rendered.topology.labels, &rendered.secrets, &live).await?;
+    let created =
+        generated::ensure(ctx, namespace, name, &crate::labels::cluster_labels(name, &hc.spec.version), &rendered.secrets, &live).await?;
     if !created.is_empty() {
         ctx.event(hc, EventType::Normal, "SecretsCreated", "Create", &format!("generated {}", created.join(", "))).await;
     }
@@ -345,7 +343,7 @@ fn workloads_of(rendered: &crate::render::ClusterRender, component: &str) -> Vec
 
 /// Writes status with server-side apply when it differs from the current one. Returns
 /// whether it wrote.
-async fn write_status(ctx: &Context, hc: &HarborCluster, namespace: &str, new: berth_sdk::status::HarborClusterStatus) -> Result<bool> {
+async fn write_status(ctx: &Context, hc: &HarborCluster, namespace: &str, new: berth_api::status::HarborClusterStatus) -> Result<bool> {
     if hc.status.as_ref() == Some(&new) {
         return Ok(false);
     }

@@ -5,31 +5,11 @@
 use kube::Client;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
 
-/// One child kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ChildKind {
-    pub group: &'static str,
-    pub version: &'static str,
-    pub kind: &'static str,
-    pub plural: &'static str,
-    /// Whether objects of this kind may be pruned. PersistentVolumeClaims hold data and
-    /// are never pruned (nor owned).
-    pub prunable: bool,
-}
+/// One child kind: an entry of the component table's kind list.
+pub use crate::components::Kind as ChildKind;
 
-/// Every kind a bundled renderer produces, and NetworkPolicy for vendor plugins that
-/// lock traffic down, in apply order (what others use first).
-pub const CHILD_KINDS: &[ChildKind] = &[
-    ChildKind { group: "networking.k8s.io", version: "v1", kind: "NetworkPolicy", plural: "networkpolicies", prunable: true },
-    ChildKind { group: "", version: "v1", kind: "Secret", plural: "secrets", prunable: true },
-    ChildKind { group: "", version: "v1", kind: "ConfigMap", plural: "configmaps", prunable: true },
-    ChildKind { group: "", version: "v1", kind: "PersistentVolumeClaim", plural: "persistentvolumeclaims", prunable: false },
-    ChildKind { group: "", version: "v1", kind: "Service", plural: "services", prunable: true },
-    ChildKind { group: "apps", version: "v1", kind: "Deployment", plural: "deployments", prunable: true },
-    ChildKind { group: "apps", version: "v1", kind: "StatefulSet", plural: "statefulsets", prunable: true },
-    ChildKind { group: "networking.k8s.io", version: "v1", kind: "Ingress", plural: "ingresses", prunable: true },
-    ChildKind { group: "gateway.networking.k8s.io", version: "v1", kind: "HTTPRoute", plural: "httproutes", prunable: true },
-];
+/// Every kind the controller applies, watches and prunes, in apply order.
+pub const CHILD_KINDS: &[ChildKind] = crate::components::KINDS;
 
 impl ChildKind {
     pub fn api_version(&self) -> String {
@@ -60,6 +40,5 @@ mod tests {
         assert_eq!(child_kind("v1", "Service").map(|k| k.plural), Some("services"));
         assert!(child_kind("extensions/v1beta1", "Ingress").is_none());
         assert!(child_kind("rbac.authorization.k8s.io/v1", "Role").is_none());
-        assert!(CHILD_KINDS.iter().filter(|k| !k.prunable).all(|k| k.kind == "PersistentVolumeClaim"));
     }
 }

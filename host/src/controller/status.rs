@@ -2,8 +2,8 @@
 //! workloads. Nothing in it changes by itself (no timestamps), so writing it only when it
 //! differs keeps a settled cluster free of writes.
 
-use berth_sdk::spec::HarborClusterSpec;
-use berth_sdk::status::{ComponentStatus, HarborClusterStatus, StatusCondition};
+use berth_api::spec::HarborClusterSpec;
+use berth_api::status::{ComponentStatus, HarborClusterStatus, StatusCondition};
 use serde_json::Value;
 
 use super::live::Live;
@@ -149,7 +149,7 @@ pub fn build(generation: Option<i64>, spec: &HarborClusterSpec, reports: &[Compo
 /// the operator cannot see (Unknown, saying what). Core hands clients `https` token URLs
 /// either way, so a registry nobody terminates TLS for takes no image.
 pub fn tls_condition(spec: &HarborClusterSpec) -> Option<StatusCondition> {
-    use berth_sdk::spec::ExposeType;
+    use berth_api::spec::ExposeType;
     if !spec.external_url.starts_with("https://") {
         return None;
     }

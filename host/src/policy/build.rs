@@ -11,7 +11,7 @@ use std::io::Read as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use berth_sdk::status::StatusCondition;
+use berth_api::status::StatusCondition;
 
 use super::guardrails::Guardrails;
 use super::resource::{

@@ -19,9 +19,9 @@ use serde_json::{Map, Value};
 use super::pod_security::{self, Control};
 use super::resource::GuardrailSpec;
 
-/// Kinds the bundled renderers return: the default `allowedKinds`. A bare kind means
-/// the API group of [`WELL_KNOWN_GROUPS`]; others are written `Kind.group`.
-pub const DEFAULT_KINDS: &[&str] = &["ConfigMap", "Service", "Deployment", "StatefulSet", "PersistentVolumeClaim", "Ingress", "HTTPRoute"];
+// The default `allowedKinds` are the kinds the bundled renderers return
+// (`crate::components::bundled_kinds`). A bare kind means the API group of
+// `WELL_KNOWN_GROUPS`; others are written `Kind.group`.
 
 /// The API group of each kind a policy may name without one.
 const WELL_KNOWN_GROUPS: &[(&str, &str)] = &[
@@ -123,7 +123,7 @@ pub struct Guardrails {
 impl Default for Guardrails {
     fn default() -> Self {
         Guardrails {
-            allowed_kinds: DEFAULT_KINDS.iter().map(|k| GroupKind::parse(k)).collect(),
+            allowed_kinds: crate::components::bundled_kinds().into_iter().map(GroupKind::parse).collect(),
             allowed_registries: None,
             allow_rbac: false,
             allow_cluster_scoped: false,

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
 
-use berth_sdk::spec::HarborClusterSpec;
+use berth_api::spec::HarborClusterSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
 use super::guardrails::Guardrails;
@@ -16,7 +16,6 @@ use super::resource::PluginPolicyStatus;
 use super::selector;
 use crate::catalog::Catalog;
 use crate::sandbox::{Digest, Plugin};
-use crate::topology;
 
 /// How a component's plugin was chosen for a cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -189,9 +188,9 @@ impl Snapshot {
     /// Components rendered for a cluster: Berth's enabled ones, then the extra
     /// components policies add whose cluster selector matches.
     pub fn components_for(&self, cluster: &ClusterFacts<'_>) -> Vec<String> {
-        let mut components: Vec<String> = topology::enabled_components(cluster.spec).into_iter().map(str::to_owned).collect();
+        let mut components: Vec<String> = crate::components::enabled(cluster.spec).into_iter().map(str::to_owned).collect();
         for (name, choice) in &self.components {
-            if topology::BUILTIN_COMPONENTS.contains(&name.as_str()) {
+            if crate::components::is_bundled(name) {
                 continue;
             }
             if choice.cluster_selector.as_ref().is_none_or(|s| selector::matches(s, cluster.labels)) {
@@ -245,7 +244,7 @@ impl Snapshot {
         &self,
         component: &str,
         choice: Option<&ComponentChoice>,
-        pin: &berth_sdk::spec::PluginPin,
+        pin: &berth_api::spec::PluginPin,
     ) -> Result<Plugin, SelectionError> {
         let candidates: Vec<&Plugin> = match choice {
             Some(choice) => choice.ready.iter().chain(self.bundled.get(component)).collect(),

@@ -73,7 +73,7 @@ pub enum SandboxError {
     Rejected {
         plugin: String,
         #[source]
-        error: berth_sdk::RenderError,
+        error: crate::contract::RenderError,
     },
 
     #[error("reading plugin {name:?} from the plugin directory failed")]
@@ -119,9 +119,9 @@ impl SandboxError {
             SandboxError::Instantiate { .. } => "PluginInstantiateFailed",
             SandboxError::BadDescription { .. } => "PluginBadDescription",
             SandboxError::Rejected { error, .. } => match error {
-                berth_sdk::RenderError::InvalidSpec { .. } => "InvalidSpec",
-                berth_sdk::RenderError::Unsupported(_) => "Unsupported",
-                berth_sdk::RenderError::Internal(_) => "PluginInternalError",
+                crate::contract::RenderError::InvalidSpec(_) => "InvalidSpec",
+                crate::contract::RenderError::Unsupported(_) => "Unsupported",
+                crate::contract::RenderError::Internal(_) => "PluginInternalError",
             },
             SandboxError::ReadPlugin { .. } => "PluginUnreadable",
             SandboxError::Cache { .. } | SandboxError::UnsafeCache { .. } => "PrecompiledCache",

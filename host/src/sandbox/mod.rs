@@ -7,7 +7,7 @@
 //! [`Limits`]. Every failure is a [`SandboxError`]; nothing a plugin does can panic or
 //! hang the host.
 
-mod bindings;
+pub(crate) mod bindings;
 mod cache;
 mod digest;
 mod engine;

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use berth_sdk::contract::{self, PluginDescription, RenderInput};
+use crate::contract::{self, PluginDescription, RenderInput};
 use wasmtime::component::Component;
 use wasmtime::{Store, Trap};
 
@@ -187,7 +187,7 @@ impl Plugin {
         let mut store = self.store();
         let result = self.inner.pre.instantiate(&mut store).and_then(|instance| instance.berth_plugin_renderer().call_describe(&mut store));
         forward_output(self.name(), &store);
-        result.map(bindings::description).map_err(|e| self.classify(e, &store))
+        result.map_err(|e| self.classify(e, &store))
     }
 
     /// Renders in a fresh instance. Blocking: call it from a blocking context (the sync
@@ -199,26 +199,22 @@ impl Plugin {
 
     fn render_inner(&self, input: &RenderInput) -> Result<PluginOutput, SandboxError> {
         let limits = self.inner.limits;
-        let input_bytes = input.spec_json.len() + input.topology_json.len();
+        let input_bytes = input.spec_json.len() + topology_bytes(&input.topology);
         if input_bytes > limits.input_bytes {
             return Err(SandboxError::InputTooLarge { plugin: self.name().to_owned(), limit: limits.input_bytes, actual: input_bytes });
         }
-        let wit_input = bindings::input(input);
         let mut store = self.store();
-        let result = self
-            .inner
-            .pre
-            .instantiate(&mut store)
-            .and_then(|instance| instance.berth_plugin_renderer().call_render(&mut store, &wit_input));
+        let result =
+            self.inner.pre.instantiate(&mut store).and_then(|instance| instance.berth_plugin_renderer().call_render(&mut store, input));
         forward_output(self.name(), &store);
         match result {
             Err(e) => Err(self.classify(e, &store)),
-            Ok(Err(error)) => Err(SandboxError::Rejected { plugin: self.name().to_owned(), error: bindings::render_error(error) }),
+            Ok(Err(error)) => Err(SandboxError::Rejected { plugin: self.name().to_owned(), error: bindings::bound_render_error(error) }),
             Ok(Ok(output)) => self.check_output(output),
         }
     }
 
-    fn check_output(&self, output: bindings::exports::berth::plugin::renderer::RenderOutput) -> Result<PluginOutput, SandboxError> {
+    fn check_output(&self, output: contract::RenderOutput) -> Result<PluginOutput, SandboxError> {
         let limits = self.inner.limits;
         let plugin = self.name().to_owned();
         if output.objects.len() > limits.objects {
@@ -239,8 +235,8 @@ impl Plugin {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(PluginOutput {
             objects,
-            secrets: output.secrets.into_iter().map(bindings::secret).collect(),
-            conditions: output.conditions.into_iter().map(bindings::condition).collect(),
+            secrets: output.secrets,
+            conditions: output.conditions.into_iter().map(bindings::bound_condition).collect(),
         })
     }
 
@@ -314,6 +310,12 @@ fn validate_description(plugin: &str, d: &PluginDescription) -> Result<(), Sandb
         return bad("supports no Harbor version");
     }
     Ok(())
+}
+
+/// What the topology weighs against the input limit: its size as JSON, which grows
+/// with everything a spec can make large (names, labels, pull secrets).
+fn topology_bytes(topology: &contract::Topology) -> usize {
+    serde_json::to_vec(topology).map_or(usize::MAX, |json| json.len())
 }
 
 /// Sends what the guest printed to the host's log, its first KiB of each stream.

@@ -57,7 +57,7 @@ pub fn config_data(spec: &HarborClusterSpec, topology: &Topology) -> Result<BTre
     set("WITH_TRIVY", with_trivy.to_string());
     // The chart sets the URL even without the scanner; an enabled scanner the host did
     // not place is an error rather than a silently unreachable one.
-    if with_trivy || topology.components.contains_key("trivy") {
+    if with_trivy || topology.component("trivy").is_ok() {
         set("TRIVY_ADAPTER_URL", topology.component("trivy")?.url.clone());
     }
     set("REGISTRY_STORAGE_PROVIDER_NAME", spec.storage.type_.as_str().to_owned());

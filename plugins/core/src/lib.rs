@@ -2,6 +2,8 @@
 //! Helm chart renders it (`templates/core/{core-cm,core-dpl,core-svc}.yaml`). The host
 //! generates the Secrets core reads; this plugin only references them.
 
+#![forbid(unsafe_code)]
+
 mod config;
 
 use berth_sdk::k8s::{self, HARBOR_UID};
@@ -9,8 +11,8 @@ use berth_sdk::k8s_openapi::api::core::v1::{
     ConfigMapEnvSource, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvFromSource, EnvVar, KeyToPath, PodSpec,
     Probe, SecretVolumeSource, Volume, VolumeMount,
 };
-use berth_sdk::topology::{REDIS_PASSWORD_ENV, SecretKey, keys};
-use berth_sdk::{CONTRACT_VERSION, PluginDescription, RenderError, RenderRequest, Rendered, Renderer, Topology};
+use berth_sdk::topology::{REDIS_PASSWORD_ENV, SecretKeyRef, keys};
+use berth_sdk::{PluginDescription, RenderError, RenderRequest, Rendered, Renderer, Topology};
 
 use berth_sdk::k8s::secret_env;
 use config::{APP_CONF_KEY, APP_CONF_PATH, METRICS_PORT};
@@ -28,13 +30,7 @@ pub struct Core;
 
 impl Renderer for Core {
     fn describe() -> PluginDescription {
-        PluginDescription {
-            name: "berth-core".to_owned(),
-            version: env!("CARGO_PKG_VERSION").to_owned(),
-            component: COMPONENT.to_owned(),
-            harbor_versions: vec!["2.13".to_owned(), "2.14".to_owned(), "2.15".to_owned()],
-            contract_version: CONTRACT_VERSION.to_owned(),
-        }
+        berth_sdk::bundled_description!("berth-core", COMPONENT)
     }
 
     fn render(req: &RenderRequest) -> Result<Rendered, RenderError> {
@@ -44,8 +40,8 @@ impl Renderer for Core {
         let replicas = k8s::replicas(spec, "spec.core")?;
         let metrics = req.spec.metrics.enabled;
 
-        let labels = topology.labels_for(COMPONENT);
-        let selector = topology.selector_for(COMPONENT);
+        let labels = topology.component(COMPONENT)?.labels();
+        let selector = topology.component(COMPONENT)?.selector();
 
         let config_map = k8s::config_map(&core.name, &labels, config::config_data(&req.spec, topology)?);
 
@@ -134,7 +130,7 @@ impl Renderer for Core {
 /// entries defined earlier in this list, so REDIS_PASSWORD precedes the Redis URLs.
 fn env(topology: &Topology) -> Vec<EnvVar> {
     let secrets = &topology.secrets;
-    let from = |name: &str, key: &str| SecretKey { name: name.to_owned(), key: key.to_owned() };
+    let from = |name: &str, key: &str| SecretKeyRef { name: name.to_owned(), key: key.to_owned() };
     let mut env = vec![
         secret_env("CORE_SECRET", &from(&secrets.core, keys::CORE_SECRET)),
         secret_env("JOBSERVICE_SECRET", &from(&secrets.jobservice, keys::JOBSERVICE_SECRET)),

@@ -1,72 +1,17 @@
-use std::collections::BTreeMap;
-
 use berth_sdk::k8s_openapi::api::apps::v1::Deployment;
 use berth_sdk::k8s_openapi::api::core::v1::{ConfigMap, Container, Service};
-use berth_sdk::topology::{DatabaseEndpoint, RedisEndpoint, SecretNames};
-use berth_sdk::{ClusterIdentity, ComponentTopology, RenderError, RenderRequest, Renderer, Topology};
+use berth_sdk::{RenderError, RenderRequest, Renderer, Topology};
+
+use berth_sdk::InvalidSpec;
 
 use super::*;
 
-fn component(name: &str, service_port: u16, container_port: u16, url: &str) -> ComponentTopology {
-    ComponentTopology {
-        name: format!("demo-harbor-{name}"),
-        service_name: format!("demo-harbor-{}", if name == "registryctl" { "registry" } else { name }),
-        service_port,
-        container_port,
-        scheme: "http".to_owned(),
-        url: url.to_owned(),
-        images: BTreeMap::from([(name.to_owned(), format!("docker.io/goharbor/{name}:v2.15.1"))]),
-    }
-}
-
 fn topology() -> Topology {
-    let components = [
-        component("core", 80, 8080, "http://demo-harbor-core:80"),
-        component("jobservice", 80, 8080, "http://demo-harbor-jobservice"),
-        component("portal", 80, 8080, "http://demo-harbor-portal"),
-        component("registry", 5000, 5000, "http://demo-harbor-registry:5000"),
-        component("registryctl", 8080, 8080, "http://demo-harbor-registry:8080"),
-        component("trivy", 8080, 8080, "http://demo-harbor-trivy:8080"),
-        component("database", 5432, 5432, "http://demo-harbor-database:5432"),
-        component("redis", 6379, 6379, "http://demo-harbor-redis:6379"),
-    ];
-    Topology {
-        fullname: "demo-harbor".to_owned(),
-        labels: BTreeMap::from([("app".to_owned(), "harbor".to_owned())]),
-        selector_labels: BTreeMap::from([("app".to_owned(), "harbor".to_owned()), ("release".to_owned(), "demo".to_owned())]),
-        components: components.into_iter().map(|c| (c.name.trim_start_matches("demo-harbor-").to_owned(), c)).collect(),
-        image_pull_policy: "IfNotPresent".to_owned(),
-        external_url: "https://harbor.example.com".to_owned(),
-        enabled: ["core", "jobservice", "portal", "registry", "trivy"].map(str::to_owned).to_vec(),
-        secrets: SecretNames {
-            core: "demo-harbor-core".to_owned(),
-            jobservice: "demo-harbor-jobservice".to_owned(),
-            registry: "demo-harbor-registry".to_owned(),
-            registry_htpasswd: "demo-harbor-registry-htpasswd".to_owned(),
-            admin_password: SecretKey { name: "demo-harbor-core".to_owned(), key: keys::ADMIN_PASSWORD.to_owned() },
-        },
-        database: DatabaseEndpoint {
-            host: "demo-harbor-database".to_owned(),
-            port: 5432,
-            username: "postgres".to_owned(),
-            database: "registry".to_owned(),
-            sslmode: "disable".to_owned(),
-            max_idle_conns: 100,
-            max_open_conns: 900,
-            password: SecretKey { name: "demo-harbor-database".to_owned(), key: keys::POSTGRES_PASSWORD.to_owned() },
-        },
-        redis: RedisEndpoint { addr: "demo-harbor-redis:6379".to_owned(), ..RedisEndpoint::default() },
-        ..Topology::default()
-    }
+    berth_tests::plugin_request(base_spec()).topology
 }
 
 fn request_with(spec: serde_json::Value, topology: Topology) -> RenderRequest {
-    RenderRequest {
-        cluster: ClusterIdentity { name: "demo".to_owned(), namespace: "registry".to_owned(), uid: String::new() },
-        harbor_version: "2.15.1".to_owned(),
-        spec: berth_sdk::parse_spec_json(&spec.to_string()).expect("test spec parses"),
-        topology,
-    }
+    RenderRequest { topology, ..berth_tests::plugin_request(spec) }
 }
 
 fn request(spec: serde_json::Value) -> RenderRequest {
@@ -139,7 +84,7 @@ fn config_map_holds_the_non_secret_env() {
 #[test]
 fn env_references_secrets_and_orders_the_redis_password_first() {
     let mut topology = topology();
-    topology.redis.password = Some(SecretKey { name: "r".to_owned(), key: "p".to_owned() });
+    topology.redis.password = Some(SecretKeyRef { name: "r".to_owned(), key: "p".to_owned() });
     let c = container(&render(&request_with(base_spec(), topology)).deployment);
     assert_eq!(
         env_names(&c),
@@ -208,7 +153,7 @@ fn proxy_lists_harbor_services_before_the_users_hosts() {
     assert_eq!(
         data.get("NO_PROXY").map(String::as_str),
         Some(
-            "demo-harbor-core,demo-harbor-jobservice,demo-harbor-database,demo-harbor-registry,demo-harbor-portal,demo-harbor-trivy,.corp"
+            "demo-harbor-core,demo-harbor-jobservice,demo-harbor-database,demo-harbor-registry,demo-harbor-portal,demo-harbor-trivy,demo-harbor-exporter,.corp"
         )
     );
     let mut spec = base_spec();
@@ -244,7 +189,7 @@ fn negative_replicas_names_the_field() {
     let mut spec = base_spec();
     spec["core"] = serde_json::json!({"replicas": -1});
     let err = Core::render(&request(spec)).expect_err("refused");
-    assert!(matches!(&err, RenderError::InvalidSpec { field, .. } if field == "spec.core.replicas"), "{err:?}");
+    assert!(matches!(&err, RenderError::InvalidSpec(InvalidSpec { field, .. }) if field == "spec.core.replicas"), "{err:?}");
 }
 
 #[test]

@@ -2,6 +2,8 @@
 //! renders it (`templates/database/database-{ss,svc}.yaml`). The password Secret is the
 //! host's (generated once); this plugin only references it.
 
+#![forbid(unsafe_code)]
+
 use berth_sdk::k8s;
 use berth_sdk::k8s_openapi::api::core::v1::{
     Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource, ExecAction, PodSpec, Probe, SecretKeySelector, Volume,
@@ -9,7 +11,7 @@ use berth_sdk::k8s_openapi::api::core::v1::{
 };
 use berth_sdk::k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use berth_sdk::spec::{ComponentSpec, Placement};
-use berth_sdk::{CONTRACT_VERSION, PluginDescription, RenderError, RenderRequest, Rendered, Renderer};
+use berth_sdk::{PluginDescription, RenderError, RenderRequest, Rendered, Renderer};
 
 use berth_sdk::volume::{self as storage, DataVolume};
 
@@ -27,13 +29,7 @@ pub struct Database;
 
 impl Renderer for Database {
     fn describe() -> PluginDescription {
-        PluginDescription {
-            name: "berth-database".to_owned(),
-            version: env!("CARGO_PKG_VERSION").to_owned(),
-            component: COMPONENT.to_owned(),
-            harbor_versions: vec!["2.13".to_owned(), "2.14".to_owned(), "2.15".to_owned()],
-            contract_version: CONTRACT_VERSION.to_owned(),
-        }
+        berth_sdk::bundled_description!("berth-database", COMPONENT)
     }
 
     fn render(req: &RenderRequest) -> Result<Rendered, RenderError> {
@@ -45,13 +41,13 @@ impl Renderer for Database {
         let spec = &req.spec.database.internal;
         let topology = &req.topology;
         let database = topology.component(COMPONENT)?;
-        let pod_settings = spec.pod();
-        let replicas = single_instance(&pod_settings, "spec.database.internal")?;
+        let pod_settings = &spec.pod;
+        let replicas = single_instance(pod_settings, "spec.database.internal")?;
         storage::check_quantity(&spec.shm_size_limit, "spec.database.internal.shmSizeLimit")?;
-        let labels = topology.labels_for(COMPONENT);
-        let selector = topology.selector_for(COMPONENT);
+        let labels = topology.component(COMPONENT)?.labels();
+        let selector = topology.component(COMPONENT)?.selector();
         let data = storage::data_volume(DATA_VOLUME, &labels, &spec.volume, "spec.database.internal.volume")?;
-        let image = match &spec.image {
+        let image = match &spec.pod.image {
             Some(image) => image.clone(),
             None => database.image(COMPONENT)?.to_owned(),
         };
@@ -90,7 +86,7 @@ impl Renderer for Database {
                     EnvVar { name: "PGDATA".to_owned(), value: Some(PGDATA.to_owned()), value_from: None },
                 ]
                 .into_iter()
-                .chain(spec.env.iter().cloned())
+                .chain(spec.pod.env.iter().cloned())
                 .collect(),
             ),
             ports: Some(vec![ContainerPort {
@@ -101,7 +97,7 @@ impl Renderer for Database {
             }]),
             liveness_probe: Some(healthcheck(300)),
             readiness_probe: Some(healthcheck(1)),
-            resources: spec.resources.clone(),
+            resources: spec.pod.resources.clone(),
             security_context: Some(k8s::restricted_container_security()),
             volume_mounts: Some(vec![
                 data_mount,
@@ -133,10 +129,10 @@ impl Renderer for Database {
             volumes: Some(volumes),
             ..PodSpec::default()
         };
-        k8s::apply_pod_settings(&mut pod, &pod_settings, topology);
+        k8s::apply_pod_settings(&mut pod, pod_settings, topology);
 
         let statefulset =
-            k8s::stateful_set(&database.name, &labels, &selector, replicas, &database.service_name, &pod_settings, pod, claim_templates);
+            k8s::stateful_set(&database.name, &labels, &selector, replicas, &database.service_name, pod_settings, pod, claim_templates);
 
         let service = k8s::cluster_ip_service(
             &database.service_name,

@@ -1,38 +1,11 @@
-use std::collections::BTreeMap;
+use berth_sdk::{RenderError, RenderRequest, Renderer};
 
-use berth_sdk::topology::{DatabaseEndpoint, SecretKey};
-use berth_sdk::{ClusterIdentity, ComponentTopology, RenderError, RenderRequest, Renderer, Topology};
+use berth_sdk::InvalidSpec;
 
 use super::*;
 
 fn request(spec: serde_json::Value) -> RenderRequest {
-    let topology = Topology {
-        fullname: "demo-harbor".to_owned(),
-        components: BTreeMap::from([(
-            "database".to_owned(),
-            ComponentTopology {
-                name: "demo-harbor-database".to_owned(),
-                service_name: "demo-harbor-database".to_owned(),
-                service_port: 5432,
-                container_port: 5432,
-                scheme: "http".to_owned(),
-                url: "http://demo-harbor-database:5432".to_owned(),
-                images: BTreeMap::from([("database".to_owned(), "docker.io/goharbor/harbor-db:v2.15.1".to_owned())]),
-            },
-        )]),
-        image_pull_policy: "IfNotPresent".to_owned(),
-        database: DatabaseEndpoint {
-            password: SecretKey { name: "demo-harbor-database".to_owned(), key: "POSTGRES_PASSWORD".to_owned() },
-            ..DatabaseEndpoint::default()
-        },
-        ..Topology::default()
-    };
-    RenderRequest {
-        cluster: ClusterIdentity { name: "demo".to_owned(), namespace: "registry".to_owned(), uid: String::new() },
-        harbor_version: "2.15.1".to_owned(),
-        spec: berth_sdk::parse_spec_json(&spec.to_string()).expect("test spec parses"),
-        topology,
-    }
+    berth_tests::plugin_request(spec)
 }
 
 fn spec_with(internal: serde_json::Value) -> serde_json::Value {
@@ -55,7 +28,7 @@ fn objects(spec: serde_json::Value) -> Vec<serde_json::Value> {
 
 fn field_of(spec: serde_json::Value) -> String {
     match Database::render(&request(spec)).err() {
-        Some(RenderError::InvalidSpec { field, .. }) => field,
+        Some(RenderError::InvalidSpec(InvalidSpec { field, .. })) => field,
         other => panic!("expected an invalid spec, got {other:?}"),
     }
 }

@@ -3,13 +3,15 @@
 //! (`templates/exporter/{exporter-cm-env,exporter-dpl,exporter-svc}.yaml`). The host
 //! renders it only when spec.metrics.enabled.
 
+#![forbid(unsafe_code)]
+
 use std::collections::BTreeMap;
 
 use berth_sdk::k8s::secret_env;
 use berth_sdk::k8s::{self, HARBOR_UID};
 use berth_sdk::k8s_openapi::api::core::v1::{ConfigMapEnvSource, Container, ContainerPort, EnvFromSource, EnvVar, PodSpec};
 use berth_sdk::topology::REDIS_PASSWORD_ENV;
-use berth_sdk::{CONTRACT_VERSION, HarborClusterSpec, PluginDescription, RenderError, RenderRequest, Rendered, Renderer, Topology};
+use berth_sdk::{HarborClusterSpec, PluginDescription, RenderError, RenderRequest, Rendered, Renderer, Topology};
 
 const COMPONENT: &str = "exporter";
 /// The Redis namespace the jobservice keeps its queues under, which the exporter reads.
@@ -20,13 +22,7 @@ pub struct Exporter;
 
 impl Renderer for Exporter {
     fn describe() -> PluginDescription {
-        PluginDescription {
-            name: "berth-exporter".to_owned(),
-            version: env!("CARGO_PKG_VERSION").to_owned(),
-            component: COMPONENT.to_owned(),
-            harbor_versions: vec!["2.13".to_owned(), "2.14".to_owned(), "2.15".to_owned()],
-            contract_version: CONTRACT_VERSION.to_owned(),
-        }
+        berth_sdk::bundled_description!("berth-exporter", COMPONENT)
     }
 
     fn render(req: &RenderRequest) -> Result<Rendered, RenderError> {
@@ -36,8 +32,8 @@ impl Renderer for Exporter {
         let replicas = k8s::replicas(spec, "spec.exporter")?;
         let port = me.container_port;
 
-        let labels = topology.labels_for(COMPONENT);
-        let selector = topology.selector_for(COMPONENT);
+        let labels = topology.component(COMPONENT)?.labels();
+        let selector = topology.component(COMPONENT)?.selector();
 
         let env_name = format!("{}-env", me.name);
         let env_config = k8s::config_map(&env_name, &labels, env_data(&req.spec, topology, port)?);

@@ -1,66 +1,27 @@
-use std::collections::BTreeMap;
+use berth_sdk::topology::SecretKeyRef;
+use berth_sdk::{RenderError, RenderRequest, Renderer};
 
-use berth_sdk::topology::{DatabaseEndpoint, RedisEndpoint, SecretKey, SecretNames};
-use berth_sdk::{ClusterIdentity, ComponentTopology, RenderError, RenderRequest, Renderer, Topology};
+use berth_sdk::InvalidSpec;
 
 use super::*;
 
-fn component(name: &str, port: u16, image: Option<(&str, &str)>) -> ComponentTopology {
-    ComponentTopology {
-        name: name.to_owned(),
-        service_name: name.to_owned(),
-        service_port: port,
-        container_port: if port == 80 { 8080 } else { port },
-        scheme: "http".to_owned(),
-        url: format!("http://{name}:{port}"),
-        images: image.into_iter().map(|(c, i)| (c.to_owned(), i.to_owned())).collect(),
-    }
-}
-
-fn secret(name: &str, key: &str) -> SecretKey {
-    SecretKey { name: name.to_owned(), key: key.to_owned() }
-}
-
 fn request(spec: serde_json::Value, redis_password: bool) -> RenderRequest {
-    let topology = Topology {
-        fullname: "demo-harbor".to_owned(),
-        selector_labels: BTreeMap::from([("app".to_owned(), "harbor".to_owned())]),
-        components: BTreeMap::from([
-            ("core".to_owned(), component("demo-harbor-core", 80, None)),
-            (
-                "exporter".to_owned(),
-                component("demo-harbor-exporter", 8001, Some(("exporter", "docker.io/goharbor/harbor-exporter:v2.15.1"))),
-            ),
-        ]),
-        image_pull_policy: "IfNotPresent".to_owned(),
-        secrets: SecretNames { admin_password: secret("demo-harbor-core", "HARBOR_ADMIN_PASSWORD"), ..SecretNames::default() },
-        database: DatabaseEndpoint {
-            host: "pg".to_owned(),
-            port: 5432,
-            username: "harbor".to_owned(),
-            database: "registry".to_owned(),
-            sslmode: "require".to_owned(),
-            max_idle_conns: 100,
-            max_open_conns: 300,
-            password: secret("pg", "password"),
-        },
-        redis: RedisEndpoint {
-            addr: "r:6379".to_owned(),
-            password: redis_password.then(|| secret("redis", "password")),
-            ..RedisEndpoint::default()
-        },
-        ..Topology::default()
-    };
-    RenderRequest {
-        cluster: ClusterIdentity { name: "demo".to_owned(), namespace: "registry".to_owned(), uid: String::new() },
-        harbor_version: "2.15.1".to_owned(),
-        spec: berth_sdk::parse_spec_json(&spec.to_string()).expect("test spec parses"),
-        topology,
+    let mut request = berth_tests::plugin_request(spec);
+    if redis_password {
+        request.topology.redis.password = Some(SecretKeyRef::new("redis", "password"));
     }
+    request
 }
 
 fn base_spec() -> serde_json::Value {
-    serde_json::json!({"version": "2.15.1", "externalURL": "https://h.example.com", "metrics": {"enabled": true}})
+    serde_json::json!({
+        "version": "2.15.1",
+        "externalURL": "https://h.example.com",
+        "metrics": {"enabled": true},
+        "database": {"type": "external", "maxOpenConns": 300,
+            "external": {"host": "pg", "username": "u", "passwordSecret": {"name": "pg", "key": "password"}, "sslmode": "require"}},
+        "redis": {"type": "external", "external": {"addr": "r:6379"}},
+    })
 }
 
 fn objects(spec: serde_json::Value, redis_password: bool) -> Vec<serde_json::Value> {
@@ -108,5 +69,5 @@ fn negative_replicas_names_the_field() {
     let mut spec = base_spec();
     spec["exporter"] = serde_json::json!({"replicas": -1});
     let err = Exporter::render(&request(spec, false)).err().unwrap_or_else(|| panic!("refused"));
-    assert!(matches!(&err, RenderError::InvalidSpec { field, .. } if field == "spec.exporter.replicas"), "{err:?}");
+    assert!(matches!(&err, RenderError::InvalidSpec(InvalidSpec { field, .. }) if field == "spec.exporter.replicas"), "{err:?}");
 }

@@ -14,7 +14,7 @@ use berth_sdk::spec::{ExposeSpec, IngressExpose};
 use crate::{Backend, Backends, CORE_PATHS};
 
 pub(crate) fn ingress(topology: &Topology, expose: &ExposeSpec, spec: &IngressExpose, backends: &Backends) -> Ingress {
-    let mut metadata = k8s::meta(&format!("{}-ingress", topology.fullname), &topology.labels);
+    let mut metadata = k8s::meta(&format!("{}-ingress", topology.fullname), &berth_sdk::topology::to_map(&topology.labels));
     metadata.annotations = Some(annotations(expose.tls_secret.is_some(), &backends.core.scheme, &spec.annotations));
 
     let paths = CORE_PATHS

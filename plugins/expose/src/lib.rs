@@ -4,13 +4,15 @@
 //! NodePort or LoadBalancer Service (`templates/nginx/*`). The routing is the same in
 //! every mode: core's paths go to core, everything else to the portal.
 
+#![forbid(unsafe_code)]
+
 mod ingress;
 mod nginx_conf;
 mod proxy;
 mod route;
 
 use berth_sdk::spec::{ExposeSpec, ExposeType};
-use berth_sdk::{CONTRACT_VERSION, PluginDescription, RenderError, RenderRequest, Rendered, Renderer, Topology};
+use berth_sdk::{PluginDescription, RenderError, RenderRequest, Rendered, Renderer, Topology};
 
 const COMPONENT: &str = "expose";
 
@@ -49,13 +51,7 @@ pub struct Plugin;
 
 impl Renderer for Plugin {
     fn describe() -> PluginDescription {
-        PluginDescription {
-            name: "berth-expose".to_owned(),
-            version: env!("CARGO_PKG_VERSION").to_owned(),
-            component: COMPONENT.to_owned(),
-            harbor_versions: vec!["2.13".to_owned(), "2.14".to_owned(), "2.15".to_owned()],
-            contract_version: CONTRACT_VERSION.to_owned(),
-        }
+        berth_sdk::bundled_description!("berth-expose", COMPONENT)
     }
 
     fn render(req: &RenderRequest) -> Result<Rendered, RenderError> {

@@ -32,8 +32,8 @@ pub(crate) fn render(out: &mut Rendered, req: &RenderRequest, backends: &Backend
     let tls = expose.tls_secret.as_deref();
     let listen = Listen { ipv4: ip.ipv4, ipv6: ip.ipv6, tls: tls.is_some() };
 
-    let labels = topology.labels_for(NGINX);
-    let selector = topology.selector_for(NGINX);
+    let labels = topology.component(NGINX)?.labels();
+    let selector = topology.component(NGINX)?.selector();
 
     let config =
         k8s::config_map(&nginx.name, &labels, BTreeMap::from([("nginx.conf".to_owned(), nginx_conf::nginx_conf(backends, listen))]));

@@ -12,7 +12,7 @@ pub(crate) const API_VERSION: &str = "gateway.networking.k8s.io/v1";
 pub(crate) fn http_route(topology: &Topology, spec: &RouteExpose, backends: &Backends) -> Value {
     let mut metadata = Map::new();
     metadata.insert("name".to_owned(), json!(format!("{}-route", topology.fullname)));
-    metadata.insert("labels".to_owned(), json!(topology.labels));
+    metadata.insert("labels".to_owned(), json!(berth_sdk::topology::to_map(&topology.labels)));
     if !spec.annotations.is_empty() {
         metadata.insert("annotations".to_owned(), json!(spec.annotations));
     }

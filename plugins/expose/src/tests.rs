@@ -1,41 +1,14 @@
 use std::collections::BTreeMap;
 
-use berth_sdk::{ClusterIdentity, ComponentTopology, RenderError, RenderRequest, Renderer, Topology};
+use berth_sdk::{RenderError, RenderRequest, Renderer};
 use serde_json::{Value, json};
+
+use berth_sdk::InvalidSpec;
 
 use super::*;
 
-fn component(name: &str, port: u16, images: &[(&str, &str)]) -> ComponentTopology {
-    ComponentTopology {
-        name: format!("demo-harbor-{name}"),
-        service_name: format!("demo-harbor-{name}"),
-        service_port: port,
-        container_port: 8080,
-        scheme: "http".to_owned(),
-        url: format!("http://demo-harbor-{name}"),
-        images: images.iter().map(|(c, i)| ((*c).to_owned(), (*i).to_owned())).collect(),
-    }
-}
-
 fn request(spec: Value) -> RenderRequest {
-    let topology = Topology {
-        fullname: "demo-harbor".to_owned(),
-        labels: BTreeMap::from([("app".to_owned(), "harbor".to_owned())]),
-        selector_labels: BTreeMap::from([("app".to_owned(), "harbor".to_owned()), ("release".to_owned(), "demo".to_owned())]),
-        components: BTreeMap::from([
-            ("core".to_owned(), component("core", 80, &[])),
-            ("portal".to_owned(), component("portal", 80, &[])),
-            ("nginx".to_owned(), component("nginx", 80, &[("nginx", "docker.io/goharbor/nginx-photon:v2.15.1")])),
-        ]),
-        image_pull_policy: "IfNotPresent".to_owned(),
-        ..Topology::default()
-    };
-    RenderRequest {
-        cluster: ClusterIdentity { name: "demo".to_owned(), namespace: "registry".to_owned(), uid: String::new() },
-        harbor_version: "2.15.1".to_owned(),
-        spec: berth_sdk::parse_spec_json(&spec.to_string()).expect("test spec parses"),
-        topology,
-    }
+    berth_tests::plugin_request(spec)
 }
 
 fn spec_with(expose: Value) -> Value {
@@ -54,7 +27,7 @@ fn objects(expose: Value) -> Vec<Value> {
 
 fn refused_field(expose: Value) -> String {
     match Plugin::render(&request(spec_with(expose))) {
-        Err(RenderError::InvalidSpec { field, .. }) => field,
+        Err(RenderError::InvalidSpec(InvalidSpec { field, .. })) => field,
         other => panic!("expected an invalid-spec error, got {other:?}"),
     }
 }
@@ -89,8 +62,8 @@ fn spec_errors_name_their_field() {
 fn no_ip_family_is_refused_in_proxy_mode() {
     let mut spec = spec_with(json!({}));
     spec["ipFamily"] = json!({"ipv4": false, "ipv6": false});
-    let err = Plugin::render(&request(spec)).err().expect("refused");
-    assert!(matches!(&err, RenderError::InvalidSpec { field, .. } if field == "spec.ipFamily"));
+    let err = Plugin::render(&request(spec)).expect_err("refused");
+    assert!(matches!(&err, RenderError::InvalidSpec(InvalidSpec { field, .. }) if field == "spec.ipFamily"));
 }
 
 #[test]

@@ -2,6 +2,8 @@
 //! the Harbor Helm chart renders it (`templates/jobservice/*`): config.yml, the `-env`
 //! ConfigMap, a job-log PVC for the file logger, the Deployment and its Service.
 
+#![forbid(unsafe_code)]
+
 mod config;
 
 use std::collections::BTreeMap;
@@ -15,8 +17,8 @@ use berth_sdk::k8s_openapi::api::core::v1::{
 };
 use berth_sdk::k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use berth_sdk::spec::{JobLogger, VolumeSpec};
-use berth_sdk::topology::{REDIS_PASSWORD_ENV, SecretKey, keys};
-use berth_sdk::{CONTRACT_VERSION, PluginDescription, RenderError, RenderRequest, Rendered, Renderer};
+use berth_sdk::topology::{REDIS_PASSWORD_ENV, SecretKeyRef, keys};
+use berth_sdk::{PluginDescription, RenderError, RenderRequest, Rendered, Renderer};
 
 use crate::config::{ConfigInput, JOB_LOG_DIR, METRICS_PORT};
 use berth_sdk::k8s::secret_env as secret_key_env;
@@ -27,27 +29,21 @@ pub struct Jobservice;
 
 impl Renderer for Jobservice {
     fn describe() -> PluginDescription {
-        PluginDescription {
-            name: "berth-jobservice".to_owned(),
-            version: env!("CARGO_PKG_VERSION").to_owned(),
-            component: COMPONENT.to_owned(),
-            harbor_versions: vec!["2.13".to_owned(), "2.14".to_owned(), "2.15".to_owned()],
-            contract_version: CONTRACT_VERSION.to_owned(),
-        }
+        berth_sdk::bundled_description!("berth-jobservice", COMPONENT)
     }
 
     fn render(req: &RenderRequest) -> Result<Rendered, RenderError> {
         let spec = &req.spec.jobservice;
-        let pod_spec = spec.pod();
+        let pod_spec = &spec.pod;
         let topology = &req.topology;
         let me = topology.component(COMPONENT)?;
-        let replicas = k8s::replicas(&pod_spec, "spec.jobservice")?;
+        let replicas = k8s::replicas(pod_spec, "spec.jobservice")?;
         config::validate(spec, replicas)?;
         let metrics = req.spec.metrics.enabled;
         let file_logger = spec.job_loggers.contains(&JobLogger::File);
 
-        let labels = topology.labels_for(COMPONENT);
-        let selector = topology.selector_for(COMPONENT);
+        let labels = topology.component(COMPONENT)?.labels();
+        let selector = topology.component(COMPONENT)?.selector();
         let redis = &topology.redis;
         let redis_url = redis.url(redis.indices.jobservice);
         let level = req.spec.log_level.as_str().to_uppercase();
@@ -81,9 +77,12 @@ impl Renderer for Jobservice {
         let pvc = (file_logger && volume.existing_claim.is_none()).then(|| job_log_claim(&me.name, &labels, volume));
 
         let mut env = vec![
-            secret_key_env("CORE_SECRET", &SecretKey::new(&topology.secrets.core, keys::CORE_SECRET)),
-            secret_key_env("JOBSERVICE_SECRET", &SecretKey::new(&topology.secrets.jobservice, keys::JOBSERVICE_SECRET)),
-            secret_key_env("REGISTRY_CREDENTIAL_PASSWORD", &SecretKey::new(&topology.secrets.registry_htpasswd, keys::REGISTRY_PASSWORD)),
+            secret_key_env("CORE_SECRET", &SecretKeyRef::new(&topology.secrets.core, keys::CORE_SECRET)),
+            secret_key_env("JOBSERVICE_SECRET", &SecretKeyRef::new(&topology.secrets.jobservice, keys::JOBSERVICE_SECRET)),
+            secret_key_env(
+                "REGISTRY_CREDENTIAL_PASSWORD",
+                &SecretKeyRef::new(&topology.secrets.registry_htpasswd, keys::REGISTRY_PASSWORD),
+            ),
         ];
         if let Some(password) = &redis.password {
             env.push(secret_key_env(REDIS_PASSWORD_ENV, password));
@@ -91,7 +90,7 @@ impl Renderer for Jobservice {
         // Kubernetes expands $(REDIS_PASSWORD) only from variables defined before it, and
         // Harbor's loader lets this variable win over config.yml's redis_url.
         env.push(EnvVar { name: "JOB_SERVICE_POOL_REDIS_URL".to_owned(), value: Some(redis_url.clone()), ..EnvVar::default() });
-        env.extend(spec.env.iter().cloned());
+        env.extend(spec.pod.env.iter().cloned());
 
         let mut ports = vec![ContainerPort {
             name: Some(me.scheme.clone()),
@@ -110,7 +109,7 @@ impl Renderer for Jobservice {
 
         let container = Container {
             name: COMPONENT.to_owned(),
-            image: Some(match &spec.image {
+            image: Some(match &spec.pod.image {
                 Some(image) => image.clone(),
                 None => me.image(COMPONENT)?.to_owned(),
             }),
@@ -118,7 +117,7 @@ impl Renderer for Jobservice {
             ports: Some(ports),
             liveness_probe: Some(k8s::http_probe("/api/v1/stats", me.container_port, &me.scheme, 300, 10)),
             readiness_probe: Some(k8s::http_probe("/api/v1/stats", me.container_port, &me.scheme, 20, 10)),
-            resources: spec.resources.clone(),
+            resources: spec.pod.resources.clone(),
             env_from: Some(vec![EnvFromSource {
                 config_map_ref: Some(ConfigMapEnvSource { name: env_name.clone(), optional: None }),
                 ..EnvFromSource::default()
@@ -156,12 +155,12 @@ impl Renderer for Jobservice {
             ]),
             ..PodSpec::default()
         };
-        k8s::apply_pod_settings(&mut pod, &pod_spec, topology);
+        k8s::apply_pod_settings(&mut pod, pod_spec, topology);
 
         // A single-attach log volume cannot be mounted by the old and new pod at once,
         // so a rolling update would hang; the chart documents Recreate for this case.
         let recreate = file_logger && config::single_attach(volume.access_mode);
-        let mut deployment = k8s::deployment(&me.name, &labels, &selector, replicas, &pod_spec, pod);
+        let mut deployment = k8s::deployment(&me.name, &labels, &selector, replicas, pod_spec, pod);
         if let Some(deployment_spec) = deployment.spec.as_mut() {
             deployment_spec.strategy = Some(DeploymentStrategy {
                 type_: Some(if recreate { "Recreate" } else { "RollingUpdate" }.to_owned()),

@@ -1,62 +1,16 @@
-use std::collections::BTreeMap;
+use berth_sdk::topology::SecretKeyRef;
+use berth_sdk::{RenderError, RenderRequest, Renderer};
 
-use berth_sdk::topology::{RedisEndpoint, SecretKey, SecretNames};
-use berth_sdk::{ClusterIdentity, ComponentTopology, RenderError, RenderRequest, Renderer, Topology};
+use berth_sdk::InvalidSpec;
 
 use super::*;
 
-fn component(name: &str, port: u16, url: &str, image: Option<(&str, &str)>) -> ComponentTopology {
-    ComponentTopology {
-        name: name.to_owned(),
-        service_name: name.to_owned(),
-        service_port: port,
-        container_port: 8080,
-        scheme: "http".to_owned(),
-        url: url.to_owned(),
-        images: image.into_iter().map(|(c, i)| (c.to_owned(), i.to_owned())).collect(),
-    }
-}
-
 fn request(spec: serde_json::Value, redis_password: bool) -> RenderRequest {
-    let topology = Topology {
-        fullname: "demo-harbor".to_owned(),
-        labels: BTreeMap::from([("app".to_owned(), "harbor".to_owned())]),
-        selector_labels: BTreeMap::from([("app".to_owned(), "harbor".to_owned()), ("release".to_owned(), "demo".to_owned())]),
-        components: BTreeMap::from([
-            ("core".to_owned(), component("demo-harbor-core", 80, "http://demo-harbor-core:80", None)),
-            (
-                "jobservice".to_owned(),
-                component(
-                    "demo-harbor-jobservice",
-                    80,
-                    "http://demo-harbor-jobservice",
-                    Some(("jobservice", "docker.io/goharbor/harbor-jobservice:v2.15.1")),
-                ),
-            ),
-            ("registry".to_owned(), component("demo-harbor-registry", 5000, "http://demo-harbor-registry:5000", None)),
-            ("registryctl".to_owned(), component("demo-harbor-registryctl", 8080, "http://demo-harbor-registry:8080", None)),
-        ]),
-        image_pull_policy: "IfNotPresent".to_owned(),
-        secrets: SecretNames {
-            core: "demo-harbor-core".to_owned(),
-            jobservice: "demo-harbor-jobservice".to_owned(),
-            registry: "demo-harbor-registry".to_owned(),
-            registry_htpasswd: "demo-harbor-registry-htpasswd".to_owned(),
-            admin_password: SecretKey::default(),
-        },
-        redis: RedisEndpoint {
-            addr: "r:6379".to_owned(),
-            password: redis_password.then(|| SecretKey { name: "redis".to_owned(), key: "password".to_owned() }),
-            ..RedisEndpoint::default()
-        },
-        ..Topology::default()
-    };
-    RenderRequest {
-        cluster: ClusterIdentity { name: "demo".to_owned(), namespace: "registry".to_owned(), uid: String::new() },
-        harbor_version: "2.15.1".to_owned(),
-        spec: berth_sdk::parse_spec_json(&spec.to_string()).expect("test spec parses"),
-        topology,
+    let mut request = berth_tests::plugin_request(spec);
+    if redis_password {
+        request.topology.redis.password = Some(SecretKeyRef::new("redis", "password"));
     }
+    request
 }
 
 fn base_spec() -> serde_json::Value {
@@ -75,7 +29,7 @@ fn objects(spec: serde_json::Value, redis_password: bool) -> Vec<serde_json::Val
 
 fn field_of(err: RenderError) -> String {
     match err {
-        RenderError::InvalidSpec { field, .. } => field,
+        RenderError::InvalidSpec(InvalidSpec { field, .. }) => field,
         other => panic!("expected an invalid-spec error, got {other:?}"),
     }
 }
@@ -143,11 +97,11 @@ fn a_redis_password_stays_out_of_the_config_map() {
     let env = &out[3]["spec"]["template"]["spec"]["containers"][0]["env"];
     let names: Vec<&str> = env.as_array().into_iter().flatten().map(|e| e["name"].as_str().unwrap_or_default()).collect();
     assert_eq!(names, ["CORE_SECRET", "JOBSERVICE_SECRET", "REGISTRY_CREDENTIAL_PASSWORD", "REDIS_PASSWORD", "JOB_SERVICE_POOL_REDIS_URL"]);
-    assert_eq!(env[4]["value"], "redis://:$(REDIS_PASSWORD)@r:6379/1");
+    assert_eq!(env[4]["value"], "redis://:$(REDIS_PASSWORD)@demo-harbor-redis:6379/1");
 
     let open = objects(base_spec(), false);
     let yml = open[0]["data"]["config.yml"].as_str().unwrap_or_default();
-    assert!(yml.contains("redis_url: \"redis://r:6379/1\""), "{yml}");
+    assert!(yml.contains("redis_url: \"redis://demo-harbor-redis:6379/1\""), "{yml}");
 }
 
 #[test]
@@ -157,7 +111,10 @@ fn proxy_env_lists_harbor_services_before_the_users_hosts() {
     let out = objects(spec, false);
     let data = &out[1]["data"];
     assert_eq!(data["HTTP_PROXY"], "http://proxy:3128");
-    assert_eq!(data["NO_PROXY"], "demo-harbor-core,demo-harbor-jobservice,demo-harbor-registry,127.0.0.1,localhost,.local,.internal");
+    assert_eq!(
+        data["NO_PROXY"],
+        "demo-harbor-core,demo-harbor-jobservice,demo-harbor-database,demo-harbor-registry,demo-harbor-portal,demo-harbor-trivy,demo-harbor-exporter,127.0.0.1,localhost,.local,.internal"
+    );
     let mut spec = base_spec();
     spec["proxy"] = serde_json::json!({"httpProxy": "http://proxy:3128", "components": ["core"]});
     assert!(objects(spec, false)[1]["data"].get("HTTP_PROXY").is_none());

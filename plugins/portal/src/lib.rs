@@ -1,11 +1,13 @@
 //! Harbor's portal: an nginx serving the web UI's static files, rendered as the Harbor
 //! Helm chart renders it (`templates/portal/{configmap,deployment,service}.yaml`).
 
+#![forbid(unsafe_code)]
+
 use std::collections::BTreeMap;
 
 use berth_sdk::k8s::{self, HARBOR_UID};
 use berth_sdk::k8s_openapi::api::core::v1::{ConfigMapVolumeSource, Container, ContainerPort, PodSpec, Volume, VolumeMount};
-use berth_sdk::{CONTRACT_VERSION, PluginDescription, RenderError, RenderRequest, Rendered, Renderer};
+use berth_sdk::{PluginDescription, RenderError, RenderRequest, Rendered, Renderer};
 
 const COMPONENT: &str = "portal";
 
@@ -13,13 +15,7 @@ pub struct Portal;
 
 impl Renderer for Portal {
     fn describe() -> PluginDescription {
-        PluginDescription {
-            name: "berth-portal".to_owned(),
-            version: env!("CARGO_PKG_VERSION").to_owned(),
-            component: COMPONENT.to_owned(),
-            harbor_versions: vec!["2.13".to_owned(), "2.14".to_owned(), "2.15".to_owned()],
-            contract_version: CONTRACT_VERSION.to_owned(),
-        }
+        berth_sdk::bundled_description!("berth-portal", COMPONENT)
     }
 
     fn render(req: &RenderRequest) -> Result<Rendered, RenderError> {
@@ -35,8 +31,8 @@ impl Renderer for Portal {
             ));
         }
 
-        let labels = topology.labels_for(COMPONENT);
-        let selector = topology.selector_for(COMPONENT);
+        let labels = topology.component(COMPONENT)?.labels();
+        let selector = topology.component(COMPONENT)?.selector();
 
         let config = k8s::config_map(
             &portal.name,

@@ -2,11 +2,13 @@
 //! chart renders it (`templates/redis/{statefulset,service}.yaml`): one pod, no auth,
 //! reachable only inside the cluster.
 
+#![forbid(unsafe_code)]
+
 use berth_sdk::k8s;
 use berth_sdk::k8s_openapi::api::core::v1::{Container, ContainerPort, PodSpec, Probe, TCPSocketAction, VolumeMount};
 use berth_sdk::k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use berth_sdk::spec::{ComponentSpec, InternalRedis, Placement, RedisFlavor};
-use berth_sdk::{CONTRACT_VERSION, ComponentTopology, PluginDescription, RenderError, RenderRequest, Rendered, Renderer};
+use berth_sdk::{ComponentTopology, PluginDescription, RenderError, RenderRequest, Rendered, Renderer};
 
 use berth_sdk::volume::{self as storage, DataVolume};
 
@@ -22,13 +24,7 @@ pub struct Redis;
 
 impl Renderer for Redis {
     fn describe() -> PluginDescription {
-        PluginDescription {
-            name: "berth-redis".to_owned(),
-            version: env!("CARGO_PKG_VERSION").to_owned(),
-            component: COMPONENT.to_owned(),
-            harbor_versions: vec!["2.13".to_owned(), "2.14".to_owned(), "2.15".to_owned()],
-            contract_version: CONTRACT_VERSION.to_owned(),
-        }
+        berth_sdk::bundled_description!("berth-redis", COMPONENT)
     }
 
     fn render(req: &RenderRequest) -> Result<Rendered, RenderError> {
@@ -40,17 +36,17 @@ impl Renderer for Redis {
         let spec = &req.spec.redis.internal;
         let topology = &req.topology;
         let redis = topology.component(COMPONENT)?;
-        let pod_settings = spec.pod();
-        let replicas = single_instance(&pod_settings, "spec.redis.internal")?;
-        let labels = topology.labels_for(COMPONENT);
-        let selector = topology.selector_for(COMPONENT);
+        let pod_settings = &spec.pod;
+        let replicas = single_instance(pod_settings, "spec.redis.internal")?;
+        let labels = topology.component(COMPONENT)?.labels();
+        let selector = topology.component(COMPONENT)?.selector();
         let data = storage::data_volume(DATA_VOLUME, &labels, &spec.volume, "spec.redis.internal.volume")?;
 
         let container = Container {
             name: COMPONENT.to_owned(),
             image: Some(image(spec, redis)?),
             image_pull_policy: Some(topology.image_pull_policy.clone()),
-            env: (!spec.env.is_empty()).then(|| spec.env.clone()),
+            env: (!spec.pod.env.is_empty()).then(|| spec.pod.env.clone()),
             ports: Some(vec![ContainerPort {
                 name: Some("redis".to_owned()),
                 container_port: i32::from(redis.container_port),
@@ -59,7 +55,7 @@ impl Renderer for Redis {
             }]),
             liveness_probe: Some(tcp_probe(redis.container_port, 300)),
             readiness_probe: Some(tcp_probe(redis.container_port, 1)),
-            resources: spec.resources.clone(),
+            resources: spec.pod.resources.clone(),
             security_context: Some(k8s::restricted_container_security()),
             volume_mounts: Some(vec![VolumeMount {
                 name: DATA_VOLUME.to_owned(),
@@ -75,10 +71,10 @@ impl Renderer for Redis {
         };
         let mut pod =
             PodSpec { containers: vec![container], security_context: Some(k8s::pod_security(REDIS_UID)), volumes, ..PodSpec::default() };
-        k8s::apply_pod_settings(&mut pod, &pod_settings, topology);
+        k8s::apply_pod_settings(&mut pod, pod_settings, topology);
 
         let statefulset =
-            k8s::stateful_set(&redis.name, &labels, &selector, replicas, &redis.service_name, &pod_settings, pod, claim_templates);
+            k8s::stateful_set(&redis.name, &labels, &selector, replicas, &redis.service_name, pod_settings, pod, claim_templates);
 
         let service = k8s::cluster_ip_service(
             &redis.service_name,
@@ -95,7 +91,7 @@ impl Renderer for Redis {
 /// The user's image, else the topology's redis-photon, or its valkey-photon sibling
 /// (same registry, repository and tag) for the valkey flavor.
 fn image(spec: &InternalRedis, redis: &ComponentTopology) -> Result<String, RenderError> {
-    if let Some(image) = &spec.image {
+    if let Some(image) = &spec.pod.image {
         return Ok(image.clone());
     }
     let redis_image = redis.image(COMPONENT)?;

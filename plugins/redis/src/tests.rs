@@ -1,39 +1,18 @@
-use std::collections::BTreeMap;
+use berth_sdk::{RenderError, RenderRequest, Renderer};
 
-use berth_sdk::{ClusterIdentity, ComponentTopology, RenderError, RenderRequest, Renderer, Topology};
+use berth_sdk::InvalidSpec;
 
 use super::*;
 
 fn request(spec: serde_json::Value) -> RenderRequest {
-    let topology = Topology {
-        fullname: "demo-harbor".to_owned(),
-        components: BTreeMap::from([(
-            "redis".to_owned(),
-            ComponentTopology {
-                name: "demo-harbor-redis".to_owned(),
-                service_name: "demo-harbor-redis".to_owned(),
-                service_port: 6379,
-                container_port: 6379,
-                scheme: "http".to_owned(),
-                url: "http://demo-harbor-redis:6379".to_owned(),
-                images: BTreeMap::from([("redis".to_owned(), "mirror.local:5000/goharbor/redis-photon:v2.15.1".to_owned())]),
-            },
-        )]),
-        image_pull_policy: "IfNotPresent".to_owned(),
-        ..Topology::default()
-    };
-    RenderRequest {
-        cluster: ClusterIdentity { name: "demo".to_owned(), namespace: "registry".to_owned(), uid: String::new() },
-        harbor_version: "2.15.1".to_owned(),
-        spec: berth_sdk::parse_spec_json(&spec.to_string()).expect("test spec parses"),
-        topology,
-    }
+    berth_tests::plugin_request(spec)
 }
 
 fn spec_with(internal: serde_json::Value) -> serde_json::Value {
     serde_json::json!({
         "version": "2.15.1",
         "externalURL": "https://harbor.example.com",
+        "imageSource": {"registry": "mirror.local:5000"},
         "redis": {"internal": internal},
     })
 }
@@ -80,7 +59,7 @@ fn invalid_input_names_its_field() {
         (serde_json::json!({"volume": {"size": "1Gi", "existingClaim": " "}}), "spec.redis.internal.volume.existingClaim"),
     ] {
         match Redis::render(&request(spec_with(internal.clone()))).err() {
-            Some(RenderError::InvalidSpec { field: f, .. }) => assert_eq!(f, field, "{internal}"),
+            Some(RenderError::InvalidSpec(InvalidSpec { field: f, .. })) => assert_eq!(f, field, "{internal}"),
             other => panic!("{internal}: expected an invalid spec, got {other:?}"),
         }
     }

@@ -109,7 +109,7 @@ pub fn controller_config(spec: &HarborClusterSpec, ports: &Ports) -> String {
 #[cfg(test)]
 mod tests {
     use berth_sdk::parse_spec_json;
-    use berth_sdk::topology::SecretKey;
+    use berth_sdk::topology::SecretKeyRef;
 
     use super::*;
 
@@ -125,7 +125,7 @@ mod tests {
     }
 
     fn redis() -> RedisEndpoint {
-        RedisEndpoint { addr: "demo-harbor-redis:6379".to_owned(), ..RedisEndpoint::default() }
+        berth_tests::plugin_request(json!({"version": "2.15.1", "externalURL": "https://h"})).topology.redis
     }
 
     const PORTS: Ports = Ports { registry: 5000, controller: 8080, metrics: None };
@@ -192,7 +192,7 @@ version: 0.1
         r.sentinel_master_set = Some("mymaster".to_owned());
         r.username = Some("harbor".to_owned());
         r.tls = true;
-        r.password = Some(SecretKey { name: "redis".to_owned(), key: "password".to_owned() });
+        r.password = Some(SecretKeyRef { name: "redis".to_owned(), key: "password".to_owned() });
         let ports = Ports { metrics: Some(8001), ..PORTS };
         let s = spec(json!({"logLevel": "warning", "registry": {"relativeUrls": true}}));
         let text = match registry_config(&s, &r, &ports) {

@@ -2,6 +2,8 @@
 //! data volume and the registry config, rendered as the Harbor Helm chart renders it
 //! (`templates/registry/{registry-cm,registry-dpl,registry-pvc,registry-svc}.yaml`).
 
+#![forbid(unsafe_code)]
+
 mod config;
 mod storage;
 mod yaml;
@@ -16,8 +18,8 @@ use berth_sdk::k8s_openapi::api::core::v1::{
 };
 use berth_sdk::k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use berth_sdk::spec::{HarborClusterSpec, StorageType};
-use berth_sdk::topology::{SecretKey, keys};
-use berth_sdk::{CONTRACT_VERSION, PluginDescription, RenderError, RenderRequest, Rendered, Renderer};
+use berth_sdk::topology::{SecretKeyRef, keys};
+use berth_sdk::{PluginDescription, RenderError, RenderRequest, Rendered, Renderer};
 
 use berth_sdk::k8s::secret_env as secret_env_key;
 use config::{HTPASSWD_PATH, Ports, REGISTRY_CONFIG_PATH};
@@ -35,13 +37,7 @@ pub struct Registry;
 
 impl Renderer for Registry {
     fn describe() -> PluginDescription {
-        PluginDescription {
-            name: "berth-registry".to_owned(),
-            version: env!("CARGO_PKG_VERSION").to_owned(),
-            component: COMPONENT.to_owned(),
-            harbor_versions: vec!["2.13".to_owned(), "2.14".to_owned(), "2.15".to_owned()],
-            contract_version: CONTRACT_VERSION.to_owned(),
-        }
+        berth_sdk::bundled_description!("berth-registry", COMPONENT)
     }
 
     fn render(req: &RenderRequest) -> Result<Rendered, RenderError> {
@@ -49,8 +45,8 @@ impl Renderer for Registry {
         let topology = &req.topology;
         let registry = topology.component(COMPONENT)?;
         let controller = topology.component(CONTROLLER)?;
-        let pod_spec = spec.registry.pod();
-        let replicas = k8s::replicas(&pod_spec, "spec.registry")?;
+        let pod_spec = &spec.registry.pod;
+        let replicas = k8s::replicas(pod_spec, "spec.registry")?;
         storage::validate(&spec.storage, replicas)?;
 
         let ports = Ports {
@@ -58,8 +54,8 @@ impl Renderer for Registry {
             controller: controller.container_port,
             metrics: spec.metrics.enabled.then_some(METRICS_PORT),
         };
-        let labels = topology.labels_for(COMPONENT);
-        let selector = topology.selector_for(COMPONENT);
+        let labels = topology.component(COMPONENT)?.labels();
+        let selector = topology.component(COMPONENT)?.selector();
 
         let config = k8s::config_map(
             &registry.name,
@@ -77,7 +73,7 @@ impl Renderer for Registry {
         };
         let pod = pod(req, &ports, claim.as_deref())?;
 
-        let mut deployment = k8s::deployment(&registry.name, &labels, &selector, replicas, &pod_spec, pod);
+        let mut deployment = k8s::deployment(&registry.name, &labels, &selector, replicas, pod_spec, pod);
         if let Some(deployment_spec) = deployment.spec.as_mut() {
             deployment_spec.strategy = Some(strategy(spec));
         }
@@ -140,12 +136,13 @@ fn pod(req: &RenderRequest, ports: &Ports, claim: Option<&str>) -> Result<PodSpe
         shared_mounts.push(volume_mount.clone());
     }
 
-    let http_secret = secret_env_key(keys::REGISTRY_HTTP_SECRET, &SecretKey::new(&topology.secrets.registry, keys::REGISTRY_HTTP_SECRET));
+    let http_secret =
+        secret_env_key(keys::REGISTRY_HTTP_SECRET, &SecretKeyRef::new(&topology.secrets.registry, keys::REGISTRY_HTTP_SECRET));
     let redis_password = topology.redis.password.as_ref().map(|p| secret_env_key("REGISTRY_REDIS_PASSWORD", p));
 
     let mut registry_env = vec![http_secret.clone()];
     registry_env.extend(redis_password.clone());
-    registry_env.extend(spec.registry.env.iter().cloned());
+    registry_env.extend(spec.registry.pod.env.iter().cloned());
     let mut registry_mounts = shared_mounts.clone();
     registry_mounts.push(mount(HTPASSWD_VOLUME, HTPASSWD_PATH, Some("passwd")));
     let mut registry_ports = vec![container_port("http-registry", ports.registry)];
@@ -154,7 +151,7 @@ fn pod(req: &RenderRequest, ports: &Ports, claim: Option<&str>) -> Result<PodSpe
     }
     let registry_container = Container {
         name: COMPONENT.to_owned(),
-        image: Some(match &spec.registry.image {
+        image: Some(match &spec.registry.pod.image {
             Some(image) => image.clone(),
             None => registry.image(COMPONENT)?.to_owned(),
         }),
@@ -162,7 +159,7 @@ fn pod(req: &RenderRequest, ports: &Ports, claim: Option<&str>) -> Result<PodSpe
         ports: Some(registry_ports),
         liveness_probe: Some(k8s::http_probe("/", ports.registry, &registry.scheme, 300, 10)),
         readiness_probe: Some(k8s::http_probe("/", ports.registry, &registry.scheme, 1, 10)),
-        resources: spec.registry.resources.clone(),
+        resources: spec.registry.pod.resources.clone(),
         env: Some(registry_env),
         env_from: env_from.clone(),
         security_context: Some(k8s::restricted_container_security()),
@@ -171,8 +168,8 @@ fn pod(req: &RenderRequest, ports: &Ports, claim: Option<&str>) -> Result<PodSpe
     };
 
     let mut controller_env = vec![
-        secret_env_key("CORE_SECRET", &SecretKey::new(&topology.secrets.core, keys::CORE_SECRET)),
-        secret_env_key("JOBSERVICE_SECRET", &SecretKey::new(&topology.secrets.jobservice, keys::JOBSERVICE_SECRET)),
+        secret_env_key("CORE_SECRET", &SecretKeyRef::new(&topology.secrets.core, keys::CORE_SECRET)),
+        secret_env_key("JOBSERVICE_SECRET", &SecretKeyRef::new(&topology.secrets.jobservice, keys::JOBSERVICE_SECRET)),
         http_secret,
     ];
     controller_env.extend(redis_password);
@@ -203,7 +200,7 @@ fn pod(req: &RenderRequest, ports: &Ports, claim: Option<&str>) -> Result<PodSpe
         volumes: Some(volumes),
         ..PodSpec::default()
     };
-    k8s::apply_pod_settings(&mut pod, &spec.registry.pod(), topology);
+    k8s::apply_pod_settings(&mut pod, &spec.registry.pod, topology);
     Ok(pod)
 }
 

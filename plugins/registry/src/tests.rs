@@ -1,55 +1,16 @@
-use std::collections::BTreeMap;
-
-use berth_sdk::topology::SecretNames;
-use berth_sdk::{ClusterIdentity, ComponentTopology, RenderError, RenderRequest, Renderer, Topology};
+use berth_sdk::{RenderError, RenderRequest, Renderer};
 use serde_json::{Value, json};
+
+use berth_sdk::InvalidSpec;
 
 use super::*;
 
-fn component(name: &str, service: &str, port: u16, images: &[(&str, &str)]) -> ComponentTopology {
-    ComponentTopology {
-        name: name.to_owned(),
-        service_name: service.to_owned(),
-        service_port: port,
-        container_port: port,
-        scheme: "http".to_owned(),
-        url: format!("http://{service}:{port}"),
-        images: images.iter().map(|(c, i)| ((*c).to_owned(), (*i).to_owned())).collect(),
-    }
-}
-
 fn request(extra: Value) -> RenderRequest {
-    let images = [("registry", "r/registry-photon:v2.15.1"), ("registryctl", "r/harbor-registryctl:v2.15.1")];
-    let topology = Topology {
-        fullname: "demo-harbor".to_owned(),
-        selector_labels: BTreeMap::from([("app".to_owned(), "harbor".to_owned())]),
-        components: BTreeMap::from([
-            ("registry".to_owned(), component("demo-harbor-registry", "demo-harbor-registry", 5000, &images)),
-            ("registryctl".to_owned(), component("demo-harbor-registryctl", "demo-harbor-registry", 8080, &images[1..])),
-        ]),
-        image_pull_policy: "IfNotPresent".to_owned(),
-        secrets: SecretNames {
-            core: "demo-harbor-core".to_owned(),
-            jobservice: "demo-harbor-jobservice".to_owned(),
-            registry: "demo-harbor-registry".to_owned(),
-            registry_htpasswd: "demo-harbor-registry-htpasswd".to_owned(),
-            ..SecretNames::default()
-        },
-        ..Topology::default()
-    };
     let mut spec = json!({"version": "2.15.1", "externalURL": "https://harbor.example.com"});
     if let (Value::Object(s), Value::Object(e)) = (&mut spec, extra) {
         s.extend(e);
     }
-    RenderRequest {
-        cluster: ClusterIdentity { name: "demo".to_owned(), namespace: "registry".to_owned(), uid: String::new() },
-        harbor_version: "2.15.1".to_owned(),
-        spec: match berth_sdk::parse_spec_json(&spec.to_string()) {
-            Ok(s) => s,
-            Err(e) => panic!("{e:?}"),
-        },
-        topology,
-    }
+    berth_tests::plugin_request(spec)
 }
 
 fn objects(extra: Value) -> Vec<Value> {
@@ -61,7 +22,7 @@ fn objects(extra: Value) -> Vec<Value> {
 
 fn invalid_field(extra: Value) -> String {
     match Registry::render(&request(extra)) {
-        Err(RenderError::InvalidSpec { field, .. }) => field,
+        Err(RenderError::InvalidSpec(InvalidSpec { field, .. })) => field,
         Err(other) => panic!("expected an invalid spec, got {other:?}"),
         Ok(_) => panic!("expected an invalid spec, got a render"),
     }

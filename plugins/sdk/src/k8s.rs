@@ -12,8 +12,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::RenderError;
-use crate::spec::ComponentSpec;
-use crate::topology::{SecretKey, Topology};
+use crate::api::spec::ComponentSpec;
+use crate::wit::{SecretKeyRef, Topology};
 
 /// The uid/gid Harbor's photon images run as (the chart's `securityContext`).
 pub const HARBOR_UID: i64 = 10000;
@@ -142,7 +142,7 @@ pub fn value_env(name: &str, value: &str) -> EnvVar {
 }
 
 /// An environment variable read from a key of a Secret.
-pub fn secret_env(name: &str, secret: &SecretKey) -> EnvVar {
+pub fn secret_env(name: &str, secret: &SecretKeyRef) -> EnvVar {
     EnvVar {
         name: name.to_owned(),
         value: None,
@@ -162,7 +162,7 @@ pub fn no_proxy(topology: &Topology, user: &str) -> String {
     let mut hosts: Vec<&str> = Vec::new();
     for component in NO_PROXY_COMPONENTS {
         // Components may share a Service (registryctl rides on the registry's).
-        if let Some(c) = topology.components.get(*component)
+        if let Ok(c) = topology.component(component)
             && !hosts.contains(&c.service_name.as_str())
         {
             hosts.push(&c.service_name);

@@ -1,14 +1,15 @@
-//! The Berth plugin SDK.
+//! The Berth plugin SDK, for renderers written in Rust.
 //!
 //! A component renderer implements [`Renderer`] and calls [`export_renderer!`]. The SDK
-//! parses the spec and topology JSON, names the offending field when the spec is
-//! invalid, serialises typed Kubernetes objects, and converts to and from the WIT
-//! contract. Renderers stay plain Rust functions that unit-test natively.
+//! parses the spec JSON (naming the offending field when it is invalid), serialises
+//! typed Kubernetes objects, and hands the WIT contract's own types ([`wit`]) to the
+//! renderer, so plugin code and the contract cannot disagree. Renderers stay plain Rust
+//! functions that unit-test natively.
 //!
 //! ```ignore
 //! struct Portal;
 //! impl berth_sdk::Renderer for Portal {
-//!     fn describe() -> berth_sdk::PluginDescription { /* name, version, component */ }
+//!     fn describe() -> berth_sdk::PluginDescription { berth_sdk::bundled_description!("berth-portal", "portal") }
 //!     fn render(req: &berth_sdk::RenderRequest) -> Result<berth_sdk::Rendered, berth_sdk::RenderError> {
 //!         let mut out = berth_sdk::Rendered::default();
 //!         out.object(&config_map)?;
@@ -18,28 +19,26 @@
 //! berth_sdk::export_renderer!(Portal);
 //! ```
 
-pub mod contract;
+#![forbid(unsafe_code)]
+
 pub mod k8s;
-pub mod spec;
-pub mod status;
 pub mod topology;
 pub mod volume;
-
-#[cfg(target_arch = "wasm32")]
 #[doc(hidden)]
-pub mod guest;
+pub mod wit;
 
-pub use contract::{
-    CONTRACT_VERSION, ClusterIdentity, Condition, ConditionStatus, GeneratedKey, GeneratedSecret, PluginDescription, RenderError,
-    RenderInput, RenderOutput, SecretValue,
-};
+pub use berth_api as api;
+pub use berth_api::spec;
 pub use k8s_openapi;
 pub use spec::HarborClusterSpec;
-pub use topology::{ComponentTopology, Topology};
+pub use wit::{
+    CONTRACT_VERSION, ClusterIdentity, ComponentTopology, Condition, ConditionStatus, GeneratedKey, GeneratedSecret, InvalidSpec,
+    PluginDescription, RenderError, RenderInput, RenderOutput, SecretKeyRef, SecretValue, Topology,
+};
 
 use serde::Serialize;
 
-/// What a renderer receives: the parsed spec and topology.
+/// What a renderer receives: the parsed spec and the host's topology.
 #[derive(Debug, Clone)]
 pub struct RenderRequest {
     pub cluster: ClusterIdentity,
@@ -57,9 +56,15 @@ pub trait Renderer {
 }
 
 /// The objects, secrets and conditions a render produces, built up in order.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Rendered {
     output: RenderOutput,
+}
+
+impl Default for Rendered {
+    fn default() -> Self {
+        Rendered { output: RenderOutput { objects: Vec::new(), secrets: Vec::new(), conditions: Vec::new() } }
+    }
 }
 
 impl Rendered {
@@ -97,9 +102,9 @@ impl Rendered {
     }
 }
 
-/// Parses the contract's JSON payloads, runs the renderer and returns the contract's
-/// output. The guest glue calls this; tests can call it natively.
-pub fn render_input<R: Renderer>(input: &RenderInput) -> Result<RenderOutput, RenderError> {
+/// Parses the spec, runs the renderer and returns the contract's output. The export
+/// glue calls this; tests can call it natively.
+pub fn render_input<R: Renderer>(input: RenderInput) -> Result<RenderOutput, RenderError> {
     let request = parse_request(input)?;
     let description = R::describe();
     if !description.supports_harbor(&request.harbor_version) {
@@ -114,15 +119,15 @@ pub fn render_input<R: Renderer>(input: &RenderInput) -> Result<RenderOutput, Re
     R::render(&request).map(Rendered::into_output)
 }
 
-/// Parses the spec (naming the offending field on error) and the topology.
-pub fn parse_request(input: &RenderInput) -> Result<RenderRequest, RenderError> {
+/// Parses the spec, naming the offending field on error.
+pub fn parse_request(input: RenderInput) -> Result<RenderRequest, RenderError> {
     let spec = parse_spec_json(&input.spec_json)?;
-    let topology: Topology =
-        serde_json::from_str(&input.topology_json).map_err(|e| RenderError::Internal(format!("the host's topology is not valid: {e}")))?;
-    Ok(RenderRequest { cluster: input.cluster.clone(), harbor_version: input.harbor_version.clone(), spec, topology })
+    Ok(RenderRequest { cluster: input.cluster, harbor_version: input.harbor_version, spec, topology: input.topology })
 }
 
 /// Parses a spec from JSON; a type error names the field, e.g. `spec.portal.replicas`.
+/// Unknown fields are ignored: the host refused them already, so any left are ones a
+/// newer host added.
 pub fn parse_spec_json(json: &str) -> Result<HarborClusterSpec, RenderError> {
     let mut deserializer = serde_json::Deserializer::from_str(json);
     serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
@@ -140,20 +145,15 @@ macro_rules! export_renderer {
         #[cfg(target_arch = "wasm32")]
         const _: () = {
             struct BerthGuest;
-            impl $crate::guest::exports::berth::plugin::renderer::Guest for BerthGuest {
-                fn describe() -> $crate::guest::exports::berth::plugin::renderer::PluginDescription {
-                    $crate::guest::describe::<$renderer>()
+            impl $crate::wit::Guest for BerthGuest {
+                fn describe() -> $crate::PluginDescription {
+                    <$renderer as $crate::Renderer>::describe()
                 }
-                fn render(
-                    input: $crate::guest::exports::berth::plugin::renderer::RenderInput,
-                ) -> ::core::result::Result<
-                    $crate::guest::exports::berth::plugin::renderer::RenderOutput,
-                    $crate::guest::exports::berth::plugin::renderer::RenderError,
-                > {
-                    $crate::guest::render::<$renderer>(input)
+                fn render(input: $crate::RenderInput) -> ::core::result::Result<$crate::RenderOutput, $crate::RenderError> {
+                    $crate::render_input::<$renderer>(input)
                 }
             }
-    $crate::guest::__berth_export_renderer!(BerthGuest with_types_in $crate::guest);
+    $crate::wit::__berth_export_renderer!(BerthGuest with_types_in $crate::wit);
         };
     };
 }

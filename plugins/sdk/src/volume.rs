@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use crate::RenderError;
+use crate::api::spec::VolumeSpec;
 use crate::k8s;
-use crate::spec::VolumeSpec;
 use k8s_openapi::api::core::v1::{
     PersistentVolumeClaim, PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource, Volume, VolumeResourceRequirements,
 };

@@ -52,7 +52,7 @@ pub fn env(spec: &HarborClusterSpec, topology: &Topology, port: u16) -> Vec<EnvV
         }
         env.push(value("NO_PROXY", &no_proxy(topology, &proxy.no_proxy)));
     }
-    env.extend(trivy.env.iter().cloned());
+    env.extend(trivy.pod.env.iter().cloned());
     env
 }
 

@@ -2,6 +2,8 @@
 //! (`templates/trivy/trivy-{sts,svc}.yaml`): a StatefulSet whose cache volume keeps the
 //! vulnerability database across restarts, and its Service.
 
+#![forbid(unsafe_code)]
+
 mod env;
 
 use std::collections::BTreeMap;
@@ -10,7 +12,7 @@ use berth_sdk::k8s::{self, HARBOR_UID};
 use berth_sdk::k8s_openapi::api::core::v1::{Container, ContainerPort, PodSpec, Probe, ResourceRequirements, VolumeMount};
 use berth_sdk::k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use berth_sdk::k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use berth_sdk::{CONTRACT_VERSION, PluginDescription, RenderError, RenderRequest, Rendered, Renderer};
+use berth_sdk::{PluginDescription, RenderError, RenderRequest, Rendered, Renderer};
 
 use berth_sdk::volume::{self as storage, DataVolume};
 
@@ -24,13 +26,7 @@ pub struct Trivy;
 
 impl Renderer for Trivy {
     fn describe() -> PluginDescription {
-        PluginDescription {
-            name: "berth-trivy".to_owned(),
-            version: env!("CARGO_PKG_VERSION").to_owned(),
-            component: COMPONENT.to_owned(),
-            harbor_versions: vec!["2.13".to_owned(), "2.14".to_owned(), "2.15".to_owned()],
-            contract_version: CONTRACT_VERSION.to_owned(),
-        }
+        berth_sdk::bundled_description!("berth-trivy", COMPONENT)
     }
 
     fn render(req: &RenderRequest) -> Result<Rendered, RenderError> {
@@ -43,15 +39,15 @@ impl Renderer for Trivy {
         }
         let topology = &req.topology;
         let trivy = topology.component(COMPONENT)?;
-        let pod_settings = spec.pod();
-        let replicas = k8s::replicas(&pod_settings, "spec.trivy")?;
-        let labels = topology.labels_for(COMPONENT);
-        let selector = topology.selector_for(COMPONENT);
+        let pod_settings = &spec.pod;
+        let replicas = k8s::replicas(pod_settings, "spec.trivy")?;
+        let labels = topology.component(COMPONENT)?.labels();
+        let selector = topology.component(COMPONENT)?.selector();
         let data = storage::data_volume(DATA_VOLUME, &labels, &spec.cache, "spec.trivy.cache")?;
 
         let container = Container {
             name: COMPONENT.to_owned(),
-            image: Some(match &spec.image {
+            image: Some(match &spec.pod.image {
                 Some(image) => image.clone(),
                 None => trivy.image(COMPONENT)?.to_owned(),
             }),
@@ -65,7 +61,7 @@ impl Renderer for Trivy {
             }]),
             liveness_probe: Some(probe("/probe/healthy", &trivy.scheme, 10)),
             readiness_probe: Some(probe("/probe/ready", &trivy.scheme, 3)),
-            resources: Some(spec.resources.clone().unwrap_or_else(default_resources)),
+            resources: Some(spec.pod.resources.clone().unwrap_or_else(default_resources)),
             security_context: Some(k8s::restricted_container_security()),
             volume_mounts: Some(vec![VolumeMount {
                 name: DATA_VOLUME.to_owned(),
@@ -81,10 +77,10 @@ impl Renderer for Trivy {
         };
         let mut pod =
             PodSpec { containers: vec![container], security_context: Some(k8s::pod_security(HARBOR_UID)), volumes, ..PodSpec::default() };
-        k8s::apply_pod_settings(&mut pod, &pod_settings, topology);
+        k8s::apply_pod_settings(&mut pod, pod_settings, topology);
 
         let statefulset =
-            k8s::stateful_set(&trivy.name, &labels, &selector, replicas, &trivy.service_name, &pod_settings, pod, claim_templates);
+            k8s::stateful_set(&trivy.name, &labels, &selector, replicas, &trivy.service_name, pod_settings, pod, claim_templates);
 
         let service = k8s::cluster_ip_service(
             &trivy.service_name,

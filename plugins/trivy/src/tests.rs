@@ -1,36 +1,16 @@
-use std::collections::BTreeMap;
+use berth_sdk::topology::SecretKeyRef;
+use berth_sdk::{RenderError, RenderRequest, Renderer, Topology};
 
-use berth_sdk::topology::{RedisEndpoint, SecretKey};
-use berth_sdk::{ClusterIdentity, ComponentTopology, RenderError, RenderRequest, Renderer, Topology};
+use berth_sdk::InvalidSpec;
 
 use super::*;
 
 fn topology() -> Topology {
-    let component = |name: &str| ComponentTopology {
-        name: format!("demo-harbor-{name}"),
-        service_name: format!("demo-harbor-{name}"),
-        service_port: 8080,
-        container_port: 8080,
-        scheme: "http".to_owned(),
-        url: format!("http://demo-harbor-{name}:8080"),
-        images: BTreeMap::from([(name.to_owned(), format!("docker.io/goharbor/{name}:v2.15.1"))]),
-    };
-    Topology {
-        fullname: "demo-harbor".to_owned(),
-        components: BTreeMap::from([("trivy".to_owned(), component("trivy")), ("core".to_owned(), component("core"))]),
-        image_pull_policy: "IfNotPresent".to_owned(),
-        redis: RedisEndpoint { addr: "demo-harbor-redis:6379".to_owned(), ..RedisEndpoint::default() },
-        ..Topology::default()
-    }
+    berth_tests::plugin_request(base_spec()).topology
 }
 
 fn request(spec: serde_json::Value, topology: Topology) -> RenderRequest {
-    RenderRequest {
-        cluster: ClusterIdentity { name: "demo".to_owned(), namespace: "registry".to_owned(), uid: String::new() },
-        harbor_version: "2.15.1".to_owned(),
-        spec: berth_sdk::parse_spec_json(&spec.to_string()).expect("test spec parses"),
-        topology,
-    }
+    RenderRequest { topology, ..berth_tests::plugin_request(spec) }
 }
 
 fn base_spec() -> serde_json::Value {
@@ -76,7 +56,7 @@ fn a_disabled_scanner_renders_nothing() {
 #[test]
 fn the_redis_password_precedes_every_url_that_expands_it() {
     let mut topology = topology();
-    topology.redis.password = Some(SecretKey { name: "r".to_owned(), key: "p".to_owned() });
+    topology.redis.password = Some(SecretKeyRef { name: "r".to_owned(), key: "p".to_owned() });
     let out = objects(base_spec(), topology);
     let names = env_names(&out[0]);
     let password = names.iter().position(|n| n == "REDIS_PASSWORD").expect("REDIS_PASSWORD");
@@ -94,7 +74,7 @@ fn proxy_env_lists_harbor_services_before_the_users_hosts() {
     let get = |name: &str| env.iter().find(|e| e["name"] == name).map(|e| e["value"].clone());
     assert_eq!(get("HTTP_PROXY"), Some("http://proxy:3128".into()));
     assert_eq!(get("HTTPS_PROXY"), None);
-    assert_eq!(get("NO_PROXY"), Some("demo-harbor-core,demo-harbor-trivy,127.0.0.1,localhost,.local,.internal".into()));
+    assert_eq!(get("NO_PROXY"), Some("demo-harbor-core,demo-harbor-jobservice,demo-harbor-database,demo-harbor-registry,demo-harbor-portal,demo-harbor-trivy,demo-harbor-exporter,127.0.0.1,localhost,.local,.internal".into()));
 }
 
 #[test]
@@ -120,16 +100,16 @@ fn an_existing_claim_replaces_the_claim_template() {
 fn negative_replicas_names_the_field() {
     let mut spec = base_spec();
     spec["trivy"] = serde_json::json!({"replicas": -1});
-    let err = Trivy::render(&request(spec, topology())).err().expect("refused");
-    assert!(matches!(&err, RenderError::InvalidSpec { field, .. } if field == "spec.trivy.replicas"), "{err:?}");
+    let err = Trivy::render(&request(spec, topology())).expect_err("refused");
+    assert!(matches!(&err, RenderError::InvalidSpec(InvalidSpec { field, .. }) if field == "spec.trivy.replicas"), "{err:?}");
 }
 
 #[test]
 fn a_bad_cache_size_names_the_field() {
     let mut spec = base_spec();
     spec["trivy"] = serde_json::json!({"cache": {"size": "lots"}});
-    let err = Trivy::render(&request(spec, topology())).err().expect("refused");
-    assert!(matches!(&err, RenderError::InvalidSpec { field, .. } if field == "spec.trivy.cache.size"), "{err:?}");
+    let err = Trivy::render(&request(spec, topology())).expect_err("refused");
+    assert!(matches!(&err, RenderError::InvalidSpec(InvalidSpec { field, .. }) if field == "spec.trivy.cache.size"), "{err:?}");
 }
 
 #[test]

@@ -2,11 +2,12 @@
 //! `berth plugins verify` or the operator's hot swap. Loading it must fail with a
 //! timeout at its deadline.
 
+#![forbid(unsafe_code)]
 #![cfg(target_arch = "wasm32")]
 
 use std::time::Duration;
 
-use berth_sdk::guest::exports::berth::plugin::renderer::{Guest, PluginDescription, RenderError, RenderInput, RenderOutput};
+use berth_sdk::wit::{Guest, PluginDescription, RenderError, RenderInput, RenderOutput};
 
 struct Sleeper;
 
@@ -22,4 +23,4 @@ impl Guest for Sleeper {
     }
 }
 
-berth_sdk::guest::__berth_export_renderer!(Sleeper with_types_in berth_sdk::guest);
+berth_sdk::wit::__berth_export_renderer!(Sleeper with_types_in berth_sdk::wit);

@@ -8,8 +8,10 @@
 //! Appended objects are named `<topology.fullname>-portal-breaker` (inside the portal's
 //! name space, so only the rule under test is broken) unless the breach is the name.
 
+#![forbid(unsafe_code)]
+
 use berth_plugin_portal::Portal;
-use berth_sdk::contract::{GeneratedKey, GeneratedSecret, SecretValue};
+use berth_sdk::{GeneratedKey, GeneratedSecret, SecretValue};
 use berth_sdk::{PluginDescription, RenderError, RenderRequest, Rendered, Renderer};
 use serde_json::{Value, json};
 
@@ -55,7 +57,7 @@ impl Renderer for GuardrailBreaker {
         let portal = Portal::render(request)?.into_output();
         let fullname = &request.topology.fullname;
         let name = format!("{fullname}-portal-breaker");
-        let labels = request.topology.labels_for("portal");
+        let labels = request.topology.component("portal")?.labels();
 
         let mut out = Rendered::default();
         for json in &portal.objects {
@@ -78,12 +80,12 @@ impl Renderer for GuardrailBreaker {
         }
         let rsa = |bits| GeneratedKey {
             key: "tls.key".to_owned(),
-            value: SecretValue::RsaKeyWithCert {
+            value: SecretValue::RsaKeyWithCert(berth_sdk::wit::RsaKeyWithCert {
                 bits,
                 common_name: "x".to_owned(),
                 validity_days: 365,
                 certificate_key: "tls.crt".to_owned(),
-            },
+            }),
         };
         match *breach {
             "secretdecl" => {

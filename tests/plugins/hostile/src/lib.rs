@@ -3,13 +3,14 @@
 //! friendly trait. The HarborCluster's name picks the misbehaviour; any other name
 //! renders one ConfigMap, which shows the same runtime still serves good renders.
 
+#![forbid(unsafe_code)]
 #![cfg(target_arch = "wasm32")]
 
 use std::hint::black_box;
 use std::io::{Read as _, Write as _};
 use std::time::{Duration, Instant};
 
-use berth_sdk::guest::exports::berth::plugin::renderer::{Guest, PluginDescription, RenderError, RenderInput, RenderOutput};
+use berth_sdk::wit::{Guest, PluginDescription, RenderError, RenderInput, RenderOutput};
 
 struct Hostile;
 
@@ -96,4 +97,4 @@ impl Guest for Hostile {
     }
 }
 
-berth_sdk::guest::__berth_export_renderer!(Hostile with_types_in berth_sdk::guest);
+berth_sdk::wit::__berth_export_renderer!(Hostile with_types_in berth_sdk::wit);

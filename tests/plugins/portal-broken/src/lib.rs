@@ -4,6 +4,8 @@
 //! that rolls this version out can watch the canary fail and the operator roll back to
 //! the previous portal plugin.
 
+#![forbid(unsafe_code)]
+
 use berth_plugin_portal::Portal;
 use berth_sdk::{PluginDescription, RenderError, RenderRequest, Rendered, Renderer};
 

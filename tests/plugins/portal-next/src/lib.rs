@@ -5,6 +5,8 @@
 //! one can therefore see the new renderer's output roll out (the pod template changes)
 //! while every other object stays byte-for-byte the same.
 
+#![forbid(unsafe_code)]
+
 use berth_plugin_portal::Portal;
 use berth_sdk::{PluginDescription, RenderError, RenderRequest, Rendered, Renderer};
 use serde_json::{Map, Value};
