@@ -283,7 +283,7 @@ async fn apply(hc: &HarborCluster, ctx: &Context, namespace: &str, name: &str) -
                     }
                     Err(message) => {
                         ctx.event(hc, EventType::Warning, "ApplyFailed", "Apply", &format!("{component}: {message}")).await;
-                        report.failure = Some(message);
+                        report.failure = Some(message.to_string());
                         failed.insert(component.clone());
                     }
                 }
