@@ -37,6 +37,11 @@ pub mod status;
 pub mod steps;
 pub mod token_key;
 
+#[cfg(test)]
+mod fixtures;
+#[cfg(test)]
+mod scenarios;
+
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
