@@ -89,4 +89,18 @@ mod tests {
         assert_eq!(failure.message(), "no plugin renders component \"trivy\"");
         assert!(failure.during_render());
     }
+
+    #[test]
+    fn a_guardrail_breach_has_a_reason_of_its_own() {
+        let violation = crate::policy::Violation {
+            rule: crate::policy::Rule::NoSecrets,
+            kind: "Secret".to_owned(),
+            name: "stolen".to_owned(),
+            detail: "plugins may not render Secrets".to_owned(),
+        };
+        let source =
+            ComponentError::Guardrail { component: "portal".to_owned(), plugin: "evil".to_owned(), violation: Box::new(violation) };
+        let failure = Failure::Render { component: "portal".to_owned(), source };
+        assert_eq!((failure.reason(), failure.action()), ("GuardrailViolation", "Render"));
+    }
 }
