@@ -11,12 +11,45 @@ use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
 
 use super::Context;
+use super::error::api_message;
 use super::live::Live;
 use super::resources::{ChildKind, child_kind};
 use crate::render::{CLUSTER_LABEL, RenderedObject};
 
 /// Annotation carrying the sha256 of the object as last applied by Berth.
 pub const APPLIED_HASH_ANNOTATION: &str = "berth.dev/applied-hash";
+
+/// Why a component's objects were not (all) applied. The texts are what status and the
+/// `ApplyFailed` Event show, so an API refusal shows the server's message rather than
+/// the client's Debug dump; the client error itself stays reachable as the source.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error("{api_version} {kind} {name} is not a kind the controller manages")]
+    UnmanagedKind { api_version: String, kind: String, name: String },
+    #[error("serialising the owner reference: {0}")]
+    OwnerReference(#[source] serde_json::Error),
+    #[error("{kind} {name}: {}", api_message(source))]
+    Api {
+        kind: &'static str,
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error(
+        "{kind} {name} already belongs to {owner_kind} {owner_name} in this namespace; give one of them another name (for the expose Service, spec.expose.service.name) or move it to its own namespace"
+    )]
+    OwnedByAnother { kind: &'static str, name: String, owner_kind: String, owner_name: String },
+    #[error(
+        "{kind} {name} already exists and Berth did not create it; Berth never takes over an object it did not make (delete or rename it, or render this cluster under another name)"
+    )]
+    NotCreatedByBerth { kind: &'static str, name: String },
+}
+
+impl ApplyError {
+    fn api(desired: &Desired) -> impl FnOnce(kube::Error) -> ApplyError + '_ {
+        |source| ApplyError::Api { kind: desired.kind.kind, name: desired.name.clone(), source }
+    }
+}
 
 /// One object ready to apply.
 #[derive(Debug, Clone)]
@@ -31,17 +64,20 @@ pub struct Desired {
 /// data must survive the garbage collector) and the applied-hash annotation. Checks every
 /// object before any is applied, so a kind the controller cannot manage fails the whole
 /// component instead of half-applying it.
-pub fn prepare(objects: &[RenderedObject], owner: &OwnerReference) -> Result<Vec<Desired>, String> {
+pub fn prepare(objects: &[RenderedObject], owner: &OwnerReference) -> Result<Vec<Desired>, ApplyError> {
     objects
         .iter()
         .map(|rendered| {
             let api_version = rendered.object.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
-            let kind = child_kind(api_version, rendered.kind())
-                .ok_or_else(|| format!("{api_version} {} {} is not a kind the controller manages", rendered.kind(), rendered.name()))?;
+            let kind = child_kind(api_version, rendered.kind()).ok_or_else(|| ApplyError::UnmanagedKind {
+                api_version: api_version.to_owned(),
+                kind: rendered.kind().to_owned(),
+                name: rendered.name().to_owned(),
+            })?;
             let mut object = rendered.object.clone();
             let metadata = object_map(&mut object, "metadata");
             if kind.prunable {
-                let owner = serde_json::to_value(owner).map_err(|e| format!("serialising the owner reference: {e}"))?;
+                let owner = serde_json::to_value(owner).map_err(ApplyError::OwnerReference)?;
                 metadata.insert("ownerReferences".to_owned(), Value::Array(vec![owner]));
             }
             let hash = hash_of(&object);
@@ -147,7 +183,7 @@ pub async fn apply_all(
     objects: &[Desired],
     cluster: &str,
     owner_uid: &str,
-) -> Result<usize, String> {
+) -> Result<usize, ApplyError> {
     let params = PatchParams::apply(super::FIELD_MANAGER).force();
     let mut patched = 0;
     for desired in objects {
@@ -163,7 +199,7 @@ pub async fn apply_all(
             .api(&ctx.client, namespace)
             .patch(&desired.name, &params, &Patch::Apply(&desired.object))
             .await
-            .map_err(|e| format!("{} {}: {}", desired.kind.kind, desired.name, super::error::api_message(&e)))?;
+            .map_err(ApplyError::api(desired))?;
         ctx.applied.put(
             (namespace.to_owned(), desired.kind.kind, desired.name.clone()),
             desired.hash.clone(),
@@ -181,28 +217,22 @@ pub async fn apply_all(
 /// fails this component, saying whose it is, rather than being force-applied and then
 /// owned and pruned. One carrying the label is ours, created moments ago and not yet in
 /// the watch cache.
-async fn refuse_foreign(ctx: &Context, namespace: &str, desired: &Desired, cluster: &str, owner_uid: &str) -> Result<(), String> {
-    let existing = desired
-        .kind
-        .api(&ctx.client, namespace)
-        .get_metadata_opt(&desired.name)
-        .await
-        .map_err(|e| format!("{} {}: {}", desired.kind.kind, desired.name, super::error::api_message(&e)))?;
+async fn refuse_foreign(ctx: &Context, namespace: &str, desired: &Desired, cluster: &str, owner_uid: &str) -> Result<(), ApplyError> {
+    let existing = desired.kind.api(&ctx.client, namespace).get_metadata_opt(&desired.name).await.map_err(ApplyError::api(desired))?;
     let Some(existing) = existing else {
         return Ok(());
     };
     let controller = existing.metadata.owner_references.iter().flatten().find(|r| r.controller == Some(true));
     let labelled = existing.metadata.labels.as_ref().and_then(|l| l.get(CLUSTER_LABEL)).is_some_and(|c| c == cluster);
     match controller {
-        Some(other) if other.uid != owner_uid => Err(format!(
-            "{} {} already belongs to {} {} in this namespace; give one of them another name (for the expose Service, spec.expose.service.name) or move it to its own namespace",
-            desired.kind.kind, desired.name, other.kind, other.name
-        )),
+        Some(other) if other.uid != owner_uid => Err(ApplyError::OwnedByAnother {
+            kind: desired.kind.kind,
+            name: desired.name.clone(),
+            owner_kind: other.kind.clone(),
+            owner_name: other.name.clone(),
+        }),
         _ if labelled => Ok(()),
-        _ => Err(format!(
-            "{} {} already exists and Berth did not create it; Berth never takes over an object it did not make (delete or rename it, or render this cluster under another name)",
-            desired.kind.kind, desired.name
-        )),
+        _ => Err(ApplyError::NotCreatedByBerth { kind: desired.kind.kind, name: desired.name.clone() }),
     }
 }
 

@@ -1,27 +1,29 @@
 //! `berth run`: the controller that reconciles HarborClusters on a cluster.
 //!
-//! One reconcile: render every enabled component (in a blocking task: plugins run sync
-//! WASI) → make sure the generated Secrets exist → server-side apply each component that
-//! rendered, skipping objects already applied with the same hash → prune owned children
-//! no longer rendered → write status if it changed. Deletion goes through the finalizer
-//! [`FINALIZER`] (see [`cleanup`]).
+//! One reconcile ([`steps`]): render every enabled component (in a blocking task:
+//! plugins run sync WASI) → make sure the generated Secrets exist → server-side apply
+//! each component that rendered, skipping objects already applied with the same hash
+//! ([`components`]) → prune owned children no longer rendered → write status if it
+//! changed. Deletion goes through the finalizer [`FINALIZER`] (see [`cleanup`]).
 //!
 //! The plugins come from a [`PluginSet`]: each reconcile plans with the snapshot in
 //! force when it starts, and [`policy_sync`] swaps in a new one when a PluginPolicy or
 //! a plugin source changes, then requeues exactly the clusters whose plan changed.
 //!
-//! Modules: [`error`] the error type, [`resources`] the child kinds, [`children`] their
-//! watch caches, [`live`] one cluster's children as a reconcile sees them,
-//! [`generated`] the generated Secrets, [`apply`] and [`prune`] the writes,
-//! [`status`] the status, [`cleanup`] the finalizer's work, [`metrics`] counters,
-//! [`rollout`] version-change Events and canary verdicts, [`policy_sync`] the policy
-//! watch.
+//! Modules: [`error`] the error type, [`failure`] what status and Warning Events name,
+//! [`resources`] the child kinds, [`children`] their watch caches, [`live`] one
+//! cluster's children as a reconcile sees them, [`generated`] the generated Secrets,
+//! [`apply`] and [`prune`] the writes, [`status`] the status, [`cleanup`] the
+//! finalizer's work, [`metrics`] counters, [`rollout`] version-change Events and canary
+//! verdicts, [`policy_sync`] the policy watch.
 
 pub mod apply;
 pub mod child_index;
 pub mod children;
 pub mod cleanup;
+pub mod components;
 pub mod error;
+pub mod failure;
 pub mod generated;
 pub mod http;
 pub mod leader;
@@ -32,15 +34,21 @@ pub mod prune;
 pub mod resources;
 pub mod rollout;
 pub mod status;
+pub mod steps;
 pub mod token_key;
 
-use std::collections::{BTreeSet, HashMap};
+#[cfg(test)]
+mod fixtures;
+#[cfg(test)]
+mod scenarios;
+
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt as _;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::Api;
 use kube::runtime::WatchStreamExt as _;
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
@@ -54,7 +62,6 @@ pub use metrics::Metrics;
 
 use crate::policy::{ClusterFacts, PluginSet, RenderPlan};
 use crate::render::{ClusterRender, ClusterRenderError, render_planned};
-use status::ComponentReport;
 
 /// The one field manager for every write.
 pub const FIELD_MANAGER: &str = "berth";
@@ -105,6 +112,12 @@ impl Context {
         if let Err(e) = self.recorder.publish(&event, &hc.object_ref(&())).await {
             tracing::warn!(error = %e, reason, "could not publish an Event");
         }
+    }
+
+    /// Publishes the Warning Event that names a failure; its reason comes from the
+    /// failure itself.
+    pub async fn warn(&self, hc: &HarborCluster, failure: &failure::Failure) {
+        self.event(hc, EventType::Warning, failure.reason(), failure.action(), &failure.to_string()).await;
     }
 
     /// Follows PluginPolicies: plugins they list are loaded through `sandbox` from
@@ -185,7 +198,7 @@ pub async fn reconcile(hc: Arc<HarborCluster>, ctx: Arc<Context>) -> Result<Acti
     let name = hc.name_any();
     let result = finalizer(&api, FINALIZER, hc, |event| async {
         match event {
-            Finalizer::Apply(hc) => apply(&hc, &ctx, &namespace, &name).await,
+            Finalizer::Apply(hc) => steps::apply(&hc, &ctx, &namespace, &name).await,
             Finalizer::Cleanup(hc) => cleanup::cleanup(&hc, &ctx, &namespace, &name).await,
         }
     })
@@ -208,156 +221,6 @@ pub fn error_policy(hc: Arc<HarborCluster>, error: &Error, ctx: Arc<Context>) ->
     let delay = ctx.backoff(&name_key(&hc.namespace().unwrap_or_default(), &hc.name_any()));
     tracing::warn!(cluster = %hc.name_any(), namespace = ?hc.namespace(), error = %error, error_chain = ?error, retry_in = ?delay, "reconcile failed");
     Action::requeue(delay)
-}
-
-async fn apply(hc: &HarborCluster, ctx: &Context, namespace: &str, name: &str) -> Result<Action> {
-    let uid = hc.uid().ok_or(Error::MissingMetadata("uid"))?;
-    let generation = hc.metadata.generation;
-    // One snapshot for the whole reconcile: a swap meanwhile takes effect next time.
-    let (snapshot, plan) = plan(ctx, hc);
-    let rendered = match render(ctx, hc, namespace, plan.clone()).await? {
-        Ok(rendered) => rendered,
-        Err(ClusterRenderError::Spec(e)) => {
-            // Nothing is applied or pruned for a spec the host refuses; retrying cannot
-            // help until the spec changes, which triggers a reconcile by itself.
-            let message = e.to_string();
-            if write_status(ctx, hc, namespace, status::invalid_spec(generation, &hc.spec, &message)).await? {
-                ctx.event(hc, EventType::Warning, "InvalidSpec", "Render", &message).await;
-            }
-            return Ok(Action::await_change());
-        }
-        Err(e) => return Err(Error::Render(e)),
-    };
-
-    rollout::announce_version_changes(ctx, hc, namespace, &snapshot, &plan, &rendered).await?;
-    rollout::judge_canaries(ctx, hc, namespace, &plan, &rendered).await?;
-
-    let live = live::Live::read(ctx, namespace, name).await?;
-    // Before `ensure`: an interrupted conversion leaves the core Secret briefly absent.
-    let core_workloads = workloads_of(&rendered, "core");
-    let token_key =
-        token_key::Target { secret: &rendered.topology.secrets.core, key: berth_api::keys::TOKEN_KEY, workloads: &core_workloads };
-    if let Some(note) = token_key::convert(ctx, namespace, &live, &token_key).await? {
-        ctx.event(hc, EventType::Normal, "TokenKeyConverted", "Replace", &note).await;
-    }
-    let created =
-        generated::ensure(ctx, namespace, name, &crate::labels::cluster_labels(name, &hc.spec.version), &rendered.secrets, &live).await?;
-    if !created.is_empty() {
-        ctx.event(hc, EventType::Normal, "SecretsCreated", "Create", &format!("generated {}", created.join(", "))).await;
-    }
-
-    let mut owner = hc.controller_owner_ref(&()).ok_or(Error::MissingMetadata("name or uid"))?;
-    // Foreground deletion of the HarborCluster then waits for its children.
-    owner.block_owner_deletion = Some(true);
-    let mut reports = Vec::new();
-    let mut desired_keys = BTreeSet::new();
-    let mut failed = BTreeSet::new();
-    for (component, result) in &rendered.components {
-        let mut report = ComponentReport { name: component.clone(), ..Default::default() };
-        match result {
-            Ok(render) => {
-                report.plugin = render.plugin.clone();
-                report.plugin_version = render.plugin_version.clone();
-                report.plugin_digest = render.digest.to_string();
-                report.selection = Some(render.selection.to_string());
-                for object in &render.objects {
-                    desired_keys.insert((object.kind().to_owned(), object.name().to_owned()));
-                    if matches!(object.kind(), "Deployment" | "StatefulSet") {
-                        report.workloads.push((
-                            object.kind().to_owned(),
-                            object.name().to_owned(),
-                            status::desired_replicas(&object.object),
-                        ));
-                    }
-                }
-                let applied = match apply::prepare(&render.objects, &owner) {
-                    Ok(desired) => apply::apply_all(ctx, namespace, &live, &desired, name, &uid).await,
-                    Err(e) => Err(e),
-                };
-                match applied {
-                    Ok(0) => {}
-                    Ok(n) => {
-                        tracing::info!(cluster = name, namespace, component, patched = n, "applied")
-                    }
-                    Err(message) => {
-                        ctx.event(hc, EventType::Warning, "ApplyFailed", "Apply", &format!("{component}: {message}")).await;
-                        report.failure = Some(message);
-                        failed.insert(component.clone());
-                    }
-                }
-            }
-            Err(error) => {
-                if let Some(Ok(planned)) = plan.get(component) {
-                    report.plugin = planned.plugin.description().name.clone();
-                    report.plugin_version = planned.plugin.description().version.clone();
-                    report.plugin_digest = planned.plugin.digest().to_string();
-                    report.selection = Some(planned.selection.to_string());
-                }
-                let message = crate::error_chain::error_chain(error);
-                let reason =
-                    if matches!(error, crate::render::ComponentError::Guardrail { .. }) { "GuardrailViolation" } else { "RenderFailed" };
-                ctx.event(hc, EventType::Warning, reason, "Render", &message).await;
-                report.failure = Some(message);
-                report.render_failed = true;
-                failed.insert(component.clone());
-            }
-        }
-        reports.push(report);
-    }
-
-    // Objects of a failed component stay as they are: keep them out of the prune.
-    let generated_names: BTreeSet<String> = rendered.secrets.iter().map(|s| s.name.clone()).collect();
-    let targets = prune::candidates(&live, &uid, &desired_keys, &failed, &generated_names);
-    if !targets.is_empty() {
-        let (deleted, errors) = prune::delete(ctx, namespace, &live, &targets).await;
-        if !deleted.is_empty() {
-            ctx.event(hc, EventType::Normal, "Pruned", "Delete", &format!("no longer rendered: {}", deleted.join(", "))).await;
-        }
-        for e in errors {
-            tracing::warn!(cluster = name, namespace, error = %e, "prune failed");
-        }
-    }
-
-    let new_status = status::build(generation, &hc.spec, &reports, &live);
-    write_status(ctx, hc, namespace, new_status).await?;
-    if failed.is_empty() {
-        Ok(Action::requeue(RESYNC))
-    } else {
-        // Status and Events already name them; the error makes the controller back off.
-        Err(Error::ComponentsFailed(failed.into_iter().collect()))
-    }
-}
-
-/// (kind, name) of a component's rendered Deployments and StatefulSets.
-fn workloads_of(rendered: &crate::render::ClusterRender, component: &str) -> Vec<(String, String)> {
-    rendered
-        .components
-        .iter()
-        .filter(|(name, _)| name == component)
-        .filter_map(|(_, result)| result.as_ref().ok())
-        .flat_map(|render| render.objects.iter())
-        .filter(|o| matches!(o.kind(), "Deployment" | "StatefulSet"))
-        .map(|o| (o.kind().to_owned(), o.name().to_owned()))
-        .collect()
-}
-
-/// Writes status with server-side apply when it differs from the current one. Returns
-/// whether it wrote.
-async fn write_status(ctx: &Context, hc: &HarborCluster, namespace: &str, new: berth_api::status::HarborClusterStatus) -> Result<bool> {
-    if hc.status.as_ref() == Some(&new) {
-        return Ok(false);
-    }
-    let api: Api<HarborCluster> = Api::namespaced(ctx.client.clone(), namespace);
-    let patch = serde_json::json!({
-        "apiVersion": HarborCluster::api_version(&()),
-        "kind": HarborCluster::kind(&()),
-        "status": new,
-    });
-    ctx.metrics.write("patch", "HarborCluster/status");
-    api.patch_status(&hc.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch))
-        .await
-        .map_err(Error::kube(format!("writing status of {namespace}/{}", hc.name_any())))?;
-    Ok(true)
 }
 
 /// How the controller runs.

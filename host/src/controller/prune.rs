@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use kube::api::DeleteParams;
 
 use super::Context;
-use super::error::is_not_found;
+use super::error::{api_message, is_not_found};
 use super::live::Live;
 use crate::render::COMPONENT_LABEL;
 
@@ -42,8 +42,19 @@ pub fn candidates(
     out
 }
 
+/// A stale object the API server would not delete. The object is still stale next
+/// reconcile, so this is only logged.
+#[derive(Debug, thiserror::Error)]
+#[error("{kind}/{name}: {}", api_message(source))]
+pub struct PruneError {
+    pub kind: &'static str,
+    pub name: String,
+    #[source]
+    pub source: kube::Error,
+}
+
 /// Deletes the candidates; returns "Kind/name" of each deleted, and the failures.
-pub async fn delete(ctx: &Context, namespace: &str, live: &Live, targets: &[(&'static str, String)]) -> (Vec<String>, Vec<String>) {
+pub async fn delete(ctx: &Context, namespace: &str, live: &Live, targets: &[(&'static str, String)]) -> (Vec<String>, Vec<PruneError>) {
     let mut deleted = Vec::new();
     let mut failed = Vec::new();
     for (kind, name) in targets {
@@ -55,7 +66,7 @@ pub async fn delete(ctx: &Context, namespace: &str, live: &Live, targets: &[(&'s
                 deleted.push(format!("{kind}/{name}"));
             }
             Err(e) if is_not_found(&e) => {}
-            Err(e) => failed.push(format!("{kind}/{name}: {}", super::error::api_message(&e))),
+            Err(source) => failed.push(PruneError { kind, name: name.clone(), source }),
         }
     }
     (deleted, failed)

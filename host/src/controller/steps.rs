@@ -1,0 +1,157 @@
+//! One reconcile of a HarborCluster that is not being deleted, as a pipeline of named
+//! steps. A step that cannot go on returns an [`Error`] and the controller retries with
+//! backoff. A component's own failure is a [`Failure`] instead: status and an Event name
+//! it, and the other components still apply.
+
+use std::collections::BTreeSet;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use kube::{Resource as _, ResourceExt as _};
+
+use super::components::{self, Applied};
+use super::failure::Failure;
+use super::live::Live;
+use super::{Context, Error, FIELD_MANAGER, HarborCluster, Result, generated, prune, rollout, status, token_key};
+use crate::policy::RenderPlan;
+use crate::render::{ClusterRender, ClusterRenderError};
+
+/// The HarborCluster being reconciled, with what every step reads off its metadata.
+pub struct Cluster<'a> {
+    pub hc: &'a HarborCluster,
+    pub namespace: &'a str,
+    pub name: &'a str,
+    pub uid: String,
+    /// The owner reference every prunable child carries.
+    pub owner: OwnerReference,
+}
+
+impl<'a> Cluster<'a> {
+    fn new(hc: &'a HarborCluster, namespace: &'a str, name: &'a str) -> Result<Cluster<'a>> {
+        let uid = hc.uid().ok_or(Error::MissingMetadata("uid"))?;
+        let mut owner = hc.controller_owner_ref(&()).ok_or(Error::MissingMetadata("name or uid"))?;
+        // Foreground deletion of the HarborCluster then waits for its children.
+        owner.block_owner_deletion = Some(true);
+        Ok(Cluster { hc, namespace, name, uid, owner })
+    }
+}
+
+/// The Apply arm of the finalizer.
+pub async fn apply(hc: &HarborCluster, ctx: &Context, namespace: &str, name: &str) -> Result<Action> {
+    let cluster = Cluster::new(hc, namespace, name)?;
+    // One snapshot for the whole reconcile: a swap meanwhile takes effect next time.
+    let (snapshot, plan) = super::plan(ctx, hc);
+    let rendered = match render(ctx, &cluster, &plan).await? {
+        Ok(rendered) => rendered,
+        Err(refusal) => return refuse(ctx, &cluster, &refusal).await,
+    };
+    rollout::announce_version_changes(ctx, hc, namespace, &snapshot, &plan, &rendered).await?;
+    rollout::judge_canaries(ctx, hc, namespace, &plan, &rendered).await?;
+    let live = Live::read(ctx, namespace, name).await?;
+    convert_token_key(ctx, &cluster, &rendered, &live).await?;
+    ensure_secrets(ctx, &cluster, &rendered, &live).await?;
+    let generated_secrets: BTreeSet<String> = rendered.secrets.iter().map(|s| s.name.clone()).collect();
+    let applied = components::apply(ctx, &cluster, &plan, rendered.components, &live).await;
+    prune_stale(ctx, &cluster, &live, &applied, &generated_secrets).await;
+    write_status(ctx, hc, namespace, status::build(hc.metadata.generation, &hc.spec, &applied.reports, &live)).await?;
+    applied.into_action()
+}
+
+/// Every enabled component through its plugin. A spec the host refuses comes back as
+/// the failure to report, not as an error: retrying cannot help until the spec changes.
+async fn render(ctx: &Context, cluster: &Cluster<'_>, plan: &RenderPlan) -> Result<Result<ClusterRender, Failure>> {
+    match super::render(ctx, cluster.hc, cluster.namespace, plan.clone()).await? {
+        Ok(rendered) => Ok(Ok(rendered)),
+        Err(ClusterRenderError::Spec(e)) => Ok(Err(Failure::InvalidSpec(e))),
+        Err(e) => Err(Error::Render(e)),
+    }
+}
+
+/// Nothing is applied or pruned for a refused spec. The change of spec that fixes it
+/// triggers a reconcile by itself, so nothing is requeued.
+async fn refuse(ctx: &Context, cluster: &Cluster<'_>, failure: &Failure) -> Result<Action> {
+    let status = status::invalid_spec(cluster.hc.metadata.generation, &cluster.hc.spec, &failure.message());
+    // The Event goes with the status change: a resync of the same spec repeats neither.
+    if write_status(ctx, cluster.hc, cluster.namespace, status).await? {
+        ctx.warn(cluster.hc, failure).await;
+    }
+    Ok(Action::await_change())
+}
+
+/// Before [`ensure_secrets`]: an interrupted conversion leaves the core Secret briefly
+/// absent, and `ensure` would fill the gap with a new key.
+async fn convert_token_key(ctx: &Context, cluster: &Cluster<'_>, rendered: &ClusterRender, live: &Live) -> Result<()> {
+    let core_workloads = workloads_of(rendered, "core");
+    let target = token_key::Target { secret: &rendered.topology.secrets.core, key: berth_api::keys::TOKEN_KEY, workloads: &core_workloads };
+    if let Some(note) = token_key::convert(ctx, cluster.namespace, live, &target).await? {
+        ctx.event(cluster.hc, EventType::Normal, "TokenKeyConverted", "Replace", &note).await;
+    }
+    Ok(())
+}
+
+/// (kind, name) of a component's rendered Deployments and StatefulSets.
+fn workloads_of(rendered: &ClusterRender, component: &str) -> Vec<(String, String)> {
+    rendered
+        .components
+        .iter()
+        .filter(|(name, _)| name == component)
+        .filter_map(|(_, result)| result.as_ref().ok())
+        .flat_map(|render| render.objects.iter())
+        .filter(|o| matches!(o.kind(), "Deployment" | "StatefulSet"))
+        .map(|o| (o.kind().to_owned(), o.name().to_owned()))
+        .collect()
+}
+
+/// Before any component applies: their pods reference these Secrets by name.
+async fn ensure_secrets(ctx: &Context, cluster: &Cluster<'_>, rendered: &ClusterRender, live: &Live) -> Result<()> {
+    let created = generated::ensure(
+        ctx,
+        cluster.namespace,
+        cluster.name,
+        &crate::labels::cluster_labels(cluster.name, &cluster.hc.spec.version),
+        &rendered.secrets,
+        live,
+    )
+    .await?;
+    if !created.is_empty() {
+        ctx.event(cluster.hc, EventType::Normal, "SecretsCreated", "Create", &format!("generated {}", created.join(", "))).await;
+    }
+    Ok(())
+}
+
+/// A delete that fails is only logged: the object is still stale next reconcile.
+async fn prune_stale(ctx: &Context, cluster: &Cluster<'_>, live: &Live, applied: &Applied, generated_secrets: &BTreeSet<String>) {
+    // A failed component's objects stay as they are, so they are no candidates.
+    let targets = prune::candidates(live, &cluster.uid, &applied.desired, &applied.failed, generated_secrets);
+    if targets.is_empty() {
+        return;
+    }
+    let (deleted, errors) = prune::delete(ctx, cluster.namespace, live, &targets).await;
+    if !deleted.is_empty() {
+        ctx.event(cluster.hc, EventType::Normal, "Pruned", "Delete", &format!("no longer rendered: {}", deleted.join(", "))).await;
+    }
+    for e in errors {
+        tracing::warn!(cluster = cluster.name, namespace = cluster.namespace, error = %e, "prune failed");
+    }
+}
+
+/// Writes status with server-side apply when it differs from the current one: a status
+/// holds no timestamps, so a settled cluster costs no write. Returns whether it wrote.
+async fn write_status(ctx: &Context, hc: &HarborCluster, namespace: &str, new: berth_api::status::HarborClusterStatus) -> Result<bool> {
+    if hc.status.as_ref() == Some(&new) {
+        return Ok(false);
+    }
+    let api: Api<HarborCluster> = Api::namespaced(ctx.client.clone(), namespace);
+    let patch = serde_json::json!({
+        "apiVersion": HarborCluster::api_version(&()),
+        "kind": HarborCluster::kind(&()),
+        "status": new,
+    });
+    ctx.metrics.write("patch", "HarborCluster/status");
+    api.patch_status(&hc.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch))
+        .await
+        .map_err(Error::kube(format!("writing status of {namespace}/{}", hc.name_any())))?;
+    Ok(true)
+}
