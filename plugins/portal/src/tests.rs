@@ -3,6 +3,7 @@ use berth_sdk::{RenderError, RenderRequest, Renderer};
 use berth_sdk::InvalidSpec;
 
 use super::*;
+use crate::render::nginx_conf;
 
 fn request(spec: serde_json::Value) -> RenderRequest {
     berth_tests::plugin_request(spec)

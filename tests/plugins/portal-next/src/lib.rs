@@ -7,7 +7,13 @@
 
 #![forbid(unsafe_code)]
 
-use berth_plugin_portal::Portal;
+// The real portal renderer, compiled in (see plugins/portal/src/render.rs for why not a
+// dependency).
+#[path = "../../../../plugins/portal/src/render.rs"]
+mod portal;
+
+use portal::Portal;
+
 use berth_sdk::{PluginDescription, RenderError, RenderRequest, Rendered, Renderer};
 use serde_json::{Map, Value};
 
