@@ -14,6 +14,12 @@ pub fn major_minor(version: &str) -> Option<&str> {
     if numeric(major) && numeric(minor) && numeric(patch) { Some(&version[..major.len() + 1 + minor.len()]) } else { None }
 }
 
+/// Whether a plugin that renders `minors` ("2.15", ...) renders Harbor `version` ("2.15.1").
+pub fn renders(minors: &[String], version: &str) -> bool {
+    let minor = major_minor(version);
+    minors.iter().any(|v| Some(v.as_str()) == minor)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

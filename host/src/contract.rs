@@ -17,11 +17,9 @@ pub const CONTRACT_VERSION: &str = "0.2.0";
 pub const RENDERER_INTERFACE: &str = "berth:plugin/renderer@0.2.0";
 
 impl PluginDescription {
-    /// True when `harbor_version` ("2.15.1") starts with one of the supported
-    /// "major.minor" prefixes.
+    /// True when `harbor_version` ("2.15.1") is of a "major.minor" it lists.
     pub fn supports_harbor(&self, harbor_version: &str) -> bool {
-        let minor = berth_api::major_minor(harbor_version);
-        self.harbor_versions.iter().any(|v| Some(v.as_str()) == minor)
+        berth_api::version::renders(&self.harbor_versions, harbor_version)
     }
 }
 
