@@ -40,7 +40,7 @@ async fn main() -> Result<(), String> {
     let namespace: Namespace = serde_json::from_value(json!({"metadata": {"name": NS}})).map_err(fail("namespace"))?;
     Api::<Namespace>::all(client.clone()).create(&PostParams::default(), &namespace).await.map_err(fail("namespace"))?;
     let policies: Api<PluginPolicy> = Api::all(client.clone());
-    eventually("the CRDs", Duration::from_secs(30), || async { policies.list(&ListParams::default()).await.ok() }).await?;
+    eventually("the CRDs", || async { policies.list(&ListParams::default()).await.ok() }).await?;
     apply_policy(&client, &portal_policy("0.1.0", None)).await?;
 
     let operator = Operator::with_policies(&client);
@@ -87,7 +87,7 @@ async fn main() -> Result<(), String> {
     let reconciles = operator.context.metrics.reconciles();
     let t0 = Instant::now();
     apply_policy(&client, &portal_policy(stable, Some(json!({"version": canary, "percent": 10})))).await?;
-    let moved = eventually("the canaries", Duration::from_secs(600), || async {
+    let moved = eventually("the canaries", || async {
         let (on_canary, current) = view.count(canary);
         // Each canary's status names the new version; the rest are unchanged.
         (current == clusters && on_canary > 0 && idle(&operator).await).then_some(on_canary)

@@ -27,12 +27,18 @@ pub fn or_panic<T>(result: Result<T, String>) -> T {
     result.unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// Polls `check` every 250 ms until it returns a value or `timeout` passes.
-pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> Result<T, String>
+/// How long a test waits for something to happen. What the end-to-end tests check is
+/// that it happens, never how fast: on a busy 2-core machine a reconcile that takes a
+/// second can take thirty, so every wait is this, far above what the work needs.
+pub const PATIENCE: Duration = Duration::from_secs(180);
+
+/// Polls `check` every 250 ms until it returns a value or [`PATIENCE`] runs out.
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> Result<T, String>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
+    let timeout = PATIENCE;
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(value) = check().await {
@@ -112,7 +118,7 @@ impl Operator {
             let _ = stop.send(());
         }
         // Graceful: reconciles in flight finish first.
-        let _ = tokio::time::timeout(Duration::from_secs(30), &mut self.task).await;
+        let _ = tokio::time::timeout(PATIENCE, &mut self.task).await;
     }
 
     /// Kills the operator mid-flight: no graceful shutdown.
@@ -219,8 +225,8 @@ pub async fn events(client: &Client, namespace: &str, regarding: &str, reason: &
         .collect()
 }
 
-/// Waits up to a minute for an Event with `reason` about `regarding`; its note.
+/// Waits (up to [`PATIENCE`]) for an Event with `reason` about `regarding`; its note.
 pub async fn wait_event(client: &Client, namespace: &str, regarding: &str, reason: &str) -> Result<String, String> {
     let what = format!("a {reason} Event about {regarding}");
-    eventually(&what, Duration::from_secs(60), || async { events(client, namespace, regarding, reason).await.into_iter().next() }).await
+    eventually(&what, || async { events(client, namespace, regarding, reason).await.into_iter().next() }).await
 }

@@ -70,7 +70,7 @@ async fn plane() -> Result<(ControlPlane, Client), String> {
         Api::<Namespace>::all(client.clone()).create(&PostParams::default(), &namespace).await.map_err(fail("namespace"))?;
     }
     let clusters: Api<HarborCluster> = Api::all(client.clone());
-    eventually("the CRD to be served", Duration::from_secs(30), || async { clusters.list(&ListParams::default()).await.ok() }).await?;
+    eventually("the CRD to be served", || async { clusters.list(&ListParams::default()).await.ok() }).await?;
     Ok((plane, client))
 }
 
@@ -142,7 +142,7 @@ async fn cluster(client: &Client, namespace: &str) -> Result<HarborCluster, Stri
 
 /// Waits until status describes the current generation and every child exists.
 async fn converged(client: &Client, namespace: &str) -> Result<HarborCluster, String> {
-    eventually("every child and a current status", Duration::from_secs(120), || async {
+    eventually("every child and a current status", || async {
         let hc = cluster(client, namespace).await.ok()?;
         let status = hc.status.as_ref()?;
         if status.observed_generation != hc.metadata.generation {
@@ -241,7 +241,7 @@ async fn minimal_creates_every_child_with_labels_owner_and_field_manager() {
         );
     }
     let ready = or_panic(
-        eventually("phase Ready", Duration::from_secs(60), || async {
+        eventually("phase Ready", || async {
             let hc = cluster(&client, NS).await.ok()?;
             (hc.status.as_ref()?.phase.as_deref() == Some("Ready")).then_some(hc)
         })
@@ -314,7 +314,7 @@ async fn changing_core_replicas_changes_only_the_core_deployment() {
     or_panic(patch_cluster(&client, NS, json!({"spec": {"core": {"replicas": 2}}})).await);
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), NS);
     or_panic(
-        eventually("core at 2 replicas", Duration::from_secs(60), || async {
+        eventually("core at 2 replicas", || async {
             let d = deployments.get("demo-harbor-core").await.ok()?;
             (d.spec?.replicas == Some(2)).then_some(())
         })
@@ -338,7 +338,7 @@ async fn disabling_trivy_prunes_its_objects() {
 
     or_panic(patch_cluster(&client, NS, json!({"spec": {"trivy": {"enabled": false}}})).await);
     or_panic(
-        eventually("trivy's StatefulSet and Service pruned", Duration::from_secs(60), || async {
+        eventually("trivy's StatefulSet and Service pruned", || async {
             let sts = get(&client, NS, "StatefulSet", "demo-harbor-trivy").await.ok()?;
             let svc = get(&client, NS, "Service", "demo-harbor-trivy").await.ok()?;
             (sts.is_none() && svc.is_none()).then_some(())
@@ -357,7 +357,7 @@ async fn disabling_trivy_prunes_its_objects() {
 }
 
 async fn converged_without_trivy(client: &Client) -> Result<HarborCluster, String> {
-    eventually("status for the new generation", Duration::from_secs(60), || async {
+    eventually("status for the new generation", || async {
         let hc = cluster(client, NS).await.ok()?;
         (hc.status.as_ref()?.observed_generation == hc.metadata.generation).then_some(hc)
     })
@@ -379,7 +379,7 @@ async fn a_component_without_its_plugin_fails_alone_and_keeps_its_objects() {
     let operator = Operator::start(&client, partial);
     or_panic(patch_cluster(&client, NS, json!({"spec": {"core": {"replicas": 2}}})).await);
     let hc = or_panic(
-        eventually("phase Degraded", Duration::from_secs(60), || async {
+        eventually("phase Degraded", || async {
             let hc = cluster(&client, NS).await.ok()?;
             let status = hc.status.as_ref()?;
             (status.phase.as_deref() == Some("Degraded") && status.observed_generation == hc.metadata.generation).then_some(hc)
@@ -404,7 +404,7 @@ async fn a_component_without_its_plugin_fails_alone_and_keeps_its_objects() {
         &kube::api::ApiResource::from_gvk_with_plural(&kube::api::GroupVersionKind::gvk("events.k8s.io", "v1", "Event"), "events"),
     );
     let found = or_panic(
-        eventually("a RenderFailed Event", Duration::from_secs(30), || async {
+        eventually("a RenderFailed Event", || async {
             let list = events.list(&ListParams::default()).await.ok()?;
             list.items.into_iter().find(|e| e.data.get("reason") == Some(&json!("RenderFailed")))
         })
@@ -423,7 +423,7 @@ async fn an_invalid_spec_is_named_in_status() {
     hc.spec.version = "2.10.0".to_owned();
     or_panic(create(&client, &hc).await);
     let hc = or_panic(
-        eventually("phase Failed", Duration::from_secs(60), || async {
+        eventually("phase Failed", || async {
             let hc = cluster(&client, NS).await.ok()?;
             (hc.status.as_ref()?.phase.as_deref() == Some("Failed")).then_some(hc)
         })
@@ -480,17 +480,12 @@ async fn deletion_keeps_data_under_retain_and_removes_it_under_delete() {
     }
     for ns in [NS, delete_ns] {
         let clusters: Api<HarborCluster> = Api::namespaced(client.clone(), ns);
-        or_panic(
-            eventually("the HarborCluster gone", Duration::from_secs(60), || async {
-                matches!(clusters.get_opt(NAME).await, Ok(None)).then_some(())
-            })
-            .await,
-        );
+        or_panic(eventually("the HarborCluster gone", || async { matches!(clusters.get_opt(NAME).await, Ok(None)).then_some(()) }).await);
         // The garbage collector (kube-controller-manager) removes owned children.
         let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns);
         let statefulsets: Api<StatefulSet> = Api::namespaced(client.clone(), ns);
         or_panic(
-            eventually("children garbage-collected", Duration::from_secs(120), || async {
+            eventually("children garbage-collected", || async {
                 let d = deployments.list(&ListParams::default()).await.ok()?;
                 let s = statefulsets.list(&ListParams::default()).await.ok()?;
                 (d.items.is_empty() && s.items.is_empty()).then_some(())
@@ -542,14 +537,14 @@ async fn changing_a_config_value_updates_the_configmap_and_the_pod_template_chec
 
     or_panic(patch_cluster(&client, NS, json!({"spec": {"logLevel": "debug"}})).await);
     or_panic(
-        eventually("core's ConfigMap at debug", Duration::from_secs(60), || async {
+        eventually("core's ConfigMap at debug", || async {
             let cm = get(&client, NS, "ConfigMap", "demo-harbor-core").await.ok()??;
             (cm.data.pointer("/data/LOG_LEVEL") == Some(&json!("debug"))).then_some(())
         })
         .await,
     );
     let after = or_panic(
-        eventually("a new checksum on core's pod template", Duration::from_secs(60), || async {
+        eventually("a new checksum on core's pod template", || async {
             let core = get(&client, NS, "Deployment", "demo-harbor-core").await.ok()??;
             let now = checksum(&core);
             (now != before).then_some(now)
@@ -571,7 +566,7 @@ async fn killed_mid_reconcile_the_operator_converges_with_secrets_unchanged() {
     or_panic(create(&client, &minimal(NS, &[])).await);
     // Kill it as soon as it has created its first Secret.
     or_panic(
-        eventually("the first generated Secret", Duration::from_secs(60), || async {
+        eventually("the first generated Secret", || async {
             (operator.context.metrics.writes().get(&("create", "Secret".to_owned())).copied().unwrap_or(0) > 0).then_some(())
         })
         .await,
@@ -618,10 +613,8 @@ async fn the_deploy_rbac_is_enough_for_the_whole_lifecycle() {
     // Prune (delete verbs), then delete the cluster (cleanup under Delete).
     or_panic(patch_cluster(&admin, NS, json!({"spec": {"trivy": {"enabled": false}}})).await);
     or_panic(
-        eventually("trivy pruned", Duration::from_secs(60), || async {
-            get(&admin, NS, "StatefulSet", "demo-harbor-trivy").await.ok()?.is_none().then_some(())
-        })
-        .await,
+        eventually("trivy pruned", || async { get(&admin, NS, "StatefulSet", "demo-harbor-trivy").await.ok()?.is_none().then_some(()) })
+            .await,
     );
     or_panic(
         Api::<HarborCluster>::namespaced(admin.clone(), NS)
@@ -630,12 +623,7 @@ async fn the_deploy_rbac_is_enough_for_the_whole_lifecycle() {
             .map_err(fail("deleting the HarborCluster")),
     );
     let clusters: Api<HarborCluster> = Api::namespaced(admin.clone(), NS);
-    or_panic(
-        eventually("the HarborCluster gone", Duration::from_secs(60), || async {
-            matches!(clusters.get_opt(NAME).await, Ok(None)).then_some(())
-        })
-        .await,
-    );
+    or_panic(eventually("the HarborCluster gone", || async { matches!(clusters.get_opt(NAME).await, Ok(None)).then_some(()) }).await);
     for name in generated() {
         assert!(
             or_panic(Api::<Secret>::namespaced(admin.clone(), NS).get_opt(&name).await.map_err(fail("secret"))).is_none(),
@@ -700,7 +688,7 @@ async fn drift_in_a_child_is_reverted() {
             .map_err(fail("configmap")),
     );
     or_panic(
-        eventually("core back at 1 replica and its ConfigMap restored", Duration::from_secs(60), || async {
+        eventually("core back at 1 replica and its ConfigMap restored", || async {
             let core = get(&client, NS, "Deployment", "demo-harbor-core").await.ok()??;
             let cm = get(&client, NS, "ConfigMap", "demo-harbor-core").await.ok()??;
             (core.data.pointer("/spec/replicas") == Some(&json!(1)) && cm.data.pointer("/data/LOG_LEVEL") == Some(&json!("info")))
@@ -766,7 +754,7 @@ async fn a_second_cluster_never_takes_over_the_firsts_objects() {
     or_panic(create(&client, &second).await);
     let clusters: Api<HarborCluster> = Api::namespaced(client.clone(), NS);
     let message = or_panic(
-        eventually("the second cluster's expose to fail", Duration::from_secs(90), || async {
+        eventually("the second cluster's expose to fail", || async {
             let status = clusters.get("second").await.ok()?.status?;
             status.components.into_iter().find(|c| c.name == "expose")?.message.filter(|m| m.contains("already belongs"))
         })
@@ -817,7 +805,7 @@ async fn a_kind_served_after_start_is_watched_without_a_restart() {
             .ok_or_else(|| "HTTPRoute is no child kind".to_owned()),
     );
     or_panic(
-        eventually("the operator to watch HTTPRoutes", Duration::from_secs(60), || async {
+        eventually("the operator to watch HTTPRoutes", || async {
             operator.context.child_caches(NS)?.kind(httproute)?.index.is_ready().then_some(())
         })
         .await,
@@ -828,17 +816,11 @@ async fn a_kind_served_after_start_is_watched_without_a_restart() {
     or_panic(create(&client, &gateway).await);
     let routes = httproute.api(&client, NS);
     let mine = ListParams::default().labels("berth.dev/cluster=team-a");
-    let first = or_panic(
-        eventually("the HTTPRoute applied", Duration::from_secs(60), || async { routes.list(&mine).await.ok()?.items.into_iter().next() })
-            .await,
-    );
+    let first = or_panic(eventually("the HTTPRoute applied", || async { routes.list(&mine).await.ok()?.items.into_iter().next() }).await);
     let (name, uid) = (first.name_any(), first.uid());
     or_panic(routes.delete(&name, &DeleteParams::default()).await.map_err(fail("deleting the HTTPRoute")));
     or_panic(
-        eventually("the HTTPRoute put back", Duration::from_secs(60), || async {
-            routes.get_opt(&name).await.ok()?.filter(|r| r.uid() != uid).map(drop)
-        })
-        .await,
+        eventually("the HTTPRoute put back", || async { routes.get_opt(&name).await.ok()?.filter(|r| r.uid() != uid).map(drop) }).await,
     );
     operator.stop().await;
 }

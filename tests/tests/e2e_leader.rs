@@ -13,7 +13,7 @@ use std::time::Duration;
 use berth::HarborCluster;
 use berth::controller::leader::{LeaderElector, LeaderError, LeaseConfig};
 use berth_tests::control_plane::ControlPlane;
-use berth_tests::operator::{apply_deploy_file, eventually, fail, install_crd, or_panic, service_account_client};
+use berth_tests::operator::{PATIENCE, apply_deploy_file, eventually, fail, install_crd, or_panic, service_account_client};
 use berth_tests::{bundled_plugins, read_example};
 use futures::channel::oneshot;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -71,10 +71,7 @@ async fn leader_and_standby(
     lease_duration: Duration,
 ) -> Result<(oneshot::Sender<()>, tokio::task::JoinHandle<Result<(), LeaderError>>, Standby), String> {
     let mut first = replica(client, "replica-a", lease_duration);
-    tokio::time::timeout(Duration::from_secs(20), first.acquire())
-        .await
-        .map_err(fail("replica-a acquiring a free Lease"))?
-        .map_err(fail("acquire"))?;
+    tokio::time::timeout(PATIENCE, first.acquire()).await.map_err(fail("replica-a acquiring a free Lease"))?.map_err(fail("acquire"))?;
     let (stop_first, first_task) = lead_until_stopped(first);
     let mut second = replica(client, "replica-b", lease_duration);
     let standby = tokio::spawn(async move {
@@ -86,8 +83,7 @@ async fn leader_and_standby(
 
 /// The standby once it holds the Lease.
 async fn taken_over(standby: Standby, what: &str) -> Result<LeaderElector, String> {
-    let (second, acquired) =
-        tokio::time::timeout(Duration::from_secs(30), standby).await.map_err(fail(what))?.map_err(fail("replica-b's task"))?;
+    let (second, acquired) = tokio::time::timeout(PATIENCE, standby).await.map_err(fail(what))?.map_err(fail("replica-b's task"))?;
     acquired.map_err(fail("replica-b acquiring"))?;
     Ok(second)
 }
@@ -113,7 +109,9 @@ async fn a_standby_waits_while_the_leader_renews_and_takes_over_when_it_steps_do
 #[ignore = "needs etcd and kube-apiserver (KUBEBUILDER_ASSETS)"]
 async fn a_crashed_leader_is_replaced_after_its_lease_and_a_usurped_one_stops() {
     let (_plane, admin, operator) = or_panic(plane().await);
-    let lease_duration = Duration::from_secs(3);
+    // Long enough that a busy machine's scheduling stalls (seconds, under load) cannot
+    // pass for a missed renewal: renewals run every 250 ms.
+    let lease_duration = Duration::from_secs(10);
     let (_keep_leading, first_task, standby) = or_panic(leader_and_standby(&operator, lease_duration).await);
     // Twice the lease duration: renewals, not luck, keep replica-b out.
     tokio::time::sleep(lease_duration * 2).await;
@@ -134,7 +132,7 @@ async fn a_crashed_leader_is_replaced_after_its_lease_and_a_usurped_one_stops() 
             .map_err(fail("writing another holder into the Lease")),
     );
     let outcome = or_panic(
-        tokio::time::timeout(Duration::from_secs(30), second_task)
+        tokio::time::timeout(PATIENCE, second_task)
             .await
             .map_err(fail("replica-b noticing it lost the Lease"))
             .and_then(|joined| joined.map_err(fail("replica-b's task"))),
@@ -144,7 +142,7 @@ async fn a_crashed_leader_is_replaced_after_its_lease_and_a_usurped_one_stops() 
         other => panic!("replica-b went on leading: {other:?}"),
     }
     // It stopped without writing the Lease back.
-    let (holder, _) = or_panic(eventually("the Lease to settle", Duration::from_secs(5), || async { lease(&admin).await.ok() }).await);
+    let (holder, _) = or_panic(eventually("the Lease to settle", || async { lease(&admin).await.ok() }).await);
     assert_eq!(holder.as_deref(), Some("intruder"));
 }
 
@@ -253,19 +251,19 @@ async fn two_berth_processes_one_reconciles_and_sigterm_hands_over() {
             async move { (lease(&admin).await.ok()?.0.as_deref() == Some(who)).then_some(()) }
         }
     };
-    if let Err(e) = eventually("replica-a to lead", Duration::from_secs(60), held_by("replica-a")).await {
+    if let Err(e) = eventually("replica-a to lead", held_by("replica-a")).await {
         panic!("{e}\n{}", logs(dir.path()));
     }
     let mut second = or_panic(start_replica(&binary, dir.path(), &kubeconfig_path, "replica-b"));
     or_panic(harbor_cluster(&admin, "first").await);
-    if let Err(e) = eventually("the leader to reconcile", Duration::from_secs(60), || portal_applied(&admin, "first")).await {
+    if let Err(e) = eventually("the leader to reconcile", || portal_applied(&admin, "first")).await {
         panic!("{e}\n{}", logs(dir.path()));
     }
     assert_eq!(or_panic(lease(&admin).await).0.as_deref(), Some("replica-a"), "replica-b took over a live leader");
     assert!(matches!(second.0.try_wait(), Ok(None)), "the standby exited\n{}", logs(dir.path()));
     // Monitoring sees exactly one leader.
     assert_eq!(first.leader_gauge().as_deref(), Some("1"), "replica-a's berth_leader");
-    let standby_gauge = eventually("the standby's /metrics", Duration::from_secs(30), || async { second.leader_gauge() }).await;
+    let standby_gauge = eventually("the standby's /metrics", || async { second.leader_gauge() }).await;
     assert_eq!(or_panic(standby_gauge), "0", "replica-b's berth_leader");
 
     // A rolling update's SIGTERM: replica-a finishes, releases, exits 0.
@@ -284,16 +282,14 @@ async fn two_berth_processes_one_reconciles_and_sigterm_hands_over() {
         None => panic!("replica-a still running 30 s after SIGTERM\n{}", logs(dir.path())),
     }
     // Well inside the 15 s lease: only the release explains it.
-    if let Err(e) = eventually("replica-b to lead", Duration::from_secs(10), held_by("replica-b")).await {
+    if let Err(e) = eventually("replica-b to lead", held_by("replica-b")).await {
         panic!("{e}\n{}", logs(dir.path()));
     }
     // (The gauge follows the Lease write by a moment.)
-    let leading =
-        eventually("replica-b's berth_leader to be 1", Duration::from_secs(10), || async { (second.leader_gauge()? == "1").then_some(()) })
-            .await;
+    let leading = eventually("replica-b's berth_leader to be 1", || async { (second.leader_gauge()? == "1").then_some(()) }).await;
     or_panic(leading);
     or_panic(harbor_cluster(&admin, "second").await);
-    if let Err(e) = eventually("the new leader to reconcile", Duration::from_secs(60), || portal_applied(&admin, "second")).await {
+    if let Err(e) = eventually("the new leader to reconcile", || portal_applied(&admin, "second")).await {
         panic!("{e}\n{}", logs(dir.path()));
     }
     drop(second);

@@ -44,7 +44,7 @@ async fn plane() -> Result<(ControlPlane, Client), String> {
     }
     let policies: Api<PluginPolicy> = Api::all(client.clone());
     let clusters: Api<HarborCluster> = Api::all(client.clone());
-    eventually("the CRDs to be served", Duration::from_secs(30), || async {
+    eventually("the CRDs to be served", || async {
         policies.list(&ListParams::default()).await.ok()?;
         clusters.list(&ListParams::default()).await.ok()
     })
@@ -78,7 +78,7 @@ async fn vendor_setup(client: &Client) -> Result<Vec<PluginPolicy>, String> {
 /// Waits for at least `at_least` NetworkPolicies of the cluster `demo`.
 async fn network_policies(client: &Client, at_least: usize) -> Result<Vec<NetworkPolicy>, String> {
     let api = Api::<NetworkPolicy>::namespaced(client.clone(), NS);
-    eventually("the vendor's NetworkPolicies", Duration::from_secs(90), || async {
+    eventually("the vendor's NetworkPolicies", || async {
         let list = api.list(&ListParams::default().labels("berth.dev/cluster=demo")).await.ok()?;
         (list.items.len() >= at_least).then_some(list.items)
     })
@@ -116,7 +116,7 @@ async fn portal_status(client: &Client, name: &str) -> Option<(String, String, S
 
 async fn wait_portal(client: &Client, name: &str, version: &str, selection: &str) -> Result<(), String> {
     let what = format!("{name}'s portal on {version} ({selection})");
-    eventually(&what, Duration::from_secs(90), || async {
+    eventually(&what, || async {
         let (v, s, _) = portal_status(client, name).await?;
         (v == version && s == selection).then_some(())
     })
@@ -144,7 +144,7 @@ async fn swapping_the_stable_version_re_renders_on_the_running_operator() {
 
     or_panic(apply_policy(&client, &portal_policy("0.2.0", None)).await);
     or_panic(wait_portal(&client, "demo", "0.2.0", "stable").await);
-    let marker = or_panic(eventually("the 0.2.0 pod template", Duration::from_secs(30), || portal_template_marker(&client, "demo")).await);
+    let marker = or_panic(eventually("the 0.2.0 pod template", || portal_template_marker(&client, "demo")).await);
     assert_eq!(marker, "0.2.0");
     // Every portal object names the plugin that rendered it.
     let deployment = or_panic(Api::<Deployment>::namespaced(client.clone(), NS).get("demo-harbor-portal").await.map_err(fail("portal")));
@@ -206,7 +206,7 @@ async fn a_failing_canary_is_rolled_back_and_status_says_so() {
     let note = or_panic(wait_event(&client, NS, "canary", "RolloutRolledBack").await);
     assert!(note.contains("0.3.0"), "{note}");
     let rollout = or_panic(
-        eventually("the policy's rollout to say RolledBack", Duration::from_secs(30), || async {
+        eventually("the policy's rollout to say RolledBack", || async {
             let status = get_policy(&client, "portal").await?.status?;
             let rollout = status.components.into_iter().find(|c| c.component == "portal")?.rollout?;
             (rollout.phase == "RolledBack").then_some(rollout)
@@ -252,7 +252,7 @@ async fn each_guardrail_violation_stops_the_component_and_is_named() {
     }
     for (name, rule, object) in cases {
         let message = or_panic(
-            eventually(&format!("{name}'s portal to fail on {rule}"), Duration::from_secs(90), || async {
+            eventually(&format!("{name}'s portal to fail on {rule}"), || async {
                 let (_, _, message) = portal_status(&client, name).await?;
                 message.contains("guardrail").then_some(message)
             })
@@ -291,7 +291,7 @@ async fn an_object_berth_did_not_create_is_never_taken_over() {
     let operator = Operator::with_policies(&client);
     or_panic(create_cluster(&client, "demo", &[], json!({})).await);
     let message = or_panic(
-        eventually("the portal to refuse the foreign ConfigMap", Duration::from_secs(90), || async {
+        eventually("the portal to refuse the foreign ConfigMap", || async {
             let (_, _, message) = portal_status(&client, "demo").await?;
             message.contains("Berth did not create").then_some(message)
         })
@@ -392,10 +392,7 @@ async fn the_deploy_rbac_is_enough_for_plugin_policies() {
     let operator = Operator::with_policies(&client);
     or_panic(create_cluster(&admin, "demo", &[], json!({})).await);
     or_panic(network_policies(&admin, 4).await);
-    let status = or_panic(
-        eventually("the policy's status", Duration::from_secs(30), || async { get_policy(&admin, "vendor-networkpolicy").await?.status })
-            .await,
-    );
+    let status = or_panic(eventually("the policy's status", || async { get_policy(&admin, "vendor-networkpolicy").await?.status }).await);
     assert_eq!(status.conditions.first().map(|c| c.status.as_str()), Some("True"), "{status:?}");
     assert!(operator.context.metrics.failures().is_empty(), "reconcile failures: {:?}", operator.context.metrics.failures());
     operator.stop().await;
@@ -412,7 +409,7 @@ async fn policies_are_followed_once_their_crd_is_installed_later() {
     let namespace: Namespace = or_panic(serde_json::from_value(json!({"metadata": {"name": NS}})).map_err(fail("namespace")));
     or_panic(Api::<Namespace>::all(client.clone()).create(&PostParams::default(), &namespace).await.map_err(fail("namespace")));
     let clusters: Api<HarborCluster> = Api::all(client.clone());
-    or_panic(eventually("the CRD", Duration::from_secs(30), || async { clusters.list(&ListParams::default()).await.ok() }).await);
+    or_panic(eventually("the CRD", || async { clusters.list(&ListParams::default()).await.ok() }).await);
 
     let operator = Operator::with_policies(&client);
     or_panic(create_cluster(&client, "demo", &[], json!({})).await);
@@ -420,9 +417,7 @@ async fn policies_are_followed_once_their_crd_is_installed_later() {
 
     or_panic(install_crd(&client, berth::crd::plugin_policy_crd_yaml()).await);
     let policies: Api<PluginPolicy> = Api::all(client.clone());
-    or_panic(
-        eventually("the PluginPolicy CRD", Duration::from_secs(30), || async { policies.list(&ListParams::default()).await.ok() }).await,
-    );
+    or_panic(eventually("the PluginPolicy CRD", || async { policies.list(&ListParams::default()).await.ok() }).await);
     or_panic(apply_policy(&client, &portal_policy("0.2.0", None)).await);
     or_panic(wait_portal(&client, "demo", "0.2.0", "stable").await);
     operator.stop().await;

@@ -8,7 +8,6 @@
 //! Ignored by default; `make e2e` runs it.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use berth::HarborCluster;
 use berth_tests::control_plane::ControlPlane;
@@ -34,7 +33,7 @@ async fn plane() -> Result<(ControlPlane, Client), String> {
     let namespace: Namespace = serde_json::from_value(json!({"metadata": {"name": NS}})).map_err(fail("namespace"))?;
     Api::<Namespace>::all(client.clone()).create(&PostParams::default(), &namespace).await.map_err(fail("namespace"))?;
     let clusters: Api<HarborCluster> = Api::all(client.clone());
-    eventually("the CRD to be served", Duration::from_secs(30), || async { clusters.list(&ListParams::default()).await.ok() }).await?;
+    eventually("the CRD to be served", || async { clusters.list(&ListParams::default()).await.ok() }).await?;
     Ok((plane, client))
 }
 
@@ -69,7 +68,7 @@ fn text(values: &BTreeMap<String, Vec<u8>>, key: &str) -> String {
 async fn assert_converted(client: &Client, old: &BTreeMap<String, Vec<u8>>, core_was_running: bool) {
     let secrets: Api<Secret> = Api::namespaced(client.clone(), NS);
     let converted = or_panic(
-        eventually("the core Secret converted and its backup gone", Duration::from_secs(60), || async {
+        eventually("the core Secret converted and its backup gone", || async {
             let secret = secrets.get_opt(CORE).await.ok()??;
             let converted = berth::secrets::harbor_can_read_key(&text(&values(&secret), "tls.key"));
             let backup_gone = secrets.get_opt(BACKUP).await.ok()?.is_none();
@@ -98,7 +97,7 @@ async fn assert_converted(client: &Client, old: &BTreeMap<String, Vec<u8>>, core
     }
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), NS);
     or_panic(
-        eventually("core restarted for the new key", Duration::from_secs(60), || async {
+        eventually("core restarted for the new key", || async {
             let core = deployments.get_opt(CORE).await.ok()??;
             let annotations = core.spec?.template.metadata?.annotations?;
             (annotations.get(berth::controller::token_key::RESTARTED_ANNOTATION)? == "token-key-pkcs1").then_some(())
@@ -132,7 +131,7 @@ async fn a_pkcs8_token_key_is_converted_in_place_with_every_other_value_kept() {
     create_cluster(&client).await;
     assert_converted(&client, &old_values, false).await;
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), NS);
-    or_panic(eventually("core's Deployment", Duration::from_secs(60), || async { deployments.get_opt(CORE).await.ok()? }).await);
+    or_panic(eventually("core's Deployment", || async { deployments.get_opt(CORE).await.ok()? }).await);
     operator.stop().await;
 
     // A running cluster from Berth 0.1 (its core Secret still PKCS#8) meets the new operator.
