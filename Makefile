@@ -16,7 +16,11 @@ TEST_PLUGINS := berth-test-hostile berth-test-describe-sleeper berth-test-portal
 # The example third-party plugin (examples/vendor-plugin), built against the SDK only.
 VENDOR_PLUGINS := berth-vendor-networkpolicy
 
-.PHONY: render plugins test-plugins test e2e harbor-check bench bench-hostile bench-swap crd clean-plugins
+.PHONY: help render plugins test-plugins test e2e install harbor-check bench bench-hostile bench-swap crd clean-plugins
+
+## help: list these targets, one line each
+help:
+	@grep -E '^## [a-z0-9-]+:' $(MAKEFILE_LIST) | sed -E 's/^## ([a-z0-9-]+): */\1\t/' | awk -F'\t' '{ printf "  make %-14s %s\n", $$1, $$2 }'
 
 ## render: build the plugins and the host, then render examples/minimal.yaml
 render: plugins
@@ -44,15 +48,24 @@ test: test-plugins
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) test --workspace
 
-## e2e: the end-to-end suites against a real control plane (KUBEBUILDER_ASSETS), after
-# `make test`. The `berth` binary is built first: one suite runs it as two processes.
+## e2e: the end-to-end suites against a real control plane (KUBEBUILDER_ASSETS)
+# Run after `make test`. The `berth` binary is built first: one suite runs it as two processes.
 # `--workspace` keeps the feature set of `make test`, so nothing is compiled twice.
 e2e: test-plugins
 	$(CARGO) build --workspace --bins
 	$(CARGO) test --workspace --test 'e2e_*' -- --ignored --test-threads=1
 
-## harbor-check: run Harbor v2.15.1's own binaries on `berth render --emit-secrets
-# examples/minimal.yaml` (../shared/harbor-runtime, as root): ping, health, logins, a
+## install: apply the CRDs to the current kubeconfig's cluster and run the operator here (Ctrl-C stops it)
+# For trying Berth on a real cluster without building an image. KUBECONFIG and the
+# current context choose the cluster; the operator runs with your credentials, so it
+# needs what deploy/rbac.yaml grants. Metrics and health listen on 127.0.0.1:8080.
+install: plugins
+	kubectl apply --server-side --field-manager=berth-install -k crds/
+	$(CARGO) build -q -p berth --bin berth
+	target/debug/berth run --plugins target/plugins --log-format text --http-addr 127.0.0.1:8080
+
+## harbor-check: run Harbor's own binaries on what Berth renders (../shared/harbor-runtime)
+# Harbor v2.15.1 on `berth render --emit-secrets examples/minimal.yaml`, as root: ping, health, logins, a
 # docker-style push and pull through the token service, a GC job. No --patch: the render
 # runs exactly as Berth produces it. `--workspace` keeps the feature set of `make test`.
 HARBOR_RUNTIME ?= ../shared/harbor-runtime
@@ -79,5 +92,6 @@ crd:
 	$(CARGO) run -q -p berth -- crd > crds/harborclusters.yaml
 	$(CARGO) run -q -p berth -- crd --kind PluginPolicy > crds/pluginpolicies.yaml
 
+## clean-plugins: remove the built plugins (target/plugins, target/test-plugins)
 clean-plugins:
 	rm -rf target/plugins target/test-plugins
