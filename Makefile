@@ -50,9 +50,10 @@ test: test-plugins
 
 ## e2e: the end-to-end suites against a real control plane (KUBEBUILDER_ASSETS)
 # Run after `make test`. The `berth` binary is built first: one suite runs it as two processes.
-# `--workspace` keeps the feature set of `make test`, so nothing is compiled twice.
+# Built by `cargo test --no-run`, which keeps the feature set of `make test` (its
+# dev-dependencies turn on features a plain `cargo build` would build without).
 e2e: test-plugins
-	$(CARGO) build --workspace --bins
+	$(CARGO) test --workspace --no-run
 	$(CARGO) test --workspace --test 'e2e_*' -- --ignored --test-threads=1
 
 ## install: apply the CRDs to the current kubeconfig's cluster and run the operator here (Ctrl-C stops it)
