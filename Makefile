@@ -11,8 +11,10 @@ PLUGINS := berth-plugin-core berth-plugin-jobservice berth-plugin-portal berth-p
 # the directory it was built in.
 export CARGO_TARGET_WASM32_WASIP2_RUSTFLAGS := --remap-path-prefix=$(CURDIR)=/berth --remap-path-prefix=$(HOME)/.cargo=/cargo
 # Purpose-built plugins for the sandbox and policy tests (never bundled): a hostile one,
-# portal versions to swap and roll back, one that breaks every guardrail.
-TEST_PLUGINS := berth-test-hostile berth-test-describe-sleeper berth-test-portal-next berth-test-portal-broken berth-test-guardrail-breaker
+# portal versions to swap and roll back, one that breaks every guardrail, one that
+# reaches for files and sockets (the deny-by-default WASI stubs).
+TEST_PLUGINS := berth-test-hostile berth-test-describe-sleeper berth-test-portal-next berth-test-portal-broken berth-test-guardrail-breaker \
+	berth-test-wasi-prober
 # The example third-party plugin (examples/vendor-plugin), built against the SDK only.
 VENDOR_PLUGINS := berth-vendor-networkpolicy
 
