@@ -93,7 +93,7 @@ harbor-check: plugins
 	$(HARBOR_RUNTIME)/run-check.sh --berth-bin target/debug/berth --plugins target/plugins $(HARBOR_CHECK_CLUSTER)
 
 ## bench: the sandbox benchmark (compile, cached load, instantiate, render)
-bench: plugins
+bench: plugins test-plugins
 	$(CARGO) bench -p berth --bench sandbox
 
 ## bench-hostile: deadline overrun and peak RSS under hostile plugins (README figures)
