@@ -11,12 +11,22 @@ PLUGINS := $(patsubst plugins/%/Cargo.toml,berth-plugin-%,$(filter-out plugins/s
 # the directory it was built in.
 export CARGO_TARGET_WASM32_WASIP2_RUSTFLAGS := --remap-path-prefix=$(CURDIR)=/berth --remap-path-prefix=$(HOME)/.cargo=/cargo
 # Purpose-built plugins for the sandbox and policy tests (never bundled): a hostile one,
-# portal versions to swap and roll back, one that breaks every guardrail.
-TEST_PLUGINS := berth-test-hostile berth-test-describe-sleeper berth-test-portal-next berth-test-portal-broken berth-test-guardrail-breaker
+# portal versions to swap and roll back, one that breaks every guardrail, one that
+# reaches for files and sockets (the deny-by-default WASI stubs).
+TEST_PLUGINS := berth-test-hostile berth-test-describe-sleeper berth-test-portal-next berth-test-portal-broken berth-test-guardrail-breaker \
+	berth-test-wasi-prober
 # The example third-party plugin (examples/vendor-plugin), built against the SDK only.
 VENDOR_PLUGINS := berth-vendor-networkpolicy
+# The portal again, in Python, from wit/ alone (examples/portal-py), built by componentize-py
+# (PyPI) in a venv of its own under target/.
+PYTHON ?= python3
+COMPONENTIZE_PY_VERSION := 0.25.1
+PORTAL_PY_VENV := target/portal-py-venv
+COMPONENTIZE_PY := $(PORTAL_PY_VENV)/bin/componentize-py
+COMPONENTIZE_PY_STAMP := $(PORTAL_PY_VENV)/.componentize-py-$(COMPONENTIZE_PY_VERSION)
+PORTAL_PY_WASM := target/test-plugins/berth_portal_py.wasm
 
-.PHONY: help render plugins test-plugins test e2e install harbor-check bench bench-hostile bench-swap crd clean-plugins
+.PHONY: help render plugins test-plugins portal-py-toolchain test-portal-py test e2e install harbor-check bench bench-hostile bench-swap crd clean-plugins
 
 ## help: list these targets, one line each
 help:
@@ -36,17 +46,37 @@ plugins:
 ## test-plugins: build the test plugins and the vendor example into target/test-plugins
 # (a separate cargo run from `plugins`: the portal variants link the portal crate
 # without its export, which a joint build would unify away).
-test-plugins: plugins
+test-plugins: plugins $(PORTAL_PY_WASM)
 	$(CARGO) build --target wasm32-wasip2 --profile $(PLUGIN_PROFILE) $(addprefix -p ,$(TEST_PLUGINS) $(VENDOR_PLUGINS))
 	mkdir -p target/test-plugins
 	for p in $(TEST_PLUGINS) $(VENDOR_PLUGINS); do cp $(WASM_OUT)/$$(echo $$p | tr - _).wasm target/test-plugins/; done
 	cp tests/plugins/*.wat target/test-plugins/
+
+## portal-py-toolchain: componentize-py, pinned, in target/portal-py-venv (pip, PyPI)
+portal-py-toolchain: $(COMPONENTIZE_PY_STAMP)
+
+$(COMPONENTIZE_PY_STAMP):
+	$(PYTHON) -m venv $(PORTAL_PY_VENV)
+	$(PORTAL_PY_VENV)/bin/pip install --quiet --disable-pip-version-check componentize-py==$(COMPONENTIZE_PY_VERSION)
+	touch $@
+
+# The Python portal. Only app.py and what it imports are in the component (componentize-py
+# snapshots the interpreter after importing them). Not bit-reproducible: componentize-py
+# 0.25.1 seeds CPython's hash randomisation from the build machine (examples/portal-py/README.md).
+$(PORTAL_PY_WASM): $(COMPONENTIZE_PY_STAMP) wit/renderer.wit examples/portal-py/app.py examples/portal-py/portal.py
+	mkdir -p target/test-plugins
+	$(COMPONENTIZE_PY) --quiet -d wit -w component-renderer componentize -p examples/portal-py app -o $@
+
+## test-portal-py: the Python portal's own tests, natively under CPython, against the Rust portal's output
+test-portal-py: portal-py-toolchain
+	COMPONENTIZE_PY=$(COMPONENTIZE_PY) $(PYTHON) examples/portal-py/test_portal.py
 
 ## test: formatting, lints, then every test in the workspace (plugins are built first)
 test: test-plugins
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) test --workspace
+	$(MAKE) --no-print-directory test-portal-py
 
 ## e2e: the end-to-end suites against a real control plane (KUBEBUILDER_ASSETS)
 # Run after `make test`. The `berth` binary is built first: one suite runs it as two processes.
@@ -77,7 +107,7 @@ harbor-check: plugins
 	$(HARBOR_RUNTIME)/run-check.sh --berth-bin target/debug/berth --plugins target/plugins $(HARBOR_CHECK_CLUSTER)
 
 ## bench: the sandbox benchmark (compile, cached load, instantiate, render)
-bench: plugins
+bench: plugins test-plugins
 	$(CARGO) bench -p berth --bench sandbox
 
 ## bench-hostile: deadline overrun and peak RSS under hostile plugins (README figures)
@@ -95,4 +125,4 @@ crd:
 
 ## clean-plugins: remove the built plugins (target/plugins, target/test-plugins)
 clean-plugins:
-	rm -rf target/plugins target/test-plugins
+	rm -rf target/plugins target/test-plugins $(PORTAL_PY_VENV)

@@ -1,8 +1,10 @@
 //! What the sandbox costs: a cold Cranelift compile, a load from the precompiled cache,
 //! the bare per-render instantiation, one full portal render, and a whole production
-//! HarborCluster through every bundled plugin.
+//! HarborCluster through every bundled plugin. The portal is measured twice: the bundled
+//! Rust one, and the same portal in Python (examples/portal-py, componentize-py), loaded
+//! under the same limits.
 //!
-//! Needs the bundled plugins; `make bench` builds them before running this.
+//! Needs the bundled plugins and the Python portal; `make bench` builds them first.
 
 use std::hint::black_box;
 use std::path::Path;
@@ -12,20 +14,42 @@ use berth::contract::{ClusterIdentity, RenderInput};
 use berth::sandbox::{Digest, EngineSettings, Limits, LoadedFrom, Plugin, Sandbox};
 use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
 
-const PORTAL_WASM: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/plugins/berth_plugin_portal.wasm");
 const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/minimal.yaml");
-const PORTAL: &str = "berth_plugin_portal.wasm";
 
-fn portal_wasm() -> Vec<u8> {
-    std::fs::read(PORTAL_WASM).unwrap_or_else(|e| panic!("{PORTAL_WASM}: {e}: run `make plugins` first"))
+/// One portal plugin under measurement.
+struct Subject {
+    /// In the benchmark names: `compile_{label}_uncached`, ...
+    label: &'static str,
+    file: &'static str,
+    path: &'static str,
+}
+
+const PORTALS: [Subject; 2] = [
+    Subject {
+        label: "portal",
+        file: "berth_plugin_portal.wasm",
+        path: concat!(env!("CARGO_MANIFEST_DIR"), "/../target/plugins/berth_plugin_portal.wasm"),
+    },
+    Subject {
+        label: "portal_py",
+        file: "berth_portal_py.wasm",
+        path: concat!(env!("CARGO_MANIFEST_DIR"), "/../target/test-plugins/berth_portal_py.wasm"),
+    },
+];
+
+impl Subject {
+    fn wasm(&self) -> Vec<u8> {
+        std::fs::read(self.path).unwrap_or_else(|e| panic!("{}: {e}: run `make plugins test-plugins` first", self.path))
+    }
+
+    /// Under the bundled portal's limits (the defaults, as `berth render` loads it).
+    fn load(&self, sandbox: &Sandbox) -> Plugin {
+        sandbox.load(self.file, &self.wasm(), None, Limits::default()).unwrap_or_else(|e| panic!("loading {}: {e}", self.file))
+    }
 }
 
 fn sandbox(cache_dir: Option<&Path>) -> Sandbox {
     Sandbox::new(EngineSettings::default(), cache_dir).unwrap_or_else(|e| panic!("sandbox: {e}"))
-}
-
-fn load_portal(sandbox: &Sandbox) -> Plugin {
-    sandbox.load(PORTAL, &portal_wasm(), None, Limits::default()).unwrap_or_else(|e| panic!("loading the portal plugin: {e}"))
 }
 
 /// The input `berth render -f examples/minimal.yaml` hands the portal plugin.
@@ -46,52 +70,66 @@ fn minimal_input() -> RenderInput {
 }
 
 fn compile(c: &mut Criterion) {
-    let wasm = portal_wasm();
-    let digest = Digest::of(&wasm);
     let sandbox = sandbox(None);
     let mut group = c.benchmark_group("sandbox");
-    // One compile takes 0.5-0.7 s: flat sampling keeps it to ten compiles, where linear
-    // sampling would run 55, and 8 s fits those ten without criterion warning.
+    // One Rust portal compile takes 0.5-0.7 s, the Python one about 15 s: flat sampling
+    // keeps it to ten compiles, where linear sampling would run 55.
     group.sample_size(10).sampling_mode(SamplingMode::Flat).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(8));
-    group.bench_function("compile_portal_uncached", |b| {
-        b.iter_with_large_drop(|| sandbox.component(PORTAL, black_box(&wasm), &digest).unwrap_or_else(|e| panic!("compile: {e}")))
-    });
+    for subject in &PORTALS {
+        let wasm = subject.wasm();
+        let digest = Digest::of(&wasm);
+        group.bench_function(format!("compile_{}_uncached", subject.label), |b| {
+            b.iter_with_large_drop(|| sandbox.component(subject.file, black_box(&wasm), &digest).unwrap_or_else(|e| panic!("compile: {e}")))
+        });
+    }
     group.finish();
 }
 
 fn cached_load(c: &mut Criterion) {
-    let wasm = portal_wasm();
-    let digest = Digest::of(&wasm);
-    let dir = tempfile::TempDir::new().unwrap_or_else(|e| panic!("temporary cache dir: {e}"));
-    let sandbox = sandbox(Some(dir.path()));
-    let load = || sandbox.component(PORTAL, &wasm, &digest).unwrap_or_else(|e| panic!("load: {e}"));
-    // The first load compiles and stores the artifact; only the ones after it are timed.
-    assert_eq!(load().1, LoadedFrom::Compiled, "the cache dir was fresh");
-    assert_eq!(load().1, LoadedFrom::Cache, "the primed cache was not used");
     let mut group = c.benchmark_group("sandbox");
-    // Dropping a Component unmaps its code; that is not part of loading it.
-    group.bench_function("cached_load_portal", |b| b.iter_with_large_drop(load));
+    for subject in &PORTALS {
+        let wasm = subject.wasm();
+        let digest = Digest::of(&wasm);
+        let dir = tempfile::TempDir::new().unwrap_or_else(|e| panic!("temporary cache dir: {e}"));
+        let sandbox = sandbox(Some(dir.path()));
+        let load = || sandbox.component(subject.file, &wasm, &digest).unwrap_or_else(|e| panic!("load: {e}"));
+        // The first load compiles and stores the artifact; only the ones after it are timed.
+        assert_eq!(load().1, LoadedFrom::Compiled, "the cache dir was fresh");
+        assert_eq!(load().1, LoadedFrom::Cache, "the primed cache was not used");
+        // Dropping a Component unmaps its code; that is not part of loading it.
+        group.bench_function(format!("cached_load_{}", subject.label), |b| b.iter_with_large_drop(load));
+    }
     group.finish();
 }
 
 fn instantiate(c: &mut Criterion) {
     let sandbox = sandbox(None);
-    let plugin = load_portal(&sandbox);
-    plugin.instantiate_only().unwrap_or_else(|e| panic!("instantiate: {e}"));
     let mut group = c.benchmark_group("sandbox");
-    group.bench_function("instantiate_portal", |b| b.iter(|| plugin.instantiate_only().unwrap_or_else(|e| panic!("instantiate: {e}"))));
+    for subject in &PORTALS {
+        let plugin = subject.load(&sandbox);
+        plugin.instantiate_only().unwrap_or_else(|e| panic!("instantiate: {e}"));
+        group.bench_function(format!("instantiate_{}", subject.label), |b| {
+            b.iter(|| plugin.instantiate_only().unwrap_or_else(|e| panic!("instantiate: {e}")))
+        });
+    }
     group.finish();
 }
 
 fn portal_render(c: &mut Criterion) {
     let sandbox = sandbox(None);
-    let plugin = load_portal(&sandbox);
     let input = minimal_input();
-    let output = plugin.render(&input).unwrap_or_else(|e| panic!("render: {e}"));
-    assert_eq!(output.objects.len(), 3, "the portal renders a Deployment, a Service and a ConfigMap");
     let mut group = c.benchmark_group("sandbox");
-    group
-        .bench_function("render_portal_minimal", |b| b.iter(|| plugin.render(black_box(&input)).unwrap_or_else(|e| panic!("render: {e}"))));
+    let mut outputs = Vec::new();
+    for subject in &PORTALS {
+        let plugin = subject.load(&sandbox);
+        let output = plugin.render(&input).unwrap_or_else(|e| panic!("render: {e}"));
+        assert_eq!(output.objects.len(), 3, "the portal renders a Deployment, a Service and a ConfigMap");
+        outputs.push(output);
+        group.bench_function(format!("render_{}_minimal", subject.label), |b| {
+            b.iter(|| plugin.render(black_box(&input)).unwrap_or_else(|e| panic!("render: {e}")))
+        });
+    }
+    assert!(outputs.windows(2).all(|w| w[0] == w[1]), "the two portals render the same objects");
     group.finish();
 }
 

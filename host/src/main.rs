@@ -465,7 +465,11 @@ fn print_plugin(plugin: &Plugin) {
     println!("size:             {} bytes", plugin.size());
     println!("imports:");
     for import in plugin.imports() {
-        println!("  {import}");
+        if berth::sandbox::imports::is_stubbed(import) {
+            println!("  {import}  ({})", berth::sandbox::denied::STUB_NOTE);
+        } else {
+            println!("  {import}");
+        }
     }
     println!("exports:");
     for export in plugin.exports() {

@@ -84,6 +84,17 @@ fn inspect_lists_identity_and_imports() {
 }
 
 #[test]
+fn inspect_marks_the_imports_a_deny_by_default_stub_serves() {
+    let out = berth(&["plugins", "inspect", &test_plugin("berth_test_wasi_prober.wasm")]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let line = |prefix: &str| stdout.lines().find(|l| l.trim_start().starts_with(prefix)).unwrap_or_default().to_owned();
+    assert!(line("wasi:filesystem/preopens@").contains("deny-by-default stub"), "{stdout}");
+    assert!(line("wasi:sockets/tcp-create-socket@").contains("deny-by-default stub"), "{stdout}");
+    assert!(!line("wasi:cli/stderr@").contains("stub"), "{stdout}");
+}
+
+#[test]
 fn crd_prints_the_checked_in_definition() {
     let out = berth(&["crd"]);
     assert!(out.status.success());

@@ -116,6 +116,93 @@ pub fn render(catalog: &Catalog, cluster: &HarborCluster) -> Result<ClusterRende
     )
 }
 
+/// target/test-plugins/berth_portal_py.wasm: the portal written in Python from the WIT alone
+/// (examples/portal-py; `make test-plugins` builds it with componentize-py).
+pub fn portal_py_wasm() -> Vec<u8> {
+    let path = workspace().join("target/test-plugins/berth_portal_py.wasm");
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}: run `make test-plugins` (or `make test`) first", path.display()))
+}
+
+/// The bundled catalog with its portal replaced by the plugin `wasm`, which is loaded under
+/// exactly the limits the bundled portal has.
+pub fn catalog_with_portal(sandbox: &Sandbox, bundled: &Catalog, name: &str, wasm: &[u8]) -> Catalog {
+    let limits = bundled.get("portal").unwrap_or_else(|| panic!("no bundled portal")).limits();
+    let portal = sandbox.load(name, wasm, None, limits).unwrap_or_else(|e| panic!("loading {name} under the bundled portal's limits: {e}"));
+    let mut catalog = Catalog::default();
+    for plugin in bundled.plugins().filter(|p| p.description().component != "portal") {
+        catalog.insert(plugin.clone()).unwrap_or_else(|e| panic!("{e}"));
+    }
+    catalog.insert(portal).unwrap_or_else(|e| panic!("{e}"));
+    catalog
+}
+
+/// The input the host hands every plugin for `cluster` (as `render::render_planned` builds
+/// it), to call a plugin directly, past the host's own spec checks.
+pub fn plugin_input(cluster: &HarborCluster) -> berth::contract::RenderInput {
+    use berth::contract::{ClusterIdentity, RenderInput};
+    let name = cluster.metadata.name.as_deref().unwrap_or_default();
+    let topology = berth::topology::resolve(name, &cluster.spec).unwrap_or_else(|e| panic!("{e}"));
+    RenderInput {
+        cluster: ClusterIdentity {
+            name: name.to_owned(),
+            namespace: cluster.metadata.namespace.as_deref().unwrap_or("default").to_owned(),
+            uid: cluster.metadata.uid.clone().unwrap_or_default(),
+        },
+        harbor_version: cluster.spec.version.clone(),
+        spec_json: serde_json::to_string(&cluster.spec).unwrap_or_else(|e| panic!("{e}")),
+        topology,
+    }
+}
+
+/// The Harbor chart's portal contract, asserted on `catalog`'s render of minimal.yaml: the
+/// bundled Rust portal and the Python one (examples/portal-py) are held to the same.
+pub fn assert_portal_chart_contract(catalog: &Catalog) {
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::core::v1::{ConfigMap, Service};
+    let rendered = render(catalog, &read_example("minimal.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    let find = |kind: &str| {
+        rendered
+            .objects()
+            .into_iter()
+            .find(|o| o.kind() == kind && o.component == "portal")
+            .map(|o| serde_json::Value::Object(o.object.clone()))
+            .unwrap_or_else(|| panic!("no {kind}"))
+    };
+    let cm: ConfigMap = serde_json::from_value(find("ConfigMap")).unwrap_or_else(|e| panic!("{e}"));
+    let conf = cm.data.unwrap_or_default().remove("nginx.conf").unwrap_or_default();
+    for line in [
+        "listen 8080;",
+        "listen [::]:8080;",
+        "root   /usr/share/nginx/html;",
+        "pid /tmp/nginx.pid;",
+        "location /devcenter-api-2.0",
+        "try_files $uri $uri/ /index.html;",
+        "add_header Cache-Control \"no-store, no-cache, must-revalidate\";",
+    ] {
+        assert!(conf.contains(line), "nginx.conf lacks {line:?}");
+    }
+    let deployment: Deployment = serde_json::from_value(find("Deployment")).unwrap_or_else(|e| panic!("{e}"));
+    let spec = deployment.spec.unwrap_or_default();
+    let pod = spec.template.spec.unwrap_or_default();
+    let container = &pod.containers[0];
+    assert_eq!(container.image.as_deref(), Some("docker.io/goharbor/harbor-portal:v2.15.1"));
+    assert_eq!(container.ports.as_ref().map(|p| p[0].container_port), Some(8080));
+    let probe = container.readiness_probe.as_ref().and_then(|p| p.http_get.as_ref()).map(|g| g.path.clone());
+    assert_eq!(probe, Some(Some("/".to_owned())));
+    let mount = &container.volume_mounts.as_ref().unwrap_or_else(|| panic!("no mounts"))[0];
+    assert_eq!((mount.mount_path.as_str(), mount.sub_path.as_deref()), ("/etc/nginx/nginx.conf", Some("nginx.conf")));
+    let security = container.security_context.clone().unwrap_or_default();
+    assert_eq!(security.allow_privilege_escalation, Some(false));
+    assert_eq!(security.capabilities.and_then(|c| c.drop), Some(vec!["ALL".to_owned()]));
+    assert_eq!(pod.security_context.and_then(|s| s.run_as_user), Some(10000));
+    let annotations = spec.template.metadata.and_then(|m| m.annotations).unwrap_or_default();
+    assert!(annotations.contains_key("configmap.checksum.berth.dev/demo-harbor-portal"));
+    let service: Service = serde_json::from_value(find("Service")).unwrap_or_else(|e| panic!("{e}"));
+    let port = &service.spec.unwrap_or_default().ports.unwrap_or_default()[0];
+    assert_eq!(port.port, 80);
+    assert_eq!(service.metadata.namespace.as_deref(), Some("registry"));
+}
+
 /// The YAML `berth render` prints for a cluster, failing on any component error.
 pub fn render_yaml(catalog: &Catalog, cluster: &HarborCluster) -> String {
     let rendered = render(catalog, cluster).unwrap_or_else(|e| panic!("{e}"));

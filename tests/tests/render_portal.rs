@@ -2,8 +2,6 @@
 //! stamping -> YAML. (Golden renders of every example are in examples.rs.)
 
 use berth_tests::{bundled_catalog, read_example, render, render_yaml, sandbox};
-use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Service};
 
 #[test]
 fn rendering_twice_is_byte_identical_even_across_runtimes() {
@@ -20,50 +18,10 @@ fn rendering_twice_is_byte_identical_even_across_runtimes() {
 
 #[test]
 fn portal_follows_the_chart_contract() {
+    // The assertions live in the support crate: tests/tests/portal_py.rs holds the Python
+    // portal to the very same ones.
     let sandbox = sandbox();
-    let catalog = bundled_catalog(&sandbox);
-    let rendered = render(&catalog, &read_example("minimal.yaml")).unwrap_or_else(|e| panic!("{e}"));
-    let find = |kind: &str| {
-        rendered
-            .objects()
-            .into_iter()
-            .find(|o| o.kind() == kind && o.component == "portal")
-            .map(|o| serde_json::Value::Object(o.object.clone()))
-            .unwrap_or_else(|| panic!("no {kind}"))
-    };
-    let cm: ConfigMap = serde_json::from_value(find("ConfigMap")).unwrap_or_else(|e| panic!("{e}"));
-    let conf = cm.data.unwrap_or_default().remove("nginx.conf").unwrap_or_default();
-    for line in [
-        "listen 8080;",
-        "listen [::]:8080;",
-        "root   /usr/share/nginx/html;",
-        "pid /tmp/nginx.pid;",
-        "location /devcenter-api-2.0",
-        "try_files $uri $uri/ /index.html;",
-        "add_header Cache-Control \"no-store, no-cache, must-revalidate\";",
-    ] {
-        assert!(conf.contains(line), "nginx.conf lacks {line:?}");
-    }
-    let deployment: Deployment = serde_json::from_value(find("Deployment")).unwrap_or_else(|e| panic!("{e}"));
-    let spec = deployment.spec.unwrap_or_default();
-    let pod = spec.template.spec.unwrap_or_default();
-    let container = &pod.containers[0];
-    assert_eq!(container.image.as_deref(), Some("docker.io/goharbor/harbor-portal:v2.15.1"));
-    assert_eq!(container.ports.as_ref().map(|p| p[0].container_port), Some(8080));
-    let probe = container.readiness_probe.as_ref().and_then(|p| p.http_get.as_ref()).map(|g| g.path.clone());
-    assert_eq!(probe, Some(Some("/".to_owned())));
-    let mount = &container.volume_mounts.as_ref().unwrap_or_else(|| panic!("no mounts"))[0];
-    assert_eq!((mount.mount_path.as_str(), mount.sub_path.as_deref()), ("/etc/nginx/nginx.conf", Some("nginx.conf")));
-    let security = container.security_context.clone().unwrap_or_default();
-    assert_eq!(security.allow_privilege_escalation, Some(false));
-    assert_eq!(security.capabilities.and_then(|c| c.drop), Some(vec!["ALL".to_owned()]));
-    assert_eq!(pod.security_context.and_then(|s| s.run_as_user), Some(10000));
-    let annotations = spec.template.metadata.and_then(|m| m.annotations).unwrap_or_default();
-    assert!(annotations.contains_key("configmap.checksum.berth.dev/demo-harbor-portal"));
-    let service: Service = serde_json::from_value(find("Service")).unwrap_or_else(|e| panic!("{e}"));
-    let port = &service.spec.unwrap_or_default().ports.unwrap_or_default()[0];
-    assert_eq!(port.port, 80);
-    assert_eq!(service.metadata.namespace.as_deref(), Some("registry"));
+    berth_tests::assert_portal_chart_contract(&bundled_catalog(&sandbox));
 }
 
 #[test]

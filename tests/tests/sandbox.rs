@@ -130,7 +130,36 @@ fn a_forbidden_import_is_refused_by_name() {
     let sandbox = sandbox();
     let wat = std::fs::read(test_plugins().join("forbidden-import.wat")).unwrap_or_else(|e| panic!("{e}"));
     let err = sandbox.load("forbidden-import.wat", &wat, None, Limits::default()).err();
-    assert!(matches!(&err, Some(SandboxError::ForbiddenImport { name, .. }) if name == "wasi:filesystem/preopens@0.2.6"), "{err:?}");
+    assert!(matches!(&err, Some(SandboxError::ForbiddenImport { name, .. }) if name == "wasi:http/outgoing-handler@0.2.6"), "{err:?}");
+}
+
+/// Files, sockets and names, reached for through Rust's std (which then imports
+/// wasi:filesystem and wasi:sockets as componentize-py's Python does): every probe fails,
+/// and the imports that a stub served are the ones `plugins inspect` marks.
+#[test]
+fn stubbed_filesystem_and_sockets_hold_nothing() {
+    let sandbox = sandbox();
+    let wasm = std::fs::read(test_plugins().join("berth_test_wasi_prober.wasm")).unwrap_or_else(|e| panic!("{e}"));
+    let plugin = sandbox.load("prober", &wasm, None, Limits::default()).unwrap_or_else(|e| panic!("loading the prober: {e}"));
+    let stubbed = plugin.stubbed_imports();
+    for interface in
+        ["wasi:filesystem/preopens@", "wasi:filesystem/types@", "wasi:sockets/tcp-create-socket@", "wasi:sockets/ip-name-lookup@"]
+    {
+        assert!(stubbed.iter().any(|i| i.starts_with(interface)), "{interface} is not among the stubbed imports {stubbed:?}");
+    }
+    assert!(!stubbed.iter().any(|i| i.starts_with("wasi:cli/")), "{stubbed:?}");
+    let out = plugin.render(&input("probe")).unwrap_or_else(|e| panic!("render: {e}"));
+    let data = out.objects[0]["data"].as_object().cloned().unwrap_or_default();
+    for probe in
+        ["read-dir-root", "read-dir-cwd", "open-file", "write-file", "tcp-connect", "tcp-listen", "udp-bind", "name-lookup", "environment"]
+    {
+        let result = data.get(probe).and_then(|v| v.as_str()).unwrap_or_else(|| panic!("no probe {probe} in {data:?}"));
+        assert!(result.starts_with("denied: "), "{probe}: {result}");
+    }
+    // Sockets say why: access denied, not a network that happens to be down.
+    for probe in ["tcp-connect", "tcp-listen", "udp-bind"] {
+        assert!(data[probe].as_str().is_some_and(|r| r.contains("PermissionDenied")), "{probe}: {}", data[probe]);
+    }
 }
 
 #[test]

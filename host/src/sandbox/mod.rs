@@ -1,6 +1,7 @@
 //! The sandbox runtime: compiles, verifies, caches and runs component renderers.
 //!
-//! One [`Sandbox`] owns one wasmtime Engine, a linker with exactly the allowed imports,
+//! One [`Sandbox`] owns one wasmtime Engine, a linker with exactly the allowed imports
+//! (and the deny-by-default stubs of [`denied`], which hold nothing),
 //! an epoch ticker and the precompiled cache. [`Sandbox::load`] turns a .wasm into a
 //! [`Plugin`] (compiled once per digest, import allow-list and contract checked,
 //! pre-linked); [`Plugin::render`] runs one render in a fresh Store under the plugin's
@@ -9,6 +10,7 @@
 
 pub(crate) mod bindings;
 mod cache;
+pub mod denied;
 mod digest;
 mod engine;
 mod error;
@@ -64,6 +66,7 @@ impl Sandbox {
         let engine = engine::build(&settings)?;
         let mut linker = Linker::new(&engine);
         wasi::add_to_linker(&mut linker).map_err(|e| SandboxError::Engine { source: boxed(e) })?;
+        denied::add_to_linker(&mut linker).map_err(|e| SandboxError::Engine { source: boxed(e) })?;
         engine::start_epoch_ticker(&engine, settings.epoch_tick)?;
         let cache = cache_dir.map(|dir| PrecompiledCache::open(dir, key)).transpose()?;
         let fingerprint = engine::compatibility_fingerprint(&engine);

@@ -135,6 +135,12 @@ impl Plugin {
         &self.inner.imports
     }
 
+    /// The imports served by a deny-by-default stub (`denied.rs`) rather than by a
+    /// working interface: what `berth plugins inspect` marks.
+    pub fn stubbed_imports(&self) -> Vec<&str> {
+        self.inner.imports.iter().map(String::as_str).filter(|import| imports::is_stubbed(import)).collect()
+    }
+
     pub fn exports(&self) -> &[String] {
         &self.inner.exports
     }

@@ -1,8 +1,9 @@
 //! The WASI a plugin gets: only what Rust's standard library on wasm32-wasip2 imports,
 //! and nothing behind it. No preopened directories, no environment, no arguments, no
-//! sockets (not even linked), stdout and stderr captured into bounded buffers, clocks
-//! frozen at zero and randomness from a fixed seed, so output cannot depend on when or
-//! where a render ran.
+//! sockets, stdout and stderr captured into bounded buffers, clocks frozen at zero and
+//! randomness from a fixed seed, so output cannot depend on when or where a render ran.
+//! (Filesystem and sockets are linked only as the deny-by-default stubs of `denied.rs`,
+//! for runtimes that import them without using them; this context denies them again.)
 //!
 //! Nothing a plugin can call waits. Epoch interruption stops wasm code, not a host call,
 //! so a real timer behind `sleep` (a clock subscription and `poll`) would let a plugin
@@ -61,6 +62,12 @@ impl HostState {
             .insecure_random(StdRng::seed_from_u64(RANDOM_SEED))
             .insecure_random_seed(u128::from(RANDOM_SEED))
             .max_random_size(RANDOM_BYTES_PER_CALL)
+            // The stubs of denied.rs never make a socket or resolve a name; should one
+            // be reached anyway, the context allows nothing either (and, having no
+            // preopened directory, holds no file).
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
             .build();
         HostState { wasi, table: ResourceTable::new(), limiter: PluginLimiter::new(memory_bytes), stdout, stderr }
     }
@@ -68,6 +75,11 @@ impl HostState {
     /// What the guest wrote to stderr (a panic message, typically), lossily decoded.
     pub(crate) fn stderr_text(&self) -> String {
         String::from_utf8_lossy(&self.stderr.contents()).trim_end().to_owned()
+    }
+
+    /// The store's resource table (the deny-by-default stubs drop handles in it).
+    pub(crate) fn table(&mut self) -> &mut ResourceTable {
+        &mut self.table
     }
 
     pub(crate) fn stdout_text(&self) -> String {
@@ -148,7 +160,8 @@ impl HasData for Io {
     type Data<'a> = &'a mut ResourceTable;
 }
 
-/// Links exactly the interfaces of [`super::imports::ALLOWED_INTERFACES`], no more.
+/// Links exactly the interfaces of [`super::imports::ALLOWED_INTERFACES`], no more
+/// (those of [`super::denied::STUBBED_INTERFACES`] are `denied::add_to_linker`'s).
 pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     let l = linker;
     wasmtime_wasi_io::bindings::wasi::io::error::add_to_linker::<HostState, Io>(l, |t| &mut t.table)?;
