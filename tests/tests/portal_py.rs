@@ -6,9 +6,9 @@
 use std::sync::OnceLock;
 
 use berth::catalog::Catalog;
+use berth::contract::{InvalidSpec, RenderError};
 use berth::render::ClusterRender;
 use berth::sandbox::{Plugin, SandboxError};
-use berth::contract::{InvalidSpec, RenderError};
 use berth_api::spec::HarborCluster;
 use berth_tests::{component_objects, plugin_input, read_example, render, render_yaml, shared_catalog, shared_sandbox, workspace};
 use serde_json::Value;

@@ -6,7 +6,6 @@
 //! It implements the raw WIT bindings; the input is not read.
 
 #![forbid(unsafe_code)]
-
 #![cfg(target_arch = "wasm32")]
 
 use std::collections::BTreeMap;
