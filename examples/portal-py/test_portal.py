@@ -202,6 +202,8 @@ class BindingsTest(unittest.TestCase, Equivalence):
                 )
                 for c in t["components"]
             ],
+            # The cluster's own labels (for an Ingress, say): the portal reads none.
+            labels=[wit.KeyValue(**kv) for kv in t.get("labels", [])],
             image_pull_policy=t["image_pull_policy"],
             image_pull_secrets=list(t["image_pull_secrets"]),
             external_url=t["external_url"],
@@ -257,7 +259,7 @@ class BindingsTest(unittest.TestCase, Equivalence):
 if __name__ == "__main__":
     result = unittest.main(exit=False, verbosity=1).result
     # Subtests report one failure each; count tests.
-    failed = len({test.id() for test, _ in result.failures + result.errors})
+    failed = len({getattr(test, "test_case", test).id() for test, _ in result.failures + result.errors})
     skipped = len(result.skipped)
     passed = result.testsRun - failed - skipped
     print(f"portal-py: {passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))
