@@ -10,7 +10,7 @@ use std::hint::black_box;
 use std::path::Path;
 use std::time::Duration;
 
-use berth::contract::{ClusterIdentity, RenderInput};
+use berth::contract::RenderInput;
 use berth::sandbox::{Digest, EngineSettings, Limits, LoadedFrom, Plugin, Sandbox};
 use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
 
@@ -54,19 +54,10 @@ fn sandbox(cache_dir: Option<&Path>) -> Sandbox {
 
 /// The input `berth render -f examples/minimal.yaml` hands the portal plugin.
 fn minimal_input() -> RenderInput {
-    let cluster = berth::manifest::read_cluster(Path::new(EXAMPLE)).unwrap_or_else(|e| panic!("{e}"));
-    let name = cluster.metadata.name.as_deref().unwrap_or_default();
-    let topology = berth::topology::resolve(name, &cluster.spec).unwrap_or_else(|e| panic!("topology: {e}"));
-    RenderInput {
-        cluster: ClusterIdentity {
-            name: name.to_owned(),
-            namespace: cluster.metadata.namespace.as_deref().unwrap_or("default").to_owned(),
-            uid: cluster.metadata.uid.clone().unwrap_or_default(),
-        },
-        harbor_version: cluster.spec.version.clone(),
-        spec_json: serde_json::to_string(&cluster.spec).unwrap_or_else(|e| panic!("spec to JSON: {e}")),
-        topology,
-    }
+    let hc = berth::manifest::read_cluster(Path::new(EXAMPLE)).unwrap_or_else(|e| panic!("{e}"));
+    let cluster = berth::render::ClusterRef::of(&hc, "default");
+    let topology = berth::topology::resolve(cluster.name, cluster.spec).unwrap_or_else(|e| panic!("topology: {e}"));
+    berth::render::plugin_input(&cluster, topology).unwrap_or_else(|e| panic!("input: {e}"))
 }
 
 fn compile(c: &mut Criterion) {

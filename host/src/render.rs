@@ -32,6 +32,18 @@ pub struct ClusterRef<'a> {
     pub spec: &'a HarborClusterSpec,
 }
 
+impl<'a> ClusterRef<'a> {
+    /// The HarborCluster `hc` as a render sees it; offline it may have no namespace.
+    pub fn of(hc: &'a berth_api::HarborCluster, default_namespace: &'a str) -> Self {
+        ClusterRef {
+            name: hc.metadata.name.as_deref().unwrap_or_default(),
+            namespace: hc.metadata.namespace.as_deref().unwrap_or(default_namespace),
+            uid: hc.metadata.uid.as_deref().unwrap_or_default(),
+            spec: &hc.spec,
+        }
+    }
+}
+
 /// One object with the component that rendered it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RenderedObject {
@@ -183,13 +195,7 @@ pub fn render_planned(plan: &RenderPlan, cluster: &ClusterRef<'_>) -> Result<Clu
     }
     let spec_value = serde_json::to_value(cluster.spec).map_err(ClusterRenderError::Serialize)?;
     crate::spec_checks::check(&spec_value, &generated_secret_names(&topology, cluster.spec))?;
-    let spec_json = serde_json::to_string(cluster.spec).map_err(ClusterRenderError::Serialize)?;
-    let input = RenderInput {
-        cluster: ClusterIdentity { name: cluster.name.to_owned(), namespace: cluster.namespace.to_owned(), uid: cluster.uid.to_owned() },
-        harbor_version: cluster.spec.version.clone(),
-        spec_json,
-        topology: topology.clone(),
-    };
+    let input = plugin_input(cluster, topology.clone())?;
 
     let spec_images = spec_images(&spec_value);
     let rendered = render_in_parallel(&plan.components, |(component, planned)| {
@@ -259,6 +265,16 @@ pub fn render_planned(plan: &RenderPlan, cluster: &ClusterRef<'_>) -> Result<Clu
     let declared = components.iter().filter_map(|(_, r)| r.as_ref().ok()).flat_map(|c| c.secrets.iter().cloned());
     let secrets = crate::secrets::merge(crate::secrets::inventory(cluster.spec, &topology).into_iter().chain(declared))?;
     Ok(ClusterRender { topology, components, secrets, timings })
+}
+
+/// What every plugin receives for `cluster`: its identity, version, spec and topology.
+pub fn plugin_input(cluster: &ClusterRef<'_>, topology: Topology) -> Result<RenderInput, ClusterRenderError> {
+    Ok(RenderInput {
+        cluster: ClusterIdentity { name: cluster.name.to_owned(), namespace: cluster.namespace.to_owned(), uid: cluster.uid.to_owned() },
+        harbor_version: cluster.spec.version.clone(),
+        spec_json: serde_json::to_string(cluster.spec).map_err(ClusterRenderError::Serialize)?,
+        topology,
+    })
 }
 
 /// Renders components on up to one thread per core. Each render is an independent

@@ -139,19 +139,9 @@ pub fn catalog_with_portal(sandbox: &Sandbox, bundled: &Catalog, name: &str, was
 /// The input the host hands every plugin for `cluster` (as `render::render_planned` builds
 /// it), to call a plugin directly, past the host's own spec checks.
 pub fn plugin_input(cluster: &HarborCluster) -> berth::contract::RenderInput {
-    use berth::contract::{ClusterIdentity, RenderInput};
-    let name = cluster.metadata.name.as_deref().unwrap_or_default();
-    let topology = berth::topology::resolve(name, &cluster.spec).unwrap_or_else(|e| panic!("{e}"));
-    RenderInput {
-        cluster: ClusterIdentity {
-            name: name.to_owned(),
-            namespace: cluster.metadata.namespace.as_deref().unwrap_or("default").to_owned(),
-            uid: cluster.metadata.uid.clone().unwrap_or_default(),
-        },
-        harbor_version: cluster.spec.version.clone(),
-        spec_json: serde_json::to_string(&cluster.spec).unwrap_or_else(|e| panic!("{e}")),
-        topology,
-    }
+    let cluster = berth::render::ClusterRef::of(cluster, "default");
+    let topology = berth::topology::resolve(cluster.name, cluster.spec).unwrap_or_else(|e| panic!("{e}"));
+    berth::render::plugin_input(&cluster, topology).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The Harbor chart's portal contract, asserted on `catalog`'s render of minimal.yaml: the
