@@ -36,7 +36,9 @@ pub fn check_spec(spec: &Value) -> Result<(), SchemaViolation> {
 fn check(value: &Value, schema: &Value, field: &str) -> Result<(), SchemaViolation> {
     let Value::Object(schema) = schema else { return Ok(()) };
     let flag = |name: &str| schema.get(name).and_then(Value::as_bool) == Some(true);
-    if flag("x-kubernetes-preserve-unknown-fields") || (value.is_null() && flag("nullable")) {
+    // A null is left to serde, which takes it as "unset" for an optional field and names
+    // the field otherwise (the API server drops nulls of fields that are not nullable).
+    if flag("x-kubernetes-preserve-unknown-fields") || value.is_null() {
         return Ok(());
     }
     let wrong = |expected: &str| {
@@ -135,6 +137,11 @@ mod tests {
         // Flattened pod settings are checked like the component's own fields.
         assert_eq!(field_of(spec(json!({"jobservice": {"nodeSelectr": {}}}))), Some("spec.jobservice.nodeSelectr".to_owned()));
         assert_eq!(field_of(spec(json!({"portal": {"env": [{"name": "A", "valu": "b"}]}}))), Some("spec.portal.env[0].valu".to_owned()));
+    }
+
+    #[test]
+    fn an_explicit_null_is_left_to_serde() {
+        assert_eq!(check_spec(&spec(json!({"portal": {"priorityClassName": null, "replicas": null}}))), Ok(()));
     }
 
     #[test]
