@@ -34,24 +34,6 @@ impl ConditionStatus {
     }
 }
 
-impl RenderError {
-    /// What the plugin said, without the variant's name.
-    pub fn message(&self) -> &str {
-        match self {
-            RenderError::InvalidSpec(i) => &i.message,
-            RenderError::Unsupported(m) | RenderError::Internal(m) => m,
-        }
-    }
-
-    /// The field an invalid spec names, if it is that.
-    pub fn field(&self) -> Option<&str> {
-        match self {
-            RenderError::InvalidSpec(i) => Some(&i.field),
-            _ => None,
-        }
-    }
-}
-
 /// How a plugin's error reads in a log line, status and an Event.
 pub struct DisplayRenderError<'a>(pub &'a RenderError);
 

@@ -69,12 +69,10 @@ pub enum SandboxError {
     #[error("plugin {plugin} describes itself badly: {reason}")]
     BadDescription { plugin: String, reason: String },
 
-    #[error("plugin {plugin} refused to render")]
-    Rejected {
-        plugin: String,
-        #[source]
-        error: crate::contract::RenderError,
-    },
+    // The refusal is in the message, not a source: the generated type's own Display is
+    // its Debug form, which no log line, status or Event should carry.
+    #[error("plugin {plugin} refused to render: {}", crate::contract::DisplayRenderError(error))]
+    Rejected { plugin: String, error: crate::contract::RenderError },
 
     #[error("reading plugin {name:?} from the plugin directory failed")]
     ReadPlugin {
@@ -133,4 +131,22 @@ impl SandboxError {
 /// Turns wasmtime's error into a boxed std error without losing its chain.
 pub(crate) fn boxed(error: wasmtime::Error) -> BoxError {
     error.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contract::{InvalidSpec, RenderError};
+
+    #[test]
+    fn a_refusal_reads_as_the_plugin_said_it_not_as_a_debug_dump() {
+        let invalid = RenderError::InvalidSpec(InvalidSpec { field: "spec.portal.replicas".to_owned(), message: "must be 1".to_owned() });
+        let error = SandboxError::Rejected { plugin: "berth-portal".to_owned(), error: invalid };
+        assert_eq!(
+            crate::error_chain::error_chain(&error),
+            "plugin berth-portal refused to render: invalid spec: spec.portal.replicas: must be 1"
+        );
+        let error = SandboxError::Rejected { plugin: "p".to_owned(), error: RenderError::Unsupported("Harbor 2.9".to_owned()) };
+        assert_eq!(error.to_string(), "plugin p refused to render: unsupported: Harbor 2.9");
+    }
 }

@@ -50,11 +50,6 @@ impl Topology {
             .find(|c| c.component == name)
             .ok_or_else(|| RenderError::Internal(format!("the host's topology has no component {name:?}")))
     }
-
-    /// Whether the cluster renders `component` (a vendor's included).
-    pub fn is_enabled(&self, component: &str) -> bool {
-        self.enabled.iter().any(|c| c == component)
-    }
 }
 
 impl ComponentTopology {

@@ -34,12 +34,6 @@ impl RenderError {
     }
 }
 
-impl Condition {
-    pub fn new(kind: impl Into<String>, status: ConditionStatus, reason: impl Into<String>, message: impl Into<String>) -> Self {
-        Condition { kind: kind.into(), status, reason: reason.into(), message: message.into() }
-    }
-}
-
 /// Describes a bundled plugin: its crate's version, the Harbor versions this release of
 /// Berth deploys (`berth_api::HARBOR_MINORS`, declared once), this contract's version.
 #[macro_export]
