@@ -118,10 +118,12 @@ bench-hostile: test-plugins
 bench-swap: test-plugins
 	$(CARGO) run -q -p berth-tests --bin policy-swap-bench -- 100 5
 
-## crd: regenerate crds/harborclusters.yaml and crds/pluginpolicies.yaml
+## crd: regenerate the CRDs under crds/ (HarborCluster, PluginPolicy, HarborBackup, HarborRestore)
 crd:
 	$(CARGO) run -q -p berth -- crd > crds/harborclusters.yaml
 	$(CARGO) run -q -p berth -- crd --kind PluginPolicy > crds/pluginpolicies.yaml
+	$(CARGO) run -q -p berth -- crd --kind HarborBackup > crds/harborbackups.yaml
+	$(CARGO) run -q -p berth -- crd --kind HarborRestore > crds/harborrestores.yaml
 
 ## clean-plugins: remove the built plugins (target/plugins, target/test-plugins)
 clean-plugins:

@@ -1,4 +1,4 @@
-//! Berth's API: the `HarborCluster` and `PluginPolicy` resources (`berth.dev/v1alpha1`),
+//! Berth's API: the `HarborCluster`, `PluginPolicy`, `HarborBackup` and `HarborRestore` resources (`berth.dev/v1alpha1`),
 //! spec and status, defined once for the host and the plugin SDK.
 //!
 //! Plugins see only the spec (as JSON, through the WIT contract); the status and the
@@ -6,6 +6,8 @@
 
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "kube")]
+pub mod backup;
 pub mod keys;
 #[cfg(feature = "kube")]
 pub mod policy;

@@ -197,6 +197,16 @@ pub const BUNDLED: &[BundledComponent] = &[
         named_by_spec: |spec| Some(&spec.expose.service.name),
         kinds: &["ConfigMap", "Service", "Deployment", "Ingress", "HTTPRoute"],
     },
+    BundledComponent {
+        name: "backup",
+        enabled: |spec| spec.backup.is_some(),
+        // Its Jobs run the database's image (see the database endpoint); it serves nothing.
+        endpoints: &[],
+        // `<fullname>-backup` (its claim and backup Jobs) and `<fullname>-restore-*`.
+        name_suffixes: &["restore"],
+        named_by_spec: no_name,
+        kinds: &["PersistentVolumeClaim", "Job"],
+    },
 ];
 
 /// A kind the controller manages, mapped statically to its API resource: no discovery
@@ -226,6 +236,9 @@ pub const KINDS: &[Kind] = &[
     Kind { group: "apps", version: "v1", kind: "StatefulSet", plural: "statefulsets", prunable: true },
     Kind { group: "networking.k8s.io", version: "v1", kind: "Ingress", plural: "ingresses", prunable: true },
     Kind { group: "gateway.networking.k8s.io", version: "v1", kind: "HTTPRoute", plural: "httproutes", prunable: true },
+    // Only the backup component's task renders return Jobs; those belong to their
+    // HarborBackup or HarborRestore, not to the cluster, so pruning never meets them.
+    Kind { group: "batch", version: "v1", kind: "Job", plural: "jobs", prunable: true },
 ];
 
 /// The bundled component of this name.

@@ -4,17 +4,17 @@
 //! the host's code.
 
 pub use crate::sandbox::bindings::exports::berth::plugin::renderer::{
-    BcryptHtpasswd, ClusterIdentity, ComponentTopology, Condition, ConditionStatus, ContainerImage, DatabaseEndpoint, GeneratedKey,
+    BackupTask, BcryptHtpasswd, ClusterIdentity, ComponentTopology, Condition, ConditionStatus, ContainerImage, DatabaseEndpoint, GeneratedKey,
     GeneratedSecret, InvalidSpec, KeyValue, PluginDescription, RedisEndpoint, RedisIndices, RenderError, RenderInput, RenderOutput,
-    RsaKeyWithCert, SecretKeyRef, SecretNames, SecretValue, Topology,
+    DeleteTask, RestoreTask, RsaKeyWithCert, SecretKeyRef, SecretNames, SecretValue, Task, Topology,
 };
 
-/// The version of the WIT package the host serves (`berth:plugin@0.2.0`). A test keeps
+/// The version of the WIT package the host serves (`berth:plugin@0.3.0`). A test keeps
 /// it equal to the package line of `wit/renderer.wit`.
-pub const CONTRACT_VERSION: &str = "0.2.0";
+pub const CONTRACT_VERSION: &str = "0.3.0";
 
 /// The exported interface name a component of this contract version carries.
-pub const RENDERER_INTERFACE: &str = "berth:plugin/renderer@0.2.0";
+pub const RENDERER_INTERFACE: &str = "berth:plugin/renderer@0.3.0";
 
 impl PluginDescription {
     /// True when `harbor_version` ("2.15.1") is of a "major.minor" it lists.

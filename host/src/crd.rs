@@ -1,5 +1,6 @@
 //! The CustomResourceDefinitions, generated from the Rust types.
 
+use berth_api::backup::{HarborBackup, HarborRestore};
 use berth_api::spec::HarborCluster;
 use kube::CustomResourceExt as _;
 
@@ -78,6 +79,41 @@ pub fn plugin_policy_crd_yaml() -> Result<String, serde_yaml::Error> {
     Ok(format!("{HEADER}{}", serde_yaml::to_string(&crd)?))
 }
 
+/// The HarborBackup CRD as YAML, exactly as checked in under `crds/harborbackups.yaml`.
+pub fn harbor_backup_crd_yaml() -> Result<String, serde_yaml::Error> {
+    plain_crd_yaml(HarborBackup::crd())
+}
+
+/// The HarborRestore CRD as YAML, exactly as checked in under `crds/harborrestores.yaml`.
+pub fn harbor_restore_crd_yaml() -> Result<String, serde_yaml::Error> {
+    plain_crd_yaml(HarborRestore::crd())
+}
+
+fn plain_crd_yaml(crd: impl serde::Serialize) -> Result<String, serde_yaml::Error> {
+    let mut crd = serde_json::to_value(crd).map_err(<serde_yaml::Error as serde::ser::Error>::custom)?;
+    kubernetes_formats(&mut crd);
+    Ok(format!("{HEADER}{}", serde_yaml::to_string(&crd)?))
+}
+
+/// The CRD of `kind` as YAML, as `berth crd --kind KIND` prints it.
+pub fn crd_yaml(kind: &str) -> Option<Result<String, serde_yaml::Error>> {
+    Some(match kind {
+        "HarborCluster" => harbor_cluster_crd_yaml(),
+        "PluginPolicy" => plugin_policy_crd_yaml(),
+        "HarborBackup" => harbor_backup_crd_yaml(),
+        "HarborRestore" => harbor_restore_crd_yaml(),
+        _ => return None,
+    })
+}
+
+/// Every kind `berth crd` knows, with the file under `crds/` that holds its CRD.
+pub const CRD_FILES: &[(&str, &str)] = &[
+    ("HarborCluster", "harborclusters.yaml"),
+    ("PluginPolicy", "pluginpolicies.yaml"),
+    ("HarborBackup", "harborbackups.yaml"),
+    ("HarborRestore", "harborrestores.yaml"),
+];
+
 /// schemars names Rust's unsigned types (`uint8` … `uint64`), which the API server does
 /// not know and warns about on every apply. Each becomes the Kubernetes format that holds
 /// its range, with that range stated.
@@ -114,8 +150,8 @@ mod tests {
 
     #[test]
     fn every_format_is_one_kubernetes_knows() {
-        for yaml in [harbor_cluster_crd_yaml(), plugin_policy_crd_yaml()] {
-            let yaml = yaml.unwrap_or_else(|e| panic!("{e}"));
+        for (kind, _) in CRD_FILES {
+            let yaml = crd_yaml(kind).unwrap_or_else(|| panic!("{kind}")).unwrap_or_else(|e| panic!("{e}"));
             for line in yaml.lines().filter(|l| l.trim_start().starts_with("format:")) {
                 let format = line.trim_start().trim_start_matches("format:").trim();
                 assert!(["int32", "int64", "date-time", "byte", "int-or-string"].contains(&format), "unknown format: {line}");

@@ -10,6 +10,7 @@
 //! - [`names`]: Kubernetes name rules, and bounding outside text.
 //! - [`crd`]: the generated CustomResourceDefinition.
 
+pub mod backup_cli;
 pub mod catalog;
 pub mod components;
 pub mod contract;

@@ -74,9 +74,14 @@ enum Command {
         #[command(subcommand)]
         command: SecretsCommand,
     },
+    /// What the backups of a namespace hold (kubeconfig, or in-cluster config).
+    Backup {
+        #[command(subcommand)]
+        command: BackupCommand,
+    },
     /// Print a CustomResourceDefinition (HarborCluster by default).
     Crd {
-        /// HarborCluster or PluginPolicy.
+        /// HarborCluster, PluginPolicy, HarborBackup or HarborRestore.
         #[arg(long, default_value = "HarborCluster")]
         kind: String,
     },
@@ -104,6 +109,21 @@ enum Command {
         /// Where the Lease lives.
         #[arg(long, env = "POD_NAMESPACE", default_value = "berth-system")]
         leader_election_namespace: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum BackupCommand {
+    /// The HarborBackups of a namespace, newest first: phase, size, completion, location.
+    List {
+        #[arg(short = 'n', long, default_value = "default")]
+        namespace: String,
+    },
+    /// One backup: its status, and every file its manifest lists with size and sha256.
+    Describe {
+        name: String,
+        #[arg(short = 'n', long, default_value = "default")]
+        namespace: String,
     },
 }
 
@@ -161,12 +181,13 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Secrets { command: SecretsCommand::ConvertTokenKey { ref file } } => convert_token_key(file),
+        Command::Backup { ref command } => backup(command),
         Command::Crd { ref kind } => {
-            match kind.as_str() {
-                "HarborCluster" => print!("{}", berth::crd::harbor_cluster_crd_yaml()?),
-                "PluginPolicy" => print!("{}", berth::crd::plugin_policy_crd_yaml()?),
-                other => bail!("--kind must be HarborCluster or PluginPolicy, not {other}"),
-            }
+            let Some(yaml) = berth::crd::crd_yaml(kind) else {
+                let kinds: Vec<&str> = berth::crd::CRD_FILES.iter().map(|(kind, _)| *kind).collect();
+                bail!("--kind must be one of {}, not {kind}", kinds.join(", "));
+            };
+            print!("{}", yaml?);
             Ok(())
         }
         Command::Render { ref file, ref plugins, ref namespace, emit_secrets, ref policy, ref plugin_sources } => {
@@ -359,6 +380,28 @@ fn load_catalog(sandbox: &Sandbox, dir: &PluginDir) -> anyhow::Result<Catalog> {
         bail!("no plugins in {}", dir.path().display());
     }
     Ok(catalog)
+}
+
+/// `berth backup list|describe`: reads HarborBackups with the current kubeconfig.
+fn backup(command: &BackupCommand) -> anyhow::Result<()> {
+    use berth_api::backup::HarborBackup;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the async runtime")?;
+    runtime.block_on(async {
+        let client = kube::Client::try_default().await.context("no Kubernetes configuration (kubeconfig or in-cluster)")?;
+        match command {
+            BackupCommand::List { namespace } => {
+                let api: kube::Api<HarborBackup> = kube::Api::namespaced(client, namespace);
+                let list = api.list(&Default::default()).await.with_context(|| format!("listing HarborBackups in {namespace}"))?;
+                print!("{}", berth::backup_cli::list(&list.items));
+            }
+            BackupCommand::Describe { name, namespace } => {
+                let api: kube::Api<HarborBackup> = kube::Api::namespaced(client, namespace);
+                let backup = api.get(name).await.with_context(|| format!("reading HarborBackup {namespace}/{name}"))?;
+                print!("{}", berth::backup_cli::describe(&backup));
+            }
+        }
+        Ok(())
+    })
 }
 
 /// The operator's runtime: the controller until SIGTERM or Ctrl+C, reconciles in flight

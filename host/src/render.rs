@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
 
 use crate::catalog::Catalog;
-use crate::contract::{ClusterIdentity, Condition, GeneratedSecret, RenderInput, Topology};
+use crate::contract::{ClusterIdentity, Condition, GeneratedSecret, RenderInput, Task, Topology};
 use crate::policy::{ClusterFacts, Planned, RenderPlan, Scope, Selection, SelectionError, Snapshot, Violation};
 use crate::sandbox::{Digest, SandboxError};
 use crate::topology::{self, SpecError};
@@ -267,6 +267,61 @@ pub fn render_planned(plan: &RenderPlan, cluster: &ClusterRef<'_>) -> Result<Clu
     Ok(ClusterRender { topology, components, secrets, timings })
 }
 
+/// Why the Job of a backup, restore or deletion could not be rendered.
+#[derive(Debug, thiserror::Error)]
+pub enum TaskRenderError {
+    #[error(transparent)]
+    Cluster(#[from] ClusterRenderError),
+    #[error("the cluster sets no spec.backup, so no backup component renders its Jobs")]
+    NoBackupComponent,
+    #[error(transparent)]
+    Component(#[from] ComponentError),
+    #[error("component backup: plugin {plugin} returned {found} for the task, not the one Job {job_name}")]
+    NotTheJob { plugin: String, job_name: String, found: String },
+}
+
+/// The one Job of a day-two task (a backup, a restore, a deletion of expired files),
+/// rendered by the `backup` component's plugin of the plan, through the same sandbox,
+/// guardrails and stamp as every other object.
+pub fn render_task(plan: &RenderPlan, cluster: &ClusterRef<'_>, task: Task) -> Result<RenderedObject, TaskRenderError> {
+    const COMPONENT: &str = "backup";
+    let job_name = match &task {
+        Task::Backup(t) => t.job_name.clone(),
+        Task::Restore(t) => t.job_name.clone(),
+        Task::Delete(t) => t.job_name.clone(),
+    };
+    let topology = topology::resolve(cluster.name, cluster.spec).map_err(ClusterRenderError::from)?;
+    let spec_value = serde_json::to_value(cluster.spec).map_err(ClusterRenderError::Serialize)?;
+    crate::spec_checks::check(&spec_value, &generated_secret_names(&topology, cluster.spec)).map_err(ClusterRenderError::from)?;
+    let Some(planned) = plan.get(COMPONENT) else {
+        return Err(TaskRenderError::NoBackupComponent);
+    };
+    let planned = planned.as_ref().map_err(|e| ComponentError::Selection(e.clone()))?;
+    let mut input = plugin_input(cluster, topology.clone())?;
+    input.task = Some(task);
+    let scope = guard_scope(COMPONENT, &topology, cluster.spec, &spec_images(&spec_value));
+    let started = Instant::now();
+    let result = render_component(planned, COMPONENT, &input, cluster, &scope, &spec_value);
+    audit(cluster, COMPONENT, Some(planned), &result, started.elapsed());
+    let mut rendered = result?;
+    let plugin = format!("{}@{}", rendered.plugin, rendered.plugin_version);
+    match rendered.objects.as_slice() {
+        [job] if job.kind() == "Job" && job.name() == job_name => Ok(rendered.objects.remove(0)),
+        objects => Err(TaskRenderError::NotTheJob {
+            plugin,
+            job_name,
+            found: objects.iter().map(|o| format!("{}/{}", o.kind(), o.name())).collect::<Vec<_>>().join(", "),
+        }),
+    }
+}
+
+/// [`render_task`] with the bundled plugins alone: what the backup tests run.
+pub fn render_task_bundled(catalog: &Catalog, cluster: &ClusterRef<'_>, task: Task) -> Result<RenderedObject, TaskRenderError> {
+    let labels = BTreeMap::new();
+    let plan = Snapshot::bundled(catalog).plan(&ClusterFacts { uid: cluster.uid, labels: &labels, spec: cluster.spec });
+    render_task(&plan, cluster, task)
+}
+
 /// What every plugin receives for `cluster`: its identity, version, spec and topology.
 pub fn plugin_input(cluster: &ClusterRef<'_>, topology: Topology) -> Result<RenderInput, ClusterRenderError> {
     Ok(RenderInput {
@@ -274,6 +329,7 @@ pub fn plugin_input(cluster: &ClusterRef<'_>, topology: Topology) -> Result<Rend
         harbor_version: cluster.spec.version.clone(),
         spec_json: serde_json::to_string(cluster.spec).map_err(ClusterRenderError::Serialize)?,
         topology,
+        task: None,
     })
 }
 

@@ -35,6 +35,7 @@ pub const NUMBER_BOUNDS: &[(&str, i64, i64)] = &[
     ("httpsNodePort", 30000, 32767),
     ("authVersion", 1, 3),
     ("chunkSize", 5 << 20, 5 << 30),
+    ("keep", 1, 1000),
 ];
 const DEFAULT_NUMBER_BOUNDS: (i64, i64) = (0, i32::MAX as i64);
 

@@ -4,6 +4,7 @@
 pub mod control_plane;
 pub mod operator;
 pub mod policies;
+pub mod postgres;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -256,6 +257,7 @@ pub fn hostile_input(cluster: &str) -> berth::contract::RenderInput {
         harbor_version: "2.15.1".to_owned(),
         spec_json: spec_json.to_owned(),
         topology: berth::topology::resolve("hostile", &spec).unwrap_or_else(|e| panic!("{e}")),
+        task: None,
     }
 }
 

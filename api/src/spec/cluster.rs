@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::status::HarborClusterStatus;
 
 use super::backing::{DatabaseSpec, RedisSpec};
+use super::backup::BackupSpec;
 use super::components::{ComponentSpec, JobserviceSpec, RegistrySpec, TrivySpec};
 use super::enabled;
 use super::expose::ExposeSpec;
@@ -110,6 +111,11 @@ pub struct HarborClusterSpec {
     /// How users reach Harbor (default: a ClusterIP Service in front of an nginx proxy).
     #[serde(default)]
     pub expose: ExposeSpec,
+
+    /// Backups of the database and the generated Secrets: schedule, retention and
+    /// destination. Absent: no backups.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<BackupSpec>,
 
     /// What deleting the HarborCluster does to its data: `Retain` (default) keeps the
     /// data volumes and generated Secrets (the data-encryption key among them), `Delete`

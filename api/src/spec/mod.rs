@@ -6,12 +6,14 @@
 //! its edge by checking the spec against the CRD's schema, which names the field.
 
 mod backing;
+mod backup;
 mod cluster;
 mod components;
 mod expose;
 mod storage;
 
 pub use backing::*;
+pub use backup::*;
 pub use cluster::*;
 pub use components::*;
 pub use expose::*;

@@ -116,6 +116,7 @@ fn input(spec_json: String, enabled: &[&str]) -> RenderInput {
         harbor_version: "2.15.1".to_owned(),
         spec_json,
         topology: topology(enabled),
+        task: None,
     }
 }
 

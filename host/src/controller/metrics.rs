@@ -19,6 +19,10 @@ pub struct Metrics {
     plugin_renders: Mutex<BTreeMap<PluginRenderKey, (u64, u64)>>,
     /// This replica reconciles (holds the Lease, or runs without leader election).
     leader: AtomicBool,
+    /// Backups and restores: (operation, outcome) -> (count, seconds summed).
+    day_two: Mutex<BTreeMap<(&'static str, &'static str), (u64, f64)>>,
+    /// The last successful backup per cluster ("namespace/name"), as unix seconds.
+    last_backup: Mutex<BTreeMap<String, f64>>,
 }
 
 /// (plugin, version, outcome), counted as renders and their summed microseconds.
@@ -80,6 +84,21 @@ impl Metrics {
         self.writes.lock().map(|w| w.clone()).unwrap_or_default()
     }
 
+    /// A backup or restore ended: `outcome` is "complete" or "failed".
+    pub fn day_two_finished(&self, operation: &'static str, outcome: &'static str, cluster: &str, seconds: f64) {
+        if let Ok(mut runs) = self.day_two.lock() {
+            let entry = runs.entry((operation, outcome)).or_default();
+            entry.0 += 1;
+            entry.1 += seconds;
+        }
+        if operation == "backup" && outcome == "complete" {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or_default();
+            if let Ok(mut last) = self.last_backup.lock() {
+                last.insert(cluster.to_owned(), now);
+            }
+        }
+    }
+
     pub fn total_writes(&self) -> u64 {
         self.writes.lock().map(|w| w.values().sum()).unwrap_or_default()
     }
@@ -128,6 +147,22 @@ impl Metrics {
             writeln!(out, "# HELP berth_api_writes_total Mutating API requests by verb and kind.\n# TYPE berth_api_writes_total counter");
         for ((verb, kind), n) in self.writes() {
             let _ = writeln!(out, "berth_api_writes_total{{verb=\"{verb}\",kind=\"{kind}\"}} {n}");
+        }
+        let _ = writeln!(
+            out,
+            "# HELP berth_day_two_duration_seconds Backups and restores by operation and outcome (count: how many; failed ones are failures).\n# TYPE berth_day_two_duration_seconds summary"
+        );
+        for ((operation, outcome), (count, seconds)) in self.day_two.lock().map(|r| r.clone()).unwrap_or_default() {
+            let labels = format!("operation=\"{operation}\",outcome=\"{outcome}\"");
+            let _ = writeln!(out, "berth_day_two_duration_seconds_sum{{{labels}}} {seconds}");
+            let _ = writeln!(out, "berth_day_two_duration_seconds_count{{{labels}}} {count}");
+        }
+        let _ = writeln!(
+            out,
+            "# HELP berth_backup_last_success_timestamp_seconds When each cluster's last backup completed (seen by this replica).\n# TYPE berth_backup_last_success_timestamp_seconds gauge"
+        );
+        for (cluster, at) in self.last_backup.lock().map(|l| l.clone()).unwrap_or_default() {
+            let _ = writeln!(out, "berth_backup_last_success_timestamp_seconds{{cluster=\"{cluster}\"}} {at}");
         }
         out
     }

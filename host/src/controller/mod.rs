@@ -18,6 +18,7 @@
 //! verdicts, [`policy_sync`] the policy watch.
 
 pub mod apply;
+pub mod backup;
 pub mod child_index;
 pub mod children;
 pub mod cleanup;
@@ -85,6 +86,9 @@ pub struct Context {
     failures: Mutex<HashMap<String, u32>>,
     /// The children's watch caches, per watch scope, once the controllers run.
     children: std::sync::RwLock<Vec<children::ScopeCaches>>,
+    /// Where backup records (copies of the generated Secrets) are kept: the operator's
+    /// own namespace, which outlives any cluster's.
+    pub records_namespace: String,
 }
 
 impl Context {
@@ -99,7 +103,14 @@ impl Context {
             applied: apply::AppliedCache::default(),
             failures: Mutex::default(),
             children: std::sync::RwLock::default(),
+            records_namespace: std::env::var("POD_NAMESPACE").unwrap_or_else(|_| "berth-system".to_owned()),
         }
+    }
+
+    /// Keeps backup records in `namespace` instead of the operator's own.
+    pub fn with_records_namespace(mut self, namespace: impl Into<String>) -> Context {
+        self.records_namespace = namespace.into();
+        self
     }
 
     /// Publishes an Event about the HarborCluster. A failure to publish is logged, never
@@ -286,6 +297,14 @@ pub async fn run_with(ctx: Arc<Context>, options: Options, shutdown: impl Future
         stores.push(store);
         controllers.push(controller);
     }
+    let (backup_stop, backup_stopped) = futures::channel::oneshot::channel::<()>();
+    let backup_stopped = futures::FutureExt::shared(async move {
+        let _ = backup_stopped.await;
+    });
+    let backup_tasks: Vec<_> = if options.namespaces.is_empty() { vec![None] } else { options.namespaces.iter().cloned().map(Some).collect() }
+        .into_iter()
+        .map(|scope| tokio::spawn(backup::run(ctx.clone(), scope, backup_stopped.clone())))
+        .collect();
     let (policy_stop, policy_stopped) = futures::channel::oneshot::channel::<()>();
     let policy_task = follow_policies.map(|policies| {
         tokio::spawn(policy_sync::run(ctx.clone(), policies, stores, requeues, async move {
@@ -298,8 +317,10 @@ pub async fn run_with(ctx: Arc<Context>, options: Options, shutdown: impl Future
             let _ = tx.send(());
         }
         let _ = policy_stop.send(());
+        let _ = backup_stop.send(());
     });
     futures::future::join_all(controllers).await;
+    futures::future::join_all(backup_tasks).await;
     trigger.abort();
     if let Some(task) = policy_task {
         task.abort();

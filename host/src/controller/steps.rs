@@ -40,6 +40,16 @@ impl<'a> Cluster<'a> {
 
 /// The Apply arm of the finalizer.
 pub async fn apply(hc: &HarborCluster, ctx: &Context, namespace: &str, name: &str) -> Result<Action> {
+    // A restore into this cluster brings its Secrets and holds its database users at zero.
+    let restore = super::backup::hold::holding_restore(ctx, namespace, name).await?;
+    let held;
+    let hc = match &restore {
+        Some(_) => {
+            held = super::backup::hold::held(hc);
+            &held
+        }
+        None => hc,
+    };
     let cluster = Cluster::new(hc, namespace, name)?;
     // One snapshot for the whole reconcile: a swap meanwhile takes effect next time.
     let (snapshot, plan) = super::plan(ctx, hc);
@@ -51,12 +61,22 @@ pub async fn apply(hc: &HarborCluster, ctx: &Context, namespace: &str, name: &st
     rollout::judge_canaries(ctx, hc, namespace, &plan, &rendered).await?;
     let live = Live::read(ctx, namespace, name).await?;
     convert_token_key(ctx, &cluster, &rendered, &live).await?;
-    ensure_secrets(ctx, &cluster, &rendered, &live).await?;
+    if restore.is_none() {
+        ensure_secrets(ctx, &cluster, &rendered, &live).await?;
+    }
     let generated_secrets: BTreeSet<String> = rendered.secrets.iter().map(|s| s.name.clone()).collect();
     let applied = components::apply(ctx, &cluster, &plan, rendered.components, &live).await;
     prune_stale(ctx, &cluster, &live, &applied, &generated_secrets).await;
     write_status(ctx, hc, namespace, status::build(hc.metadata.generation, &hc.spec, &applied.reports, &live)).await?;
-    applied.into_action()
+    let next_backup = super::backup::schedule_tick(ctx, hc, namespace, name).await?;
+    let action = applied.into_action()?;
+    // Held: look again soon, to start the components once the restore completed.
+    Ok(match (restore, next_backup) {
+        (Some(_), _) => Action::requeue(std::time::Duration::from_secs(15)),
+        // Succeeded: the resync, or the next scheduled backup if that comes first.
+        (None, Some(next)) => Action::requeue(next.min(super::RESYNC)),
+        (None, None) => action,
+    })
 }
 
 /// Every enabled component through its plugin. A spec the host refuses comes back as

@@ -35,6 +35,7 @@ pub use wit::{
     CONTRACT_VERSION, ClusterIdentity, ComponentTopology, Condition, ConditionStatus, GeneratedKey, GeneratedSecret, InvalidSpec,
     PluginDescription, RenderError, RenderInput, RenderOutput, SecretKeyRef, SecretValue, Topology,
 };
+pub use wit::{BackupTask, DeleteTask, RestoreTask, Task};
 
 use serde::Serialize;
 
@@ -53,6 +54,13 @@ pub trait Renderer {
     fn describe() -> PluginDescription;
     /// Renders the component's objects.
     fn render(request: &RenderRequest) -> Result<Rendered, RenderError>;
+    /// Renders the Job of one backup or restore. Only the `backup` component takes
+    /// tasks; every other renderer keeps this default.
+    fn render_task(request: &RenderRequest, task: &Task) -> Result<Rendered, RenderError> {
+        let _ = (request, task);
+        let description = Self::describe();
+        Err(RenderError::Unsupported(format!("{} renders no backup or restore Jobs", description.name)))
+    }
 }
 
 /// The objects, secrets and conditions a render produces, built up in order.
@@ -104,7 +112,8 @@ impl Rendered {
 
 /// Parses the spec, runs the renderer and returns the contract's output. The export
 /// glue calls this; tests can call it natively.
-pub fn render_input<R: Renderer>(input: RenderInput) -> Result<RenderOutput, RenderError> {
+pub fn render_input<R: Renderer>(mut input: RenderInput) -> Result<RenderOutput, RenderError> {
+    let task = input.task.take();
     let request = parse_request(input)?;
     let description = R::describe();
     if !description.supports_harbor(&request.harbor_version) {
@@ -116,7 +125,11 @@ pub fn render_input<R: Renderer>(input: RenderInput) -> Result<RenderOutput, Ren
             request.harbor_version
         )));
     }
-    R::render(&request).map(Rendered::into_output)
+    match task {
+        None => R::render(&request),
+        Some(task) => R::render_task(&request, &task),
+    }
+    .map(Rendered::into_output)
 }
 
 /// Parses the spec, naming the offending field on error.

@@ -1,0 +1,167 @@
+//! The Jobs of backups, restores and deletions of expired files: named, rendered by the
+//! `backup` component's plugin, created once, and read back.
+
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::ResourceExt as _;
+use kube::api::{Api, ListParams, PostParams};
+use serde_json::Value;
+
+use super::error::{BackupError, Result};
+use crate::contract::Task;
+use crate::controller::{Context, FIELD_MANAGER, HarborCluster};
+use crate::controller::error::is_already_exists;
+use berth_api::backup::BackupManifest;
+use berth_api::spec::BackupSpec;
+
+/// Kubernetes puts a Job's name in a label of its pods: at most 63 characters.
+const MAX_JOB_NAME: usize = 63;
+
+/// `<fullname>-<what>-<name>`, shortened with a hash of the whole when too long (so two
+/// long names never collide).
+pub fn job_name(fullname: &str, what: &str, name: &str) -> String {
+    use sha2::{Digest as _, Sha256};
+    let full = format!("{fullname}-{what}-{name}");
+    if full.len() <= MAX_JOB_NAME {
+        return full;
+    }
+    let hash = hex::encode(Sha256::digest(full.as_bytes()));
+    let keep = full[..MAX_JOB_NAME - 9].trim_end_matches('-').to_owned();
+    format!("{keep}-{}", &hash[..8])
+}
+
+/// Where a backup's files live under the destination: `<namespace>/<cluster>/<backup>`.
+pub fn backup_path(namespace: &str, cluster: &str, backup: &str) -> String {
+    format!("{namespace}/{cluster}/{backup}")
+}
+
+/// The destination as a person reads it in status.
+pub fn location(spec: &BackupSpec, fullname: &str, path: &str) -> String {
+    match (&spec.destination.volume, &spec.destination.s3) {
+        (_, Some(bucket)) => format!("s3://{}/{}{path}", bucket.bucket, bucket.prefix),
+        (Some(volume), None) => {
+            let claim = volume.existing_claim.clone().unwrap_or_else(|| format!("{fullname}-backup"));
+            format!("pvc/{claim}/{path}")
+        }
+        (None, None) => path.to_owned(),
+    }
+}
+
+/// Renders the task's Job for `hc` and creates it, owned by `owner` (none for a deletion,
+/// which outlives its HarborBackup; it then goes `ttl_seconds` after finishing). A Job of
+/// that name that exists already is the same task's: it stands.
+pub async fn create(ctx: &Context, hc: &HarborCluster, task: Task, owner: Option<OwnerReference>, ttl_seconds: Option<i32>) -> Result<String> {
+    let namespace = hc.namespace().ok_or(BackupError::MissingMetadata("HarborCluster", "namespace"))?;
+    let what = match &task {
+        Task::Backup(t) => format!("backup {}", t.name),
+        Task::Restore(t) => format!("restore {}", t.name),
+        Task::Delete(t) => format!("deletion of backup {}'s files", t.name),
+    };
+    let (_, plan) = crate::controller::plan(ctx, hc);
+    let cluster = hc.clone();
+    let ns = namespace.clone();
+    let rendered = tokio::task::spawn_blocking(move || {
+        let name = cluster.name_any();
+        let uid = cluster.uid().unwrap_or_default();
+        crate::render::render_task(&plan, &crate::render::ClusterRef { name: &name, namespace: &ns, uid: &uid, spec: &cluster.spec }, task)
+    })
+    .await
+    .map_err(BackupError::Join)?
+    .map_err(|source| BackupError::Render { what: what.clone(), source })?;
+    let name = rendered.name().to_owned();
+    let mut object = rendered.object;
+    if let Some(Value::Object(metadata)) = object.get_mut("metadata") {
+        if let Some(owner) = owner {
+            let owner = serde_json::to_value(owner).map_err(|source| BackupError::Serialize { what: "an owner reference".to_owned(), source })?;
+            metadata.insert("ownerReferences".to_owned(), Value::Array(vec![owner]));
+        }
+    }
+    if let (Some(ttl), Some(Value::Object(spec))) = (ttl_seconds, object.get_mut("spec")) {
+        spec.insert("ttlSecondsAfterFinished".to_owned(), Value::from(ttl));
+    }
+    let job: Job = serde_json::from_value(Value::Object(object)).map_err(|source| BackupError::Serialize { what: format!("Job {name}"), source })?;
+    ctx.metrics.write("create", "Job");
+    let api: Api<Job> = Api::namespaced(ctx.client.clone(), &namespace);
+    match api.create(&PostParams { field_manager: Some(FIELD_MANAGER.to_owned()), ..PostParams::default() }, &job).await {
+        Ok(_) => tracing::info!(namespace = %namespace, job = %name, task = %what, "created the Job"),
+        Err(e) if is_already_exists(&e) => {}
+        Err(e) => return Err(BackupError::kube(format!("creating Job {namespace}/{name}"))(e)),
+    }
+    Ok(name)
+}
+
+/// Where a Job is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobState {
+    Running,
+    Succeeded,
+    Failed(String),
+}
+
+/// A Job's state from its conditions (`Complete`, `Failed`), as the Job controller sets them.
+pub fn state(job: &Job) -> JobState {
+    let conditions = job.status.as_ref().and_then(|s| s.conditions.as_ref());
+    for condition in conditions.into_iter().flatten() {
+        if condition.status != "True" {
+            continue;
+        }
+        match condition.type_.as_str() {
+            "Complete" => return JobState::Succeeded,
+            "Failed" => {
+                let reason = condition.reason.clone().unwrap_or_default();
+                let message = condition.message.clone().unwrap_or_default();
+                return JobState::Failed(format!("{reason}: {message}").trim_matches([' ', ':']).to_owned());
+            }
+            _ => {}
+        }
+    }
+    JobState::Running
+}
+
+/// The manifest a backup Job's `backup` container left as its termination message.
+pub async fn manifest(ctx: &Context, namespace: &str, job: &str) -> Result<Option<BackupManifest>> {
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), namespace);
+    let selector = format!("batch.kubernetes.io/job-name={job}");
+    let list = pods.list(&ListParams::default().labels(&selector)).await.map_err(BackupError::kube(format!("listing the pods of Job {namespace}/{job}")))?;
+    for pod in list.items {
+        let Some(status) = pod.status else { continue };
+        let statuses = status.init_container_statuses.into_iter().flatten().chain(status.container_statuses.into_iter().flatten());
+        for container in statuses.filter(|c| c.name == "backup") {
+            let message = container.state.and_then(|s| s.terminated).and_then(|t| t.message);
+            if let Some(manifest) = message.and_then(|m| serde_json::from_str::<BackupManifest>(m.trim()).ok()) {
+                return Ok(Some(manifest));
+            }
+        }
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_job_name_is_shortened_with_a_hash_and_stays_unique() {
+        assert_eq!(job_name("demo-harbor", "backup", "nightly"), "demo-harbor-backup-nightly");
+        let long = "x".repeat(60);
+        let a = job_name("demo-harbor", "backup", &format!("{long}a"));
+        let b = job_name("demo-harbor", "backup", &format!("{long}b"));
+        assert!(a.len() <= MAX_JOB_NAME && b.len() <= MAX_JOB_NAME, "{a} {b}");
+        assert_ne!(a, b);
+        assert!(a.starts_with("demo-harbor-backup-"));
+    }
+
+    #[test]
+    fn a_job_is_running_until_a_condition_says_otherwise() {
+        let job = |conditions: serde_json::Value| -> Job {
+            serde_json::from_value(serde_json::json!({"metadata": {"name": "j"}, "status": {"conditions": conditions}})).unwrap()
+        };
+        assert_eq!(state(&job(serde_json::json!([]))), JobState::Running);
+        assert_eq!(state(&job(serde_json::json!([{"type": "Complete", "status": "True"}]))), JobState::Succeeded);
+        assert_eq!(
+            state(&job(serde_json::json!([{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit"}]))),
+            JobState::Failed("BackoffLimitExceeded: Job has reached the specified backoff limit".to_owned())
+        );
+    }
+}

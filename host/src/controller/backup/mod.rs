@@ -1,0 +1,118 @@
+//! Backups and restores, orchestrated by the host and rendered by the `backup`
+//! component's plugin: the host creates the Jobs the plugin renders, follows them, keeps
+//! the generated Secrets on record and applies retention; it never reads or writes the
+//! backup's data itself.
+//!
+//! Modules: [`schedule`] cron schedules and the due backup, [`take`] one HarborBackup,
+//! [`restore`] one HarborRestore, [`hold`] what a restore asks of its cluster's
+//! reconcile, [`escrow`] the backup's record beside the operator, [`jobs`] the Jobs,
+//! [`retention`] deleting expired backups, [`status`] status and Events, [`error`] the
+//! error type.
+
+pub mod error;
+pub mod escrow;
+pub mod hold;
+pub mod jobs;
+pub mod restore;
+pub mod retention;
+pub mod schedule;
+pub mod status;
+pub mod take;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt as _;
+use k8s_openapi::api::batch::v1::Job;
+use kube::api::{Api, ObjectMeta, PostParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::watcher;
+
+pub use error::BackupError;
+
+use super::error::{Error, is_already_exists};
+use super::{Context, FIELD_MANAGER, HarborCluster};
+use berth_api::backup::{HarborBackup, HarborBackupSpec, HarborRestore};
+
+/// Label of the HarborBackups a schedule created.
+pub const SCHEDULED_LABEL: &str = "berth.dev/scheduled";
+
+/// Runs the HarborBackup and HarborRestore controllers for `namespace` (all when `None`)
+/// until `shutdown` resolves.
+pub async fn run(ctx: Arc<Context>, namespace: Option<String>, shutdown: impl Future<Output = ()> + Send + Sync + Clone + 'static) {
+    let client = ctx.client.clone();
+    let (backups, restores, jobs) = match namespace.as_deref() {
+        Some(ns) => (Api::<HarborBackup>::namespaced(client.clone(), ns), Api::<HarborRestore>::namespaced(client.clone(), ns), Api::<Job>::namespaced(client, ns)),
+        None => (Api::all(client.clone()), Api::all(client.clone()), Api::all(client)),
+    };
+    let config = || watcher::Config::default().any_semantic();
+    let backup_controller = Controller::new(backups, config())
+        .owns(jobs.clone(), config())
+        .graceful_shutdown_on(shutdown.clone())
+        .run(take::reconcile, error_policy, ctx.clone())
+        .for_each(|_| async {});
+    let restore_controller = Controller::new(restores, config())
+        .owns(jobs, config())
+        .graceful_shutdown_on(shutdown)
+        .run(restore::reconcile, error_policy, ctx)
+        .for_each(|_| async {});
+    tracing::info!(namespace = namespace.as_deref().unwrap_or("(all namespaces)"), "backup and restore controllers started");
+    futures::join!(backup_controller, restore_controller);
+}
+
+fn error_policy<K: kube::Resource>(object: Arc<K>, error: &BackupError, ctx: Arc<Context>) -> Action {
+    ctx.metrics.failure("backup");
+    tracing::warn!(object = %object.meta().name.clone().unwrap_or_default(), namespace = ?object.meta().namespace, error = %error, error_chain = ?error, "backup or restore reconcile failed");
+    Action::requeue(Duration::from_secs(30))
+}
+
+/// The schedule step of a HarborCluster's reconcile: creates the HarborBackup of the
+/// latest due time if none was made since (once after an outage, however many runs it
+/// missed; never for a time before the cluster existed). Returns when to look again.
+pub async fn schedule_tick(ctx: &Context, hc: &HarborCluster, namespace: &str, name: &str) -> Result<Option<Duration>, Error> {
+    let Some(text) = hc.spec.backup.as_ref().and_then(|b| b.schedule.as_deref()) else {
+        return Ok(None);
+    };
+    let schedule = match schedule::Schedule::parse(text) {
+        Ok(schedule) => schedule,
+        Err(why) => {
+            tracing::warn!(cluster = name, namespace, error = %why, "spec.backup.schedule is not a cron schedule; no backups are scheduled");
+            return Ok(None);
+        }
+    };
+    let now = k8s_openapi::jiff::Timestamp::now();
+    let next = schedule.next_after(now).map(|next| Duration::from_secs_f64(next.duration_since(now).as_secs_f64().max(1.0)));
+    let created = hc.metadata.creation_timestamp.as_ref().map(|t| t.0);
+    let Some(due) = schedule.latest_at_or_before(now).filter(|due| created.is_none_or(|c| *due >= c)) else {
+        return Ok(next);
+    };
+    let api: Api<HarborBackup> = Api::namespaced(ctx.client.clone(), namespace);
+    let existing = api.list(&Default::default()).await.map_err(Error::kube(format!("listing HarborBackups in {namespace}")))?;
+    let taken_since = existing.items.iter().filter(|b| b.spec.cluster == name).any(|b| b.metadata.creation_timestamp.as_ref().is_some_and(|t| t.0 >= due));
+    if taken_since {
+        return Ok(next);
+    }
+    let stamp = due.strftime("%Y%m%d-%H%M").to_string();
+    let backup_name = format!("{name}-{stamp}");
+    let backup = HarborBackup {
+        metadata: ObjectMeta {
+            name: Some(backup_name.clone()),
+            namespace: Some(namespace.to_owned()),
+            labels: Some([(SCHEDULED_LABEL.to_owned(), "true".to_owned()), (crate::labels::CLUSTER_LABEL.to_owned(), name.to_owned())].into()),
+            ..ObjectMeta::default()
+        },
+        spec: HarborBackupSpec { cluster: name.to_owned() },
+        status: None,
+    };
+    ctx.metrics.write("create", "HarborBackup");
+    match api.create(&PostParams { field_manager: Some(FIELD_MANAGER.to_owned()), ..PostParams::default() }, &backup).await {
+        Ok(_) => {
+            tracing::info!(cluster = name, namespace, backup = %backup_name, due = %due, "scheduled backup created");
+            ctx.event(hc, kube::runtime::events::EventType::Normal, "BackupScheduled", "Create", &format!("HarborBackup {backup_name} for {due}")).await;
+        }
+        Err(e) if is_already_exists(&e) => {}
+        Err(e) => return Err(Error::kube(format!("creating HarborBackup {namespace}/{backup_name}"))(e)),
+    }
+    Ok(next)
+}
