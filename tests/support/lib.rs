@@ -2,6 +2,7 @@
 //! and rendering an example file through the bundled plugins.
 
 pub mod control_plane;
+pub mod job_runner;
 pub mod operator;
 pub mod policies;
 pub mod postgres;
