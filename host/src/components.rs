@@ -299,6 +299,9 @@ mod tests {
 
     #[test]
     fn the_default_guardrail_allows_what_the_bundled_plugins_return_and_no_secret() {
-        assert_eq!(bundled_kinds(), ["ConfigMap", "PersistentVolumeClaim", "Service", "Deployment", "StatefulSet", "Ingress", "HTTPRoute"]);
+        assert_eq!(
+            bundled_kinds(),
+            ["ConfigMap", "PersistentVolumeClaim", "Service", "Deployment", "StatefulSet", "Ingress", "HTTPRoute", "Job"]
+        );
     }
 }

@@ -4,9 +4,9 @@
 //! the host's code.
 
 pub use crate::sandbox::bindings::exports::berth::plugin::renderer::{
-    BackupTask, BcryptHtpasswd, ClusterIdentity, ComponentTopology, Condition, ConditionStatus, ContainerImage, DatabaseEndpoint, GeneratedKey,
-    GeneratedSecret, InvalidSpec, KeyValue, PluginDescription, RedisEndpoint, RedisIndices, RenderError, RenderInput, RenderOutput,
-    DeleteTask, RestoreTask, RsaKeyWithCert, SecretKeyRef, SecretNames, SecretValue, Task, Topology,
+    BackupTask, BcryptHtpasswd, ClusterIdentity, ComponentTopology, Condition, ConditionStatus, ContainerImage, DatabaseEndpoint,
+    DeleteTask, GeneratedKey, GeneratedSecret, InvalidSpec, KeyValue, PluginDescription, RedisEndpoint, RedisIndices, RenderError,
+    RenderInput, RenderOutput, RestoreTask, RsaKeyWithCert, SecretKeyRef, SecretNames, SecretValue, Task, Topology,
 };
 
 /// The version of the WIT package the host serves (`berth:plugin@0.3.0`). A test keeps

@@ -154,6 +154,10 @@ mod tests {
             let yaml = crd_yaml(kind).unwrap_or_else(|| panic!("{kind}")).unwrap_or_else(|e| panic!("{e}"));
             for line in yaml.lines().filter(|l| l.trim_start().starts_with("format:")) {
                 let format = line.trim_start().trim_start_matches("format:").trim();
+                // A property named "format" (a backup manifest's) has its schema below it.
+                if format.is_empty() {
+                    continue;
+                }
                 assert!(["int32", "int64", "date-time", "byte", "int-or-string"].contains(&format), "unknown format: {line}");
             }
         }

@@ -274,8 +274,9 @@ pub enum TaskRenderError {
     Cluster(#[from] ClusterRenderError),
     #[error("the cluster sets no spec.backup, so no backup component renders its Jobs")]
     NoBackupComponent,
+    /// Boxed: a component error is large, and this travels in every task's Result.
     #[error(transparent)]
-    Component(#[from] ComponentError),
+    Component(Box<ComponentError>),
     #[error("component backup: plugin {plugin} returned {found} for the task, not the one Job {job_name}")]
     NotTheJob { plugin: String, job_name: String, found: String },
 }
@@ -296,14 +297,14 @@ pub fn render_task(plan: &RenderPlan, cluster: &ClusterRef<'_>, task: Task) -> R
     let Some(planned) = plan.get(COMPONENT) else {
         return Err(TaskRenderError::NoBackupComponent);
     };
-    let planned = planned.as_ref().map_err(|e| ComponentError::Selection(e.clone()))?;
+    let planned = planned.as_ref().map_err(|e| TaskRenderError::Component(Box::new(ComponentError::Selection(e.clone()))))?;
     let mut input = plugin_input(cluster, topology.clone())?;
     input.task = Some(task);
     let scope = guard_scope(COMPONENT, &topology, cluster.spec, &spec_images(&spec_value));
     let started = Instant::now();
     let result = render_component(planned, COMPONENT, &input, cluster, &scope, &spec_value);
     audit(cluster, COMPONENT, Some(planned), &result, started.elapsed());
-    let mut rendered = result?;
+    let mut rendered = result.map_err(|e| TaskRenderError::Component(Box::new(e)))?;
     let plugin = format!("{}@{}", rendered.plugin, rendered.plugin_version);
     match rendered.objects.as_slice() {
         [job] if job.kind() == "Job" && job.name() == job_name => Ok(rendered.objects.remove(0)),

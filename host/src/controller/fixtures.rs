@@ -157,6 +157,13 @@ impl Expect {
         expect
     }
 
+    /// The LIST of the namespace's HarborRestores, answered empty: nothing holds the cluster.
+    pub fn no_restores() -> Expect {
+        let list =
+            json!({"apiVersion": "berth.dev/v1alpha1", "kind": "HarborRestoreList", "metadata": {"resourceVersion": "1"}, "items": []});
+        Expect::new(Method::GET, "/apis/berth.dev/v1alpha1/namespaces/registry/harborrestores".to_owned(), Answer::Json(list))
+    }
+
     /// A metadata-only GET of one object, answered 404: it does not exist.
     pub fn lookup(kind: &ChildKind, name: &str) -> Expect {
         let mut expect = Expect::new(Method::GET, format!("{}/{name}", collection(kind)), Answer::Refuse(404, "not found"));
@@ -224,9 +231,10 @@ pub fn kind(api_version: &str, kind: &str) -> &'static ChildKind {
     child_kind(api_version, kind).unwrap_or_else(|| panic!("{api_version} {kind} is not a child kind"))
 }
 
-/// The nine LISTs that read a cluster's children, in the controller's kind order.
+/// What a reconcile reads first: whether a HarborRestore holds the cluster (none), then
+/// the LISTs of the cluster's children, in the controller's kind order.
 pub fn reads(live: &[Value]) -> Vec<Expect> {
-    CHILD_KINDS.iter().map(|kind| Expect::list(kind, live)).collect()
+    std::iter::once(Expect::no_restores()).chain(CHILD_KINDS.iter().map(|kind| Expect::list(kind, live))).collect()
 }
 
 /// A child of the cluster as the API server lists it. `owner` gives it this

@@ -20,10 +20,13 @@ pub struct Metrics {
     /// This replica reconciles (holds the Lease, or runs without leader election).
     leader: AtomicBool,
     /// Backups and restores: (operation, outcome) -> (count, seconds summed).
-    day_two: Mutex<BTreeMap<(&'static str, &'static str), (u64, f64)>>,
+    day_two: Mutex<BTreeMap<DayTwoKey, (u64, f64)>>,
     /// The last successful backup per cluster ("namespace/name"), as unix seconds.
     last_backup: Mutex<BTreeMap<String, f64>>,
 }
+
+/// (operation, outcome) of a backup or restore.
+type DayTwoKey = (&'static str, &'static str);
 
 /// (plugin, version, outcome), counted as renders and their summed microseconds.
 type PluginRenderKey = (String, String, &'static str);
@@ -194,5 +197,19 @@ mod tests {
         assert!(text.contains("berth_reconciles_total 1"));
         assert!(text.contains("berth_api_writes_total{verb=\"patch\",kind=\"Deployment\"} 1"));
         assert!(text.contains("berth_reconcile_failures_total{error=\"kube\"} 1"));
+    }
+
+    #[test]
+    fn backups_and_restores_are_counted_by_outcome_and_the_last_success_is_kept() {
+        let m = Metrics::default();
+        m.day_two_finished("backup", "complete", "registry/demo", 12.5);
+        m.day_two_finished("backup", "failed", "registry/demo", 2.0);
+        m.day_two_finished("restore", "complete", "dr/demo", 30.0);
+        let text = m.prometheus_text();
+        assert!(text.contains("berth_day_two_duration_seconds_count{operation=\"backup\",outcome=\"complete\"} 1"), "{text}");
+        assert!(text.contains("berth_day_two_duration_seconds_sum{operation=\"backup\",outcome=\"failed\"} 2"), "{text}");
+        assert!(text.contains("berth_day_two_duration_seconds_count{operation=\"restore\",outcome=\"complete\"} 1"), "{text}");
+        assert!(text.contains("berth_backup_last_success_timestamp_seconds{cluster=\"registry/demo\"} "), "{text}");
+        assert!(!text.contains("cluster=\"dr/demo\""), "a restore is no backup: {text}");
     }
 }

@@ -301,10 +301,11 @@ pub async fn run_with(ctx: Arc<Context>, options: Options, shutdown: impl Future
     let backup_stopped = futures::FutureExt::shared(async move {
         let _ = backup_stopped.await;
     });
-    let backup_tasks: Vec<_> = if options.namespaces.is_empty() { vec![None] } else { options.namespaces.iter().cloned().map(Some).collect() }
-        .into_iter()
-        .map(|scope| tokio::spawn(backup::run(ctx.clone(), scope, backup_stopped.clone())))
-        .collect();
+    let backup_tasks: Vec<_> =
+        if options.namespaces.is_empty() { vec![None] } else { options.namespaces.iter().cloned().map(Some).collect() }
+            .into_iter()
+            .map(|scope| tokio::spawn(backup::run(ctx.clone(), scope, backup_stopped.clone())))
+            .collect();
     let (policy_stop, policy_stopped) = futures::channel::oneshot::channel::<()>();
     let policy_task = follow_policies.map(|policies| {
         tokio::spawn(policy_sync::run(ctx.clone(), policies, stores, requeues, async move {
@@ -373,6 +374,16 @@ where
     for (kind, stream) in child_streams {
         controller = controller.owns_stream_with(stream, kind.api_resource());
     }
+    // A HarborRestore holds its cluster (and lets it go when it completes): each of its
+    // changes wakes the cluster it names.
+    let restores: Api<berth_api::backup::HarborRestore> = match namespace.as_deref() {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let controller = controller.watches(restores, watcher::Config::default().any_semantic(), |restore| {
+        let namespace = restore.namespace()?;
+        Some(kube::runtime::reflector::ObjectRef::new(&restore.spec.cluster).within(&namespace))
+    });
     let mut controller = controller
         .reconcile_on(requeued)
         .with_config(controller::Config::default().concurrency(options.concurrency).debounce(options.debounce))

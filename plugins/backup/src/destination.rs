@@ -14,7 +14,10 @@ use berth_sdk::{RenderError, Topology};
 /// Where backups of one cluster are written.
 pub enum Destination<'s> {
     /// A claim: `<fullname>-backup`, or the spec's existing one.
-    Volume { claim: String, existing: bool },
+    Volume {
+        claim: String,
+        existing: bool,
+    },
     Bucket(&'s BackupBucket),
 }
 
@@ -44,7 +47,11 @@ impl<'s> Destination<'s> {
     }
 
     /// The claim the ordinary render creates, if Berth makes it.
-    pub fn claim_to_create(&self, spec: &BackupSpec, labels: &BTreeMap<String, String>) -> Result<Option<PersistentVolumeClaim>, RenderError> {
+    pub fn claim_to_create(
+        &self,
+        spec: &BackupSpec,
+        labels: &BTreeMap<String, String>,
+    ) -> Result<Option<PersistentVolumeClaim>, RenderError> {
         let (Destination::Volume { claim, existing: false }, Some(volume)) = (self, &spec.destination.volume) else {
             return Ok(None);
         };

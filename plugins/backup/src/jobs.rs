@@ -35,7 +35,9 @@ pub fn backup_job(req: &RenderRequest, destination: &Destination<'_>, task: &Bac
     let dump = tools_container("backup", req, crate::BACKUP_SCRIPT, env)?;
     let (init, main) = match destination {
         Destination::Volume { .. } => (vec![], vec![dump]),
-        Destination::Bucket(bucket) => (vec![dump], vec![bucket_container("upload", &req.topology, bucket, crate::UPLOAD_SCRIPT, &task.path)]),
+        Destination::Bucket(bucket) => {
+            (vec![dump], vec![bucket_container("upload", &req.topology, bucket, crate::UPLOAD_SCRIPT, &task.path)])
+        }
     };
     Ok(job(req, &task.job_name, destination, init, main))
 }
@@ -102,7 +104,9 @@ fn tools_container(name: &str, req: &RenderRequest, script: &str, env: Vec<EnvVa
         _ => req.topology.component("database")?.image("database")?.to_owned(),
     };
     let mut mounts = vec![mount("backup", BACKUP_ROOT, false), mount("tmp", "/tmp", false)];
-    mounts.extend(generated_secrets(req).iter().enumerate().map(|(i, name)| mount(&format!("secret-{i}"), &format!("{SECRETS_DIR}/{name}"), true)));
+    mounts.extend(
+        generated_secrets(req).iter().enumerate().map(|(i, name)| mount(&format!("secret-{i}"), &format!("{SECRETS_DIR}/{name}"), true)),
+    );
     Ok(Container {
         name: name.to_owned(),
         image: Some(image),
@@ -151,7 +155,8 @@ fn mount(volume: &str, path: &str, read_only: bool) -> VolumeMount {
 
 fn job(req: &RenderRequest, name: &str, destination: &Destination<'_>, init: Vec<Container>, main: Vec<Container>) -> Job {
     let labels = crate::labels(&req.topology);
-    let mut volumes = vec![destination.volume("backup"), Volume { name: "tmp".to_owned(), empty_dir: Some(Default::default()), ..Volume::default() }];
+    let mut volumes =
+        vec![destination.volume("backup"), Volume { name: "tmp".to_owned(), empty_dir: Some(Default::default()), ..Volume::default() }];
     volumes.extend(generated_secrets(req).into_iter().enumerate().map(|(i, secret)| Volume {
         name: format!("secret-{i}"),
         secret: Some(SecretVolumeSource { secret_name: Some(secret), default_mode: Some(0o440), ..SecretVolumeSource::default() }),
@@ -175,13 +180,9 @@ fn job(req: &RenderRequest, name: &str, destination: &Destination<'_>, init: Vec
             // A failed backup is reported, not retried behind the operator's back.
             backoff_limit: Some(0),
             active_deadline_seconds: Some(DEADLINE_SECONDS),
-            template: PodTemplateSpec {
-                metadata: Some(ObjectMeta { labels: Some(labels), ..ObjectMeta::default() }),
-                spec: Some(pod),
-            },
+            template: PodTemplateSpec { metadata: Some(ObjectMeta { labels: Some(labels), ..ObjectMeta::default() }), spec: Some(pod) },
             ..JobSpec::default()
         }),
         ..Job::default()
     }
 }
-

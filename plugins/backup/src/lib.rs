@@ -54,7 +54,8 @@ impl Renderer for Backup {
     }
 
     fn render_task(req: &RenderRequest, task: &Task) -> Result<Rendered, RenderError> {
-        let spec = req.spec.backup.as_ref().ok_or_else(|| RenderError::invalid("spec.backup", "is not set: this cluster takes no backups"))?;
+        let spec =
+            req.spec.backup.as_ref().ok_or_else(|| RenderError::invalid("spec.backup", "is not set: this cluster takes no backups"))?;
         check(spec)?;
         let destination = Destination::of(spec, &req.topology)?;
         let job = match task {

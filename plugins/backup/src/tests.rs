@@ -117,11 +117,28 @@ fn the_restore_job_checks_the_dump_it_was_given() {
     assert_eq!(container["name"], "restore");
     assert_eq!(container["command"][2], crate::RESTORE_SCRIPT);
     assert!(env(container).iter().any(|(n, e)| n == "DUMP_SHA256" && e["value"] == "a".repeat(64)));
-    let bad = Task::Restore(RestoreTask { dump_sha256: "x; rm -rf /".into(), ..match restore_task() {
-        Task::Restore(r) => r,
-        Task::Backup(_) => unreachable!(),
-    } });
+    let bad = Task::Restore(RestoreTask {
+        name: "back".into(),
+        job_name: "demo-harbor-restore-back".into(),
+        path: "registry/demo/nightly".into(),
+        dump_sha256: "x; rm -rf /".into(),
+    });
     assert!(matches!(Backup::render_task(&request, &bad), Err(RenderError::Internal(_))));
+}
+
+#[test]
+fn a_deletion_job_removes_one_backup_path_and_mounts_no_secret() {
+    let request = berth_tests::plugin_request(spec(json!({"destination": {"volume": {}}})));
+    let task = Task::Delete(berth_sdk::DeleteTask {
+        name: "old".into(),
+        job_name: "demo-harbor-backup-delete-old".into(),
+        path: "registry/demo/old".into(),
+    });
+    let job = &objects(Backup::render_task(&request, &task))[0];
+    let container = &job["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(container["command"][2], crate::DELETE_SCRIPT);
+    let mounts: Vec<&str> = container["volumeMounts"].as_array().unwrap().iter().map(|m| m["mountPath"].as_str().unwrap()).collect();
+    assert_eq!(mounts, ["/backup", "/tmp"]);
 }
 
 #[test]

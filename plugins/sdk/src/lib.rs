@@ -31,11 +31,11 @@ pub use berth_api as api;
 pub use berth_api::spec;
 pub use k8s_openapi;
 pub use spec::HarborClusterSpec;
+pub use wit::{BackupTask, DeleteTask, RestoreTask, Task};
 pub use wit::{
     CONTRACT_VERSION, ClusterIdentity, ComponentTopology, Condition, ConditionStatus, GeneratedKey, GeneratedSecret, InvalidSpec,
     PluginDescription, RenderError, RenderInput, RenderOutput, SecretKeyRef, SecretValue, Topology,
 };
-pub use wit::{BackupTask, DeleteTask, RestoreTask, Task};
 
 use serde::Serialize;
 

@@ -130,7 +130,9 @@ async fn write(ctx: &Context, record: &Record) -> Result<()> {
 pub async fn find(ctx: &Context, namespace: &str, backup: &str) -> Result<Option<Record>> {
     let name = record_name(namespace, backup);
     let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &ctx.records_namespace);
-    let Some(secret) = api.get_opt(&name).await.map_err(BackupError::kube(format!("reading backup record {}/{name}", ctx.records_namespace)))? else {
+    let Some(secret) =
+        api.get_opt(&name).await.map_err(BackupError::kube(format!("reading backup record {}/{name}", ctx.records_namespace)))?
+    else {
         return Ok(None);
     };
     let Some(data) = secret.data.as_ref().and_then(|d| d.get(DATA_KEY)) else {

@@ -10,8 +10,8 @@ use serde_json::Value;
 
 use super::error::{BackupError, Result};
 use crate::contract::Task;
-use crate::controller::{Context, FIELD_MANAGER, HarborCluster};
 use crate::controller::error::is_already_exists;
+use crate::controller::{Context, FIELD_MANAGER, HarborCluster};
 use berth_api::backup::BackupManifest;
 use berth_api::spec::BackupSpec;
 
@@ -51,7 +51,13 @@ pub fn location(spec: &BackupSpec, fullname: &str, path: &str) -> String {
 /// Renders the task's Job for `hc` and creates it, owned by `owner` (none for a deletion,
 /// which outlives its HarborBackup; it then goes `ttl_seconds` after finishing). A Job of
 /// that name that exists already is the same task's: it stands.
-pub async fn create(ctx: &Context, hc: &HarborCluster, task: Task, owner: Option<OwnerReference>, ttl_seconds: Option<i32>) -> Result<String> {
+pub async fn create(
+    ctx: &Context,
+    hc: &HarborCluster,
+    task: Task,
+    owner: Option<OwnerReference>,
+    ttl_seconds: Option<i32>,
+) -> Result<String> {
     let namespace = hc.namespace().ok_or(BackupError::MissingMetadata("HarborCluster", "namespace"))?;
     let what = match &task {
         Task::Backup(t) => format!("backup {}", t.name),
@@ -71,16 +77,16 @@ pub async fn create(ctx: &Context, hc: &HarborCluster, task: Task, owner: Option
     .map_err(|source| BackupError::Render { what: what.clone(), source })?;
     let name = rendered.name().to_owned();
     let mut object = rendered.object;
-    if let Some(Value::Object(metadata)) = object.get_mut("metadata") {
-        if let Some(owner) = owner {
-            let owner = serde_json::to_value(owner).map_err(|source| BackupError::Serialize { what: "an owner reference".to_owned(), source })?;
-            metadata.insert("ownerReferences".to_owned(), Value::Array(vec![owner]));
-        }
+    if let (Some(Value::Object(metadata)), Some(owner)) = (object.get_mut("metadata"), owner) {
+        let owner =
+            serde_json::to_value(owner).map_err(|source| BackupError::Serialize { what: "an owner reference".to_owned(), source })?;
+        metadata.insert("ownerReferences".to_owned(), Value::Array(vec![owner]));
     }
     if let (Some(ttl), Some(Value::Object(spec))) = (ttl_seconds, object.get_mut("spec")) {
         spec.insert("ttlSecondsAfterFinished".to_owned(), Value::from(ttl));
     }
-    let job: Job = serde_json::from_value(Value::Object(object)).map_err(|source| BackupError::Serialize { what: format!("Job {name}"), source })?;
+    let job: Job =
+        serde_json::from_value(Value::Object(object)).map_err(|source| BackupError::Serialize { what: format!("Job {name}"), source })?;
     ctx.metrics.write("create", "Job");
     let api: Api<Job> = Api::namespaced(ctx.client.clone(), &namespace);
     match api.create(&PostParams { field_manager: Some(FIELD_MANAGER.to_owned()), ..PostParams::default() }, &job).await {
@@ -123,7 +129,10 @@ pub fn state(job: &Job) -> JobState {
 pub async fn manifest(ctx: &Context, namespace: &str, job: &str) -> Result<Option<BackupManifest>> {
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), namespace);
     let selector = format!("batch.kubernetes.io/job-name={job}");
-    let list = pods.list(&ListParams::default().labels(&selector)).await.map_err(BackupError::kube(format!("listing the pods of Job {namespace}/{job}")))?;
+    let list = pods
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .map_err(BackupError::kube(format!("listing the pods of Job {namespace}/{job}")))?;
     for pod in list.items {
         let Some(status) = pod.status else { continue };
         let statuses = status.init_container_statuses.into_iter().flatten().chain(status.container_statuses.into_iter().flatten());
@@ -160,7 +169,9 @@ mod tests {
         assert_eq!(state(&job(serde_json::json!([]))), JobState::Running);
         assert_eq!(state(&job(serde_json::json!([{"type": "Complete", "status": "True"}]))), JobState::Succeeded);
         assert_eq!(
-            state(&job(serde_json::json!([{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit"}]))),
+            state(&job(
+                serde_json::json!([{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit"}])
+            )),
             JobState::Failed("BackoffLimitExceeded: Job has reached the specified backoff limit".to_owned())
         );
     }

@@ -43,7 +43,11 @@ pub const SCHEDULED_LABEL: &str = "berth.dev/scheduled";
 pub async fn run(ctx: Arc<Context>, namespace: Option<String>, shutdown: impl Future<Output = ()> + Send + Sync + Clone + 'static) {
     let client = ctx.client.clone();
     let (backups, restores, jobs) = match namespace.as_deref() {
-        Some(ns) => (Api::<HarborBackup>::namespaced(client.clone(), ns), Api::<HarborRestore>::namespaced(client.clone(), ns), Api::<Job>::namespaced(client, ns)),
+        Some(ns) => (
+            Api::<HarborBackup>::namespaced(client.clone(), ns),
+            Api::<HarborRestore>::namespaced(client.clone(), ns),
+            Api::<Job>::namespaced(client, ns),
+        ),
         None => (Api::all(client.clone()), Api::all(client.clone()), Api::all(client)),
     };
     let config = || watcher::Config::default().any_semantic();
@@ -89,7 +93,11 @@ pub async fn schedule_tick(ctx: &Context, hc: &HarborCluster, namespace: &str, n
     };
     let api: Api<HarborBackup> = Api::namespaced(ctx.client.clone(), namespace);
     let existing = api.list(&Default::default()).await.map_err(Error::kube(format!("listing HarborBackups in {namespace}")))?;
-    let taken_since = existing.items.iter().filter(|b| b.spec.cluster == name).any(|b| b.metadata.creation_timestamp.as_ref().is_some_and(|t| t.0 >= due));
+    let taken_since = existing
+        .items
+        .iter()
+        .filter(|b| b.spec.cluster == name)
+        .any(|b| b.metadata.creation_timestamp.as_ref().is_some_and(|t| t.0 >= due));
     if taken_since {
         return Ok(next);
     }
@@ -99,7 +107,9 @@ pub async fn schedule_tick(ctx: &Context, hc: &HarborCluster, namespace: &str, n
         metadata: ObjectMeta {
             name: Some(backup_name.clone()),
             namespace: Some(namespace.to_owned()),
-            labels: Some([(SCHEDULED_LABEL.to_owned(), "true".to_owned()), (crate::labels::CLUSTER_LABEL.to_owned(), name.to_owned())].into()),
+            labels: Some(
+                [(SCHEDULED_LABEL.to_owned(), "true".to_owned()), (crate::labels::CLUSTER_LABEL.to_owned(), name.to_owned())].into(),
+            ),
             ..ObjectMeta::default()
         },
         spec: HarborBackupSpec { cluster: name.to_owned() },
@@ -109,7 +119,14 @@ pub async fn schedule_tick(ctx: &Context, hc: &HarborCluster, namespace: &str, n
     match api.create(&PostParams { field_manager: Some(FIELD_MANAGER.to_owned()), ..PostParams::default() }, &backup).await {
         Ok(_) => {
             tracing::info!(cluster = name, namespace, backup = %backup_name, due = %due, "scheduled backup created");
-            ctx.event(hc, kube::runtime::events::EventType::Normal, "BackupScheduled", "Create", &format!("HarborBackup {backup_name} for {due}")).await;
+            ctx.event(
+                hc,
+                kube::runtime::events::EventType::Normal,
+                "BackupScheduled",
+                "Create",
+                &format!("HarborBackup {backup_name} for {due}"),
+            )
+            .await;
         }
         Err(e) if is_already_exists(&e) => {}
         Err(e) => return Err(Error::kube(format!("creating HarborBackup {namespace}/{backup_name}"))(e)),

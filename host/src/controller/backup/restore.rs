@@ -31,24 +31,29 @@ pub async fn reconcile(restore: Arc<HarborRestore>, ctx: Arc<Context>) -> Result
     let spec = &restore.spec;
     let source_namespace = spec.backup_namespace.clone().unwrap_or_else(|| namespace.clone());
     let clusters: Api<HarborCluster> = Api::namespaced(ctx.client.clone(), &namespace);
-    let Some(hc) = clusters.get_opt(&spec.cluster).await.map_err(BackupError::kube(format!("reading HarborCluster {namespace}/{}", spec.cluster)))?
+    let Some(hc) =
+        clusters.get_opt(&spec.cluster).await.map_err(BackupError::kube(format!("reading HarborCluster {namespace}/{}", spec.cluster)))?
     else {
-        let message = format!("waiting for HarborCluster {} in namespace {namespace}; create it with spec.backup naming where the backup is", spec.cluster);
+        let message = format!(
+            "waiting for HarborCluster {} in namespace {namespace}; create it with spec.backup naming where the backup is",
+            spec.cluster
+        );
         return pending(&ctx, &restore, current, "WaitingForCluster", message).await;
     };
     let Some(backup_spec) = hc.spec.backup.clone() else {
         let message = format!("HarborCluster {} sets no spec.backup: it must name the destination the backup's files are in", spec.cluster);
         return finish(&ctx, &restore, current, RestorePhase::Refused, "NoDestination", message).await;
     };
+    let not_complete = format!("backup {source_namespace}/{} has not completed yet", spec.backup);
     let Some(record) = escrow::find(&ctx, &source_namespace, &spec.backup).await? else {
         if backup_in_progress(&ctx, &source_namespace, &spec.backup).await? {
-            return pending(&ctx, &restore, current, "WaitingForBackup", format!("backup {source_namespace}/{} has not completed yet", spec.backup)).await;
+            return pending(&ctx, &restore, current, "WaitingForBackup", not_complete).await;
         }
         let message = format!("no backup {source_namespace}/{} is on record (it never completed, or retention deleted it)", spec.backup);
         return finish(&ctx, &restore, current, RestorePhase::Failed, "BackupNotFound", message).await;
     };
     let Some(dump_sha256) = record.dump_sha256.clone() else {
-        return pending(&ctx, &restore, current, "WaitingForBackup", format!("backup {source_namespace}/{} has not completed yet", spec.backup)).await;
+        return pending(&ctx, &restore, current, "WaitingForBackup", not_complete).await;
     };
     if namespace != record.namespace && !record.restore_into.contains(&namespace) {
         let message = format!(
@@ -82,7 +87,14 @@ pub async fn reconcile(restore: Arc<HarborRestore>, ctx: Arc<Context>) -> Result
                 return finish(&ctx, &restore, current, RestorePhase::Refused, "SecretsDiffer", message).await;
             }
             SecretsOutcome::Restored(created) if !created.is_empty() => {
-                status::event(&ctx, restore.as_ref(), false, "SecretsRestored", &format!("from backup {}/{}: {}", record.namespace, record.backup, created.join(", "))).await;
+                status::event(
+                    &ctx,
+                    restore.as_ref(),
+                    false,
+                    "SecretsRestored",
+                    &format!("from backup {}/{}: {}", record.namespace, record.backup, created.join(", ")),
+                )
+                .await;
             }
             SecretsOutcome::Restored(_) => {}
         }
@@ -96,7 +108,11 @@ pub async fn reconcile(restore: Arc<HarborRestore>, ctx: Arc<Context>) -> Result
             start_time: Some(status::now()),
             job: Some(job_name.clone()),
             location: Some(location.clone()),
-            conditions: vec![status::condition(false, "Restoring", format!("Job {job_name} restores the database from {location}; {} stay at zero replicas", hold::HELD.join(", ")))],
+            conditions: vec![status::condition(
+                false,
+                "Restoring",
+                format!("Job {job_name} restores the database from {location}; {} stay at zero replicas", hold::HELD.join(", ")),
+            )],
             ..HarborRestoreStatus::default()
         };
         status::write(&ctx, restore.as_ref(), restore.status.as_ref(), &restoring).await?;
@@ -105,12 +121,28 @@ pub async fn reconcile(restore: Arc<HarborRestore>, ctx: Arc<Context>) -> Result
     };
     let jobs_api: Api<Job> = Api::namespaced(ctx.client.clone(), &namespace);
     let Some(job) = jobs_api.get_opt(&job_name).await.map_err(BackupError::kube(format!("reading Job {namespace}/{job_name}")))? else {
-        return finish(&ctx, &restore, current, RestorePhase::Failed, "JobMissing", format!("Job {job_name} was deleted before it finished")).await;
+        return finish(
+            &ctx,
+            &restore,
+            current,
+            RestorePhase::Failed,
+            "JobMissing",
+            format!("Job {job_name} was deleted before it finished"),
+        )
+        .await;
     };
     match jobs::state(&job) {
         JobState::Running => Ok(Action::requeue(Duration::from_secs(60))),
         JobState::Succeeded => {
-            finish(&ctx, &restore, current, RestorePhase::Complete, "Restored", format!("the database was restored by Job {job_name}; the components start")).await
+            finish(
+                &ctx,
+                &restore,
+                current,
+                RestorePhase::Complete,
+                "Restored",
+                format!("the database was restored by Job {job_name}; the components start"),
+            )
+            .await
         }
         JobState::Failed(why) => {
             let message = format!(
@@ -150,7 +182,14 @@ async fn pending(ctx: &Context, restore: &HarborRestore, current: HarborRestoreS
     Ok(Action::requeue(RECHECK))
 }
 
-async fn finish(ctx: &Context, restore: &HarborRestore, current: HarborRestoreStatus, phase: RestorePhase, reason: &str, message: String) -> Result<Action> {
+async fn finish(
+    ctx: &Context,
+    restore: &HarborRestore,
+    current: HarborRestoreStatus,
+    phase: RestorePhase,
+    reason: &str,
+    message: String,
+) -> Result<Action> {
     let namespace = restore.namespace().unwrap_or_default();
     let finished = status::now();
     let mut done = current;

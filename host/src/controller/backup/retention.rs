@@ -26,7 +26,11 @@ pub fn expired(backups: &[HarborBackup], keep: usize, in_use: &[String]) -> Vec<
     let oldest_kept = complete.get(keep.saturating_sub(1)).map(|b| finished(b));
     let mut out: Vec<(String, String)> = complete.iter().skip(keep).map(|b| (finished(b), b.name_any())).collect();
     if let Some(oldest_kept) = oldest_kept.filter(|_| complete.len() >= keep) {
-        out.extend(backups.iter().filter(|b| phase(b) == BackupPhase::Failed && finished(b) < oldest_kept).map(|b| (finished(b), b.name_any())));
+        // Times are to the second: a failure in the same second as the oldest kept backup
+        // is no newer than it.
+        out.extend(
+            backups.iter().filter(|b| phase(b) == BackupPhase::Failed && finished(b) <= oldest_kept).map(|b| (finished(b), b.name_any())),
+        );
     }
     out.sort();
     out.into_iter().map(|(_, name)| name).filter(|name| !in_use.contains(name)).collect()
@@ -34,7 +38,8 @@ pub fn expired(backups: &[HarborBackup], keep: usize, in_use: &[String]) -> Vec<
 
 pub async fn apply(ctx: &Context, namespace: &str, cluster: &str) -> Result<()> {
     let clusters: Api<HarborCluster> = Api::namespaced(ctx.client.clone(), namespace);
-    let Some(hc) = clusters.get_opt(cluster).await.map_err(BackupError::kube(format!("reading HarborCluster {namespace}/{cluster}")))? else {
+    let Some(hc) = clusters.get_opt(cluster).await.map_err(BackupError::kube(format!("reading HarborCluster {namespace}/{cluster}")))?
+    else {
         return Ok(());
     };
     let Some(spec) = &hc.spec.backup else { return Ok(()) };
@@ -95,12 +100,14 @@ mod tests {
             backup("b1", BackupPhase::Complete, "2026-11-01T03:00:00Z"),
             backup("b2", BackupPhase::Complete, "2026-11-02T03:00:00Z"),
             backup("f1", BackupPhase::Failed, "2026-11-02T04:00:00Z"),
+            backup("f2", BackupPhase::Failed, "2026-11-03T03:00:00Z"),
             backup("b3", BackupPhase::Complete, "2026-11-03T03:00:00Z"),
             backup("r1", BackupPhase::Running, ""),
         ];
         assert_eq!(expired(&backups, 2, &[]), ["b1"]);
-        assert_eq!(expired(&backups, 1, &[]), ["b1", "b2", "f1"]);
-        assert_eq!(expired(&backups, 1, &["b1".to_owned()]), ["b2", "f1"]);
+        // f2 failed in the same second b3 completed: it is no newer, and goes too.
+        assert_eq!(expired(&backups, 1, &[]), ["b1", "b2", "f1", "f2"]);
+        assert_eq!(expired(&backups, 1, &["b1".to_owned()]), ["b2", "f1", "f2"]);
         assert!(expired(&backups, 3, &[]).is_empty());
         assert!(expired(&backups, 5, &[]).is_empty());
     }

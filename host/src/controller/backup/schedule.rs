@@ -109,13 +109,18 @@ fn field(text: &str, min: u32, max: u32, name: &str) -> Result<Vec<bool>, String
     let bad = |why: &str| format!("{name} field {text:?}: {why}");
     for part in text.split(',') {
         let (range, step) = match part.split_once('/') {
-            Some((range, step)) => (range, step.parse::<u32>().ok().filter(|s| *s > 0).ok_or_else(|| bad("the step must be a positive number"))?),
+            Some((range, step)) => {
+                (range, step.parse::<u32>().ok().filter(|s| *s > 0).ok_or_else(|| bad("the step must be a positive number"))?)
+            }
             None => (part, 1),
         };
         let (low, high) = if range == "*" {
             (min, max)
         } else if let Some((low, high)) = range.split_once('-') {
-            (number(low, min, max).ok_or_else(|| bad("not a number in range"))?, number(high, min, max).ok_or_else(|| bad("not a number in range"))?)
+            (
+                number(low, min, max).ok_or_else(|| bad("not a number in range"))?,
+                number(high, min, max).ok_or_else(|| bad("not a number in range"))?,
+            )
         } else {
             let value = number(range, min, max).ok_or_else(|| bad(&format!("not a number from {min} to {max}")))?;
             (value, if step > 1 { max } else { value })

@@ -35,18 +35,28 @@ pub async fn reconcile(backup: Arc<HarborBackup>, ctx: Arc<Context>) -> Result<A
     }
     let clusters: Api<HarborCluster> = Api::namespaced(ctx.client.clone(), &namespace);
     let cluster = &backup.spec.cluster;
-    let Some(hc) = clusters.get_opt(cluster).await.map_err(BackupError::kube(format!("reading HarborCluster {namespace}/{cluster}")))? else {
-        return fail(&ctx, &backup, current, "ClusterNotFound", format!("HarborCluster {cluster} does not exist in namespace {namespace}")).await;
+    let Some(hc) = clusters.get_opt(cluster).await.map_err(BackupError::kube(format!("reading HarborCluster {namespace}/{cluster}")))?
+    else {
+        return fail(&ctx, &backup, current, "ClusterNotFound", format!("HarborCluster {cluster} does not exist in namespace {namespace}"))
+            .await;
     };
     let Some(spec) = hc.spec.backup.clone() else {
-        return fail(&ctx, &backup, current, "NoDestination", format!("HarborCluster {cluster} sets no spec.backup: there is nowhere to write a backup")).await;
+        return fail(
+            &ctx,
+            &backup,
+            current,
+            "NoDestination",
+            format!("HarborCluster {cluster} sets no spec.backup: there is nowhere to write a backup"),
+        )
+        .await;
     };
     let topology = crate::topology::resolve(cluster, &hc.spec).map_err(BackupError::Spec)?;
     let Some(job_name) = current.job.clone() else {
         if let Some(running) = other_running(&ctx, &namespace, cluster, &name).await? {
             let mut waiting = current.clone();
             waiting.phase = BackupPhase::Pending;
-            waiting.conditions = vec![status::condition(false, "Waiting", format!("backup {running} of the same cluster runs; this one starts after it"))];
+            waiting.conditions =
+                vec![status::condition(false, "Waiting", format!("backup {running} of the same cluster runs; this one starts after it"))];
             status::write(&ctx, backup.as_ref(), backup.status.as_ref(), &waiting).await?;
             return Ok(Action::requeue(Duration::from_secs(30)));
         }
@@ -89,13 +99,27 @@ pub async fn reconcile(backup: Arc<HarborBackup>, ctx: Arc<Context>) -> Result<A
     match jobs::state(&job) {
         JobState::Running => Ok(Action::requeue(FOLLOW)),
         JobState::Failed(why) => {
-            fail(&ctx, &backup, current, "JobFailed", format!("Job {job_name} failed ({why}); its pod's log says why. The cluster was not changed")).await
+            fail(
+                &ctx,
+                &backup,
+                current,
+                "JobFailed",
+                format!("Job {job_name} failed ({why}); its pod's log says why. The cluster was not changed"),
+            )
+            .await
         }
         JobState::Succeeded => match jobs::manifest(&ctx, &namespace, &job_name).await? {
             Some(manifest) if manifest_is_complete(&manifest) => complete(&ctx, &backup, current, manifest).await,
             Some(_) => fail(&ctx, &backup, current, "Unverified", "the Job's manifest does not record a verified dump".to_owned()).await,
             None => {
-                fail(&ctx, &backup, current, "NoManifest", format!("Job {job_name} succeeded but its pod left no manifest (termination message)")).await
+                fail(
+                    &ctx,
+                    &backup,
+                    current,
+                    "NoManifest",
+                    format!("Job {job_name} succeeded but its pod left no manifest (termination message)"),
+                )
+                .await
             }
         },
     }
@@ -120,7 +144,14 @@ async fn complete(ctx: &Context, backup: &HarborBackup, current: HarborBackupSta
     done.completion_time = Some(finished);
     if status::write(ctx, backup, backup.status.as_ref(), &done).await? {
         ctx.metrics.day_two_finished("backup", "complete", &format!("{namespace}/{}", backup.spec.cluster), seconds);
-        status::event(ctx, backup, false, "BackupComplete", &format!("{} at {}", done.size.clone().unwrap_or_default(), done.location.clone().unwrap_or_default())).await;
+        status::event(
+            ctx,
+            backup,
+            false,
+            "BackupComplete",
+            &format!("{} at {}", done.size.clone().unwrap_or_default(), done.location.clone().unwrap_or_default()),
+        )
+        .await;
     }
     retention::apply(ctx, &namespace, &backup.spec.cluster).await?;
     Ok(Action::await_change())
@@ -156,7 +187,9 @@ async fn other_running(ctx: &Context, namespace: &str, cluster: &str, name: &str
 /// What happens to the registry's blobs, said plainly.
 fn blobs(hc: &HarborCluster) -> String {
     match hc.spec.storage.type_ {
-        StorageType::Filesystem => "not copied: the registry's volume is not part of this backup (snapshot it with your storage's tools)".to_owned(),
+        StorageType::Filesystem => {
+            "not copied: the registry's volume is not part of this backup (snapshot it with your storage's tools)".to_owned()
+        }
         other => format!("not copied: blobs live in {} storage, whose versioning or replication protects them", other.as_str()),
     }
 }
