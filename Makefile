@@ -26,7 +26,7 @@ COMPONENTIZE_PY := $(PORTAL_PY_VENV)/bin/componentize-py
 COMPONENTIZE_PY_STAMP := $(PORTAL_PY_VENV)/.componentize-py-$(COMPONENTIZE_PY_VERSION)
 PORTAL_PY_WASM := target/test-plugins/berth_portal_py.wasm
 
-.PHONY: help render plugins test-plugins portal-py-toolchain test-portal-py test e2e install harbor-check bench bench-hostile bench-swap crd clean-plugins
+.PHONY: help render plugins test-plugins portal-py-toolchain test-portal-py test e2e install harbor-check harbor-restore-check bench bench-hostile bench-swap crd clean-plugins
 
 ## help: list these targets, one line each
 help:
@@ -105,6 +105,14 @@ harbor-check: plugins
 	$(CARGO) build --workspace --bins
 	$(HARBOR_RUNTIME)/setup.sh
 	$(HARBOR_RUNTIME)/run-check.sh --berth-bin target/debug/berth --plugins target/plugins $(HARBOR_CHECK_CLUSTER)
+
+## harbor-restore-check: back up a running Harbor's database, lose it, restore it, and check Harbor works on it
+# Harbor's own binaries (../shared/harbor-runtime, as root) run examples/backup.yaml; the backup
+# and restore Jobs' containers run as `berth backup job` renders them (tests/harbor/).
+harbor-restore-check: plugins
+	$(CARGO) build --workspace --bins
+	$(HARBOR_RUNTIME)/setup.sh
+	HARBOR_RUNTIME=$(HARBOR_RUNTIME) tests/harbor/restore-check.sh
 
 ## bench: the sandbox benchmark (compile, cached load, instantiate, render)
 bench: plugins test-plugins

@@ -228,6 +228,7 @@ class BindingsTest(unittest.TestCase, Equivalence):
                     harbor_version=case["harbor_version"],
                     spec_json=case["spec_json"],
                     topology=self.record(case["topology"]),
+                    task=None,
                 )
                 try:
                     out = app.Renderer().render(request)
@@ -250,10 +251,23 @@ class BindingsTest(unittest.TestCase, Equivalence):
             harbor_version="2.15.1",
             spec_json='{"version":"2.15.1","externalURL":"https://h"}',
             topology=None,  # not a record: dataclasses.asdict refuses it
+            task=None,
         )
         with self.assertRaises(Err) as caught:
             app.Renderer().render(request)
         self.assertIsInstance(caught.exception.value, wit.RenderError_Internal)
+
+    def test_a_backup_task_is_not_the_portals(self):
+        request = wit.RenderInput(
+            cluster=wit.ClusterIdentity(name="demo", namespace="registry", uid=""),
+            harbor_version="2.15.1",
+            spec_json='{"version":"2.15.1","externalURL":"https://h"}',
+            topology=None,
+            task=wit.Task_Backup(wit.BackupTask(name="b1", job_name="demo-harbor-backup-b1", path="registry/demo/b1")),
+        )
+        with self.assertRaises(Err) as caught:
+            app.Renderer().render(request)
+        self.assertIsInstance(caught.exception.value, wit.RenderError_Unsupported)
 
 
 if __name__ == "__main__":

@@ -66,12 +66,20 @@ pub fn describe(backup: &HarborBackup) -> String {
         Some(manifest) => {
             field(&mut out, "Harbor", Some(manifest.harbor_version.clone()));
             field(&mut out, "Database", Some(format!("{} (PostgreSQL {})", manifest.database, manifest.server_version)));
-            field(&mut out, "Verified", Some(if manifest.verified { "yes: pg_restore --list read the dump back" } else { "no" }.to_owned()));
+            field(
+                &mut out,
+                "Verified",
+                Some(if manifest.verified { "yes: pg_restore --list read the dump back" } else { "no" }.to_owned()),
+            );
             let _ = writeln!(out, "Files:");
             for file in &manifest.files {
                 let _ = writeln!(out, "  {:<48} {:>12}  sha256:{}", file.name, file.size, file.sha256);
             }
-            let _ = writeln!(out, "Restore with:   a HarborRestore naming backup {} (see the README, \"Backups and disaster recovery\")", backup.name_any());
+            let _ = writeln!(
+                out,
+                "Restore with:   a HarborRestore naming backup {} (see the README, \"Backups and disaster recovery\")",
+                backup.name_any()
+            );
         }
     }
     out

@@ -125,6 +125,31 @@ enum BackupCommand {
         #[arg(short = 'n', long, default_value = "default")]
         namespace: String,
     },
+    /// Render offline the Job the operator would create for one backup (--backup NAME) or
+    /// one restore (--restore NAME --backup-path PATH --dump-sha256 HEX), as YAML. No cluster.
+    Job {
+        /// The HarborCluster manifest (it must set spec.backup).
+        #[arg(short = 'f', long = "file")]
+        file: PathBuf,
+        /// The plugin directory (default as for `render`).
+        #[arg(long)]
+        plugins: Option<PathBuf>,
+        /// Namespace when the manifest names none.
+        #[arg(short = 'n', long, default_value = "default")]
+        namespace: String,
+        /// The backup's name: print the Job that takes it.
+        #[arg(long, required_unless_present = "restore", conflicts_with = "restore")]
+        backup: Option<String>,
+        /// The restore's name: print the Job that restores the backup at --backup-path.
+        #[arg(long, requires_all = ["backup_path", "dump_sha256"])]
+        restore: Option<String>,
+        /// Where the backup's files are under the destination: "<namespace>/<cluster>/<backup>".
+        #[arg(long)]
+        backup_path: Option<String>,
+        /// The sha256 of the backup's dump, from its manifest (`berth backup describe`).
+        #[arg(long)]
+        dump_sha256: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -181,6 +206,17 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Secrets { command: SecretsCommand::ConvertTokenKey { ref file } } => convert_token_key(file),
+        Command::Backup {
+            command: BackupCommand::Job { ref file, ref plugins, ref namespace, ref backup, ref restore, ref backup_path, ref dump_sha256 },
+        } => {
+            let sandbox = sandbox(&cli)?;
+            let task = match (backup, restore, backup_path, dump_sha256) {
+                (Some(name), None, _, _) => TaskArgs::Backup(name),
+                (None, Some(name), Some(path), Some(sha)) => TaskArgs::Restore { name, path, sha },
+                _ => bail!("give --backup NAME, or --restore NAME with --backup-path and --dump-sha256"),
+            };
+            backup_job(&sandbox, file, plugins.as_deref(), namespace, task)
+        }
         Command::Backup { ref command } => backup(command),
         Command::Crd { ref kind } => {
             let Some(yaml) = berth::crd::crd_yaml(kind) else {
@@ -382,6 +418,39 @@ fn load_catalog(sandbox: &Sandbox, dir: &PluginDir) -> anyhow::Result<Catalog> {
     Ok(catalog)
 }
 
+/// Which Job `berth backup job` prints.
+enum TaskArgs<'a> {
+    Backup(&'a String),
+    Restore { name: &'a String, path: &'a String, sha: &'a String },
+}
+
+/// `berth backup job`: the Job of one backup or restore, rendered by the bundled backup plugin.
+fn backup_job(sandbox: &Sandbox, file: &Path, plugins: Option<&Path>, default_namespace: &str, task: TaskArgs<'_>) -> anyhow::Result<()> {
+    use berth::contract::{BackupTask, RestoreTask, Task};
+    use berth::controller::backup::jobs;
+    let cluster = berth::manifest::read_cluster(file)?;
+    let catalog = load_catalog(sandbox, &open_plugin_dir(plugins)?)?;
+    let name = cluster.metadata.name.as_deref().unwrap_or_default();
+    let namespace = cluster.metadata.namespace.as_deref().unwrap_or(default_namespace);
+    let fullname = berth::topology::resolve(name, &cluster.spec)?.fullname;
+    let task = match task {
+        TaskArgs::Backup(backup) => Task::Backup(BackupTask {
+            name: backup.clone(),
+            job_name: jobs::job_name(&fullname, "backup", backup),
+            path: jobs::backup_path(namespace, name, backup),
+        }),
+        TaskArgs::Restore { name: restore, path, sha } => Task::Restore(RestoreTask {
+            name: restore.clone(),
+            job_name: jobs::job_name(&fullname, "restore", restore),
+            path: path.clone(),
+            dump_sha256: sha.clone(),
+        }),
+    };
+    let job = berth::render::render_task_bundled(&catalog, &ClusterRef { name, namespace, uid: "", spec: &cluster.spec }, task)?;
+    print!("{}", serde_yaml::to_string(&job.object)?);
+    Ok(())
+}
+
 /// `berth backup list|describe`: reads HarborBackups with the current kubeconfig.
 fn backup(command: &BackupCommand) -> anyhow::Result<()> {
     use berth_api::backup::HarborBackup;
@@ -394,6 +463,7 @@ fn backup(command: &BackupCommand) -> anyhow::Result<()> {
                 let list = api.list(&Default::default()).await.with_context(|| format!("listing HarborBackups in {namespace}"))?;
                 print!("{}", berth::backup_cli::list(&list.items));
             }
+            BackupCommand::Job { .. } => bail!("`berth backup job` renders offline; it needs no cluster"),
             BackupCommand::Describe { name, namespace } => {
                 let api: kube::Api<HarborBackup> = kube::Api::namespaced(client, namespace);
                 let backup = api.get(name).await.with_context(|| format!("reading HarborBackup {namespace}/{name}"))?;

@@ -123,7 +123,7 @@ fn verify_accepts_the_pinned_digest_and_refuses_any_other() {
     let digest = digest_of(&next);
     let ok = berth(&["plugins", "verify", &next, "--digest", &digest]);
     assert!(ok.status.success(), "{}", text(&ok.stderr));
-    assert!(text(&ok.stdout).contains("verified:") && text(&ok.stdout).contains("version:          0.3.0"));
+    assert!(text(&ok.stdout).contains("verified:") && text(&ok.stdout).contains("version:          0.2.0"));
 
     let broken_digest = digest_of(&test_plugin("berth_test_portal_broken.wasm"));
     let mismatch = berth(&["plugins", "verify", &next, "--digest", &broken_digest]);
@@ -184,7 +184,7 @@ fn render_with_a_policy_uses_the_versions_it_chooses() {
     let next = test_plugin("berth_test_portal_next.wasm");
     let yaml = format!(
         "apiVersion: berth.dev/v1alpha1\nkind: PluginPolicy\nmetadata: {{name: portal}}\nspec:\n  components:\n  \
-         - component: portal\n    stable: \"0.3.0\"\n    versions:\n    - version: \"0.3.0\"\n      digest: {}\n      \
+         - component: portal\n    stable: \"0.2.0\"\n    versions:\n    - version: \"0.2.0\"\n      digest: {}\n      \
          source: {{file: {{name: berth_test_portal_next.wasm}}}}\n",
         digest_of(&next)
     );
@@ -193,8 +193,8 @@ fn render_with_a_policy_uses_the_versions_it_chooses() {
     let out = berth(&["render", "-f", "examples/minimal.yaml", "--plugin-sources", "target/test-plugins", "--policy", &policy]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
-    assert!(stdout.contains("portal.berth.dev/renderer: 0.3.0"), "the 0.3.0 portal did not render");
-    assert!(stdout.contains("berth.dev/plugin-version: 0.3.0"));
+    assert!(stdout.contains("portal.berth.dev/renderer: 0.2.0"), "the 0.2.0 portal did not render");
+    assert!(stdout.contains("berth.dev/plugin-version: 0.2.0"));
     // Without the source directory the version is refused, said on stderr, and the
     // bundled portal renders.
     let without = berth(&["render", "-f", "examples/minimal.yaml", "--policy", &policy]);
