@@ -205,7 +205,7 @@ pub const BUNDLED: &[BundledComponent] = &[
         // `<fullname>-backup` (its claim and backup Jobs) and `<fullname>-restore-*`.
         name_suffixes: &["restore"],
         named_by_spec: no_name,
-        kinds: &["PersistentVolumeClaim", "Job"],
+        kinds: &["PersistentVolumeClaim", "Job", "VolumeSnapshot"],
     },
 ];
 
@@ -239,6 +239,8 @@ pub const KINDS: &[Kind] = &[
     // Only the backup component's task renders return Jobs; those belong to their
     // HarborBackup or HarborRestore, not to the cluster, so pruning never meets them.
     Kind { group: "batch", version: "v1", kind: "Job", plural: "jobs", prunable: true },
+    // The registry's claim snapshotted beside a backup; owned by its HarborBackup too.
+    Kind { group: "snapshot.storage.k8s.io", version: "v1", kind: "VolumeSnapshot", plural: "volumesnapshots", prunable: true },
 ];
 
 /// The bundled component of this name.
@@ -298,10 +300,18 @@ mod tests {
     }
 
     #[test]
+    fn every_kind_berth_applies_is_named_by_the_guardrails_in_its_own_group() {
+        for kind in KINDS {
+            let parsed = crate::policy::guardrails::GroupKind::parse(kind.kind);
+            assert_eq!((parsed.kind.as_str(), parsed.group.as_str()), (kind.kind, kind.group), "{}", kind.kind);
+        }
+    }
+
+    #[test]
     fn the_default_guardrail_allows_what_the_bundled_plugins_return_and_no_secret() {
         assert_eq!(
             bundled_kinds(),
-            ["ConfigMap", "PersistentVolumeClaim", "Service", "Deployment", "StatefulSet", "Ingress", "HTTPRoute", "Job"]
+            ["ConfigMap", "PersistentVolumeClaim", "Service", "Deployment", "StatefulSet", "Ingress", "HTTPRoute", "Job", "VolumeSnapshot"]
         );
     }
 }

@@ -446,8 +446,11 @@ fn backup_job(sandbox: &Sandbox, file: &Path, plugins: Option<&Path>, default_na
             dump_sha256: sha.clone(),
         }),
     };
-    let job = berth::render::render_task_bundled(&catalog, &ClusterRef { name, namespace, uid: "", spec: &cluster.spec }, task)?;
-    print!("{}", serde_yaml::to_string(&job.object)?);
+    let objects = berth::render::render_task_bundled(&catalog, &ClusterRef { name, namespace, uid: "", spec: &cluster.spec }, task)?;
+    print!("{}", serde_yaml::to_string(&objects.job.object)?);
+    if let Some(snapshot) = objects.snapshot {
+        print!("---\n{}", serde_yaml::to_string(&snapshot.object)?);
+    }
     Ok(())
 }
 

@@ -277,19 +277,29 @@ pub enum TaskRenderError {
     /// Boxed: a component error is large, and this travels in every task's Result.
     #[error(transparent)]
     Component(Box<ComponentError>),
-    #[error("component backup: plugin {plugin} returned {found} for the task, not the one Job {job_name}")]
+    #[error(
+        "component backup: plugin {plugin} returned {found} for the task: a task is the one Job {job_name}, and for a backup at most a VolumeSnapshot beside it"
+    )]
     NotTheJob { plugin: String, job_name: String, found: String },
+}
+
+/// What a task renders: its Job, and for a backup the VolumeSnapshot of the registry's
+/// claim when the spec asks for one.
+#[derive(Debug)]
+pub struct TaskObjects {
+    pub job: RenderedObject,
+    pub snapshot: Option<RenderedObject>,
 }
 
 /// The one Job of a day-two task (a backup, a restore, a deletion of expired files),
 /// rendered by the `backup` component's plugin of the plan, through the same sandbox,
 /// guardrails and stamp as every other object.
-pub fn render_task(plan: &RenderPlan, cluster: &ClusterRef<'_>, task: Task) -> Result<RenderedObject, TaskRenderError> {
+pub fn render_task(plan: &RenderPlan, cluster: &ClusterRef<'_>, task: Task) -> Result<TaskObjects, TaskRenderError> {
     const COMPONENT: &str = "backup";
-    let job_name = match &task {
-        Task::Backup(t) => t.job_name.clone(),
-        Task::Restore(t) => t.job_name.clone(),
-        Task::Delete(t) => t.job_name.clone(),
+    let (job_name, is_backup) = match &task {
+        Task::Backup(t) => (t.job_name.clone(), true),
+        Task::Restore(t) => (t.job_name.clone(), false),
+        Task::Delete(t) => (t.job_name.clone(), false),
     };
     let topology = topology::resolve(cluster.name, cluster.spec).map_err(ClusterRenderError::from)?;
     let spec_value = serde_json::to_value(cluster.spec).map_err(ClusterRenderError::Serialize)?;
@@ -304,20 +314,25 @@ pub fn render_task(plan: &RenderPlan, cluster: &ClusterRef<'_>, task: Task) -> R
     let started = Instant::now();
     let result = render_component(planned, COMPONENT, &input, cluster, &scope, &spec_value);
     audit(cluster, COMPONENT, Some(planned), &result, started.elapsed());
-    let mut rendered = result.map_err(|e| TaskRenderError::Component(Box::new(e)))?;
+    let rendered = result.map_err(|e| TaskRenderError::Component(Box::new(e)))?;
     let plugin = format!("{}@{}", rendered.plugin, rendered.plugin_version);
-    match rendered.objects.as_slice() {
-        [job] if job.kind() == "Job" && job.name() == job_name => Ok(rendered.objects.remove(0)),
-        objects => Err(TaskRenderError::NotTheJob {
-            plugin,
-            job_name,
-            found: objects.iter().map(|o| format!("{}/{}", o.kind(), o.name())).collect::<Vec<_>>().join(", "),
-        }),
+    let found = rendered.objects.iter().map(|o| format!("{}/{}", o.kind(), o.name())).collect::<Vec<_>>().join(", ");
+    let mut objects = rendered.objects.into_iter();
+    let (first, second, rest) = (objects.next(), objects.next(), objects.next());
+    match (first, second, rest) {
+        (Some(job), snapshot, None)
+            if job.kind() == "Job"
+                && job.name() == job_name
+                && snapshot.as_ref().is_none_or(|s| is_backup && s.kind() == "VolumeSnapshot") =>
+        {
+            Ok(TaskObjects { job, snapshot })
+        }
+        _ => Err(TaskRenderError::NotTheJob { plugin, job_name, found }),
     }
 }
 
 /// [`render_task`] with the bundled plugins alone: what the backup tests run.
-pub fn render_task_bundled(catalog: &Catalog, cluster: &ClusterRef<'_>, task: Task) -> Result<RenderedObject, TaskRenderError> {
+pub fn render_task_bundled(catalog: &Catalog, cluster: &ClusterRef<'_>, task: Task) -> Result<TaskObjects, TaskRenderError> {
     let labels = BTreeMap::new();
     let plan = Snapshot::bundled(catalog).plan(&ClusterFacts { uid: cluster.uid, labels: &labels, spec: cluster.spec });
     render_task(&plan, cluster, task)

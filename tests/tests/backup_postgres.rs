@@ -159,7 +159,7 @@ impl Fixture {
         let cluster = ClusterRef { name: "demo", namespace: "registry", uid: "", spec: &self.cluster.spec };
         let job =
             render_task_bundled(berth_tests::shared_catalog(), &cluster, task).unwrap_or_else(|e| panic!("rendering the task's Job: {e}"));
-        job.object
+        job.job.object
     }
 
     /// Renders the Job of `task` and runs its Pod with `secrets` as the namespace's

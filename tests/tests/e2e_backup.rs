@@ -35,6 +35,7 @@ async fn plane() -> Result<(ControlPlane, Client), String> {
     install_crd(&client, berth::crd::harbor_cluster_crd_yaml()).await?;
     install_crd(&client, berth::crd::harbor_backup_crd_yaml()).await?;
     install_crd(&client, berth::crd::harbor_restore_crd_yaml()).await?;
+    install_crd(&client, Ok(volume_snapshot_crd())).await?;
     for ns in [NS, RECORDS, "restored", "elsewhere"] {
         let namespace: Namespace = serde_json::from_value(json!({"metadata": {"name": ns}})).map_err(fail("namespace"))?;
         Api::<Namespace>::all(client.clone()).create(&PostParams::default(), &namespace).await.map_err(fail("namespace"))?;
@@ -45,6 +46,22 @@ async fn plane() -> Result<(ControlPlane, Client), String> {
     let restores: Api<HarborRestore> = Api::all(client.clone());
     eventually("the CRDs to be served", || async { restores.list(&ListParams::default()).await.ok() }).await?;
     Ok((plane, client))
+}
+
+/// The CSI snapshotter's VolumeSnapshot API, as far as the API server needs it to store
+/// one (no snapshot controller runs here: what is checked is what Berth asks for).
+fn volume_snapshot_crd() -> String {
+    let crd = json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "volumesnapshots.snapshot.storage.k8s.io",
+            // A *.k8s.io group: the API server wants its approval said; this is a stand-in.
+            "annotations": {"api-approved.kubernetes.io": "unapproved, a test stand-in for the CSI snapshotter's CRD"}},
+        "spec": {"group": "snapshot.storage.k8s.io", "scope": "Namespaced",
+            "names": {"kind": "VolumeSnapshot", "plural": "volumesnapshots", "singular": "volumesnapshot", "listKind": "VolumeSnapshotList"},
+            "versions": [{"name": "v1", "served": true, "storage": true, "subresources": {"status": {}},
+                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]},
+    });
+    serde_yaml::to_string(&crd).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn operator(client: &Client) -> Operator {
@@ -202,7 +219,7 @@ fn env(job: &Job, container: &str) -> BTreeMap<String, String> {
 async fn backups_run_their_jobs_fail_truthfully_expire_and_follow_a_schedule() {
     let (_plane, client) = or_panic(plane().await);
     let operator = operator(&client);
-    create_cluster(&client, NS, json!({"keep": 1, "destination": {"volume": {}}})).await;
+    create_cluster(&client, NS, json!({"keep": 1, "destination": {"volume": {}}, "volumeSnapshotClass": "csi-snapshots"})).await;
     let before = all_generated(&client, NS).await;
 
     // On demand: the Job the plugin renders, owned by the HarborBackup, with the mounts.
@@ -228,6 +245,23 @@ async fn backups_run_their_jobs_fail_truthfully_expire_and_follow_a_schedule() {
     }
     let running = wait_backup(&client, NS, "b1", BackupPhase::Running).await;
     assert_eq!(running.status.as_ref().and_then(|s| s.location.as_deref()), Some("pvc/demo-harbor-backup/registry/demo/b1"));
+    // The registry's claim snapshotted beside it, owned by the backup as well.
+    let snapshots = Api::<kube::api::DynamicObject>::namespaced_with(
+        client.clone(),
+        NS,
+        &kube::api::ApiResource::from_gvk_with_plural(
+            &kube::api::GroupVersionKind::gvk("snapshot.storage.k8s.io", "v1", "VolumeSnapshot"),
+            "volumesnapshots",
+        ),
+    );
+    let snapshot = or_panic(snapshots.get("demo-harbor-backup-b1-registry").await.map_err(fail("the VolumeSnapshot")));
+    assert_eq!(
+        snapshot.data["spec"],
+        json!({"volumeSnapshotClassName": "csi-snapshots", "source": {"persistentVolumeClaimName": "demo-harbor-registry"}})
+    );
+    assert!(snapshot.metadata.owner_references.unwrap_or_default().iter().any(|o| o.kind == "HarborBackup" && o.name == "b1"));
+    let blobs = running.status.as_ref().and_then(|s| s.blobs.clone()).unwrap_or_default();
+    assert!(blobs.contains("VolumeSnapshot demo-harbor-backup-b1-registry"), "{blobs}");
     // The record beside the operator holds the generated Secrets as they are.
     let record = or_panic(
         eventually("the backup's record", || async {
@@ -245,7 +279,7 @@ async fn backups_run_their_jobs_fail_truthfully_expire_and_follow_a_schedule() {
     let status = complete.status.clone().unwrap_or_default();
     assert_eq!(status.size.as_deref(), Some("1.0 MiB"));
     assert_eq!(status.manifest.as_ref().map(|m| m.files.len()), Some(2));
-    assert!(status.completion_time.is_some() && status.blobs.as_deref().is_some_and(|b| b.contains("not copied")));
+    assert!(status.completion_time.is_some() && status.blobs.as_deref().is_some_and(|b| b.contains("VolumeSnapshot")));
     or_panic(wait_event(&client, NS, "b1", "BackupComplete").await);
     let described = berth::backup_cli::describe(&complete);
     assert!(described.contains("database.dump") && described.contains(SHA), "{described}");

@@ -23,6 +23,11 @@ pub struct BackupSpec {
     /// Where the backup files go: a volume or an S3-compatible bucket (exactly one).
     #[serde(default)]
     pub destination: BackupDestination,
+    /// With filesystem image storage: beside each backup, take a VolumeSnapshot of the
+    /// registry's claim with this VolumeSnapshotClass (the cluster needs a CSI driver that
+    /// snapshots). Absent: the registry's blobs are not backed up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume_snapshot_class: Option<String>,
     /// Namespaces other than this one that a backup of this cluster may be restored
     /// into. A backup is always restorable into a namespace of the same name.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -86,6 +86,8 @@ pub struct Context {
     failures: Mutex<HashMap<String, u32>>,
     /// The children's watch caches, per watch scope, once the controllers run.
     children: std::sync::RwLock<Vec<children::ScopeCaches>>,
+    /// The HarborRestores of each watch scope, once the controllers run.
+    restores: std::sync::RwLock<Vec<(Option<String>, kube::runtime::reflector::Store<berth_api::backup::HarborRestore>)>>,
     /// Where backup records (copies of the generated Secrets) are kept: the operator's
     /// own namespace, which outlives any cluster's.
     pub records_namespace: String,
@@ -103,6 +105,7 @@ impl Context {
             applied: apply::AppliedCache::default(),
             failures: Mutex::default(),
             children: std::sync::RwLock::default(),
+            restores: std::sync::RwLock::default(),
             records_namespace: std::env::var("POD_NAMESPACE").unwrap_or_else(|_| "berth-system".to_owned()),
         }
     }
@@ -142,6 +145,12 @@ impl Context {
     pub fn child_caches(&self, namespace: &str) -> Option<children::ScopeCaches> {
         let scopes = self.children.read().ok()?;
         scopes.iter().find(|s| s.covers(namespace)).cloned()
+    }
+
+    /// The watch of HarborRestores that covers `namespace`, if the controllers run.
+    pub fn restore_store(&self, namespace: &str) -> Option<kube::runtime::reflector::Store<berth_api::backup::HarborRestore>> {
+        let stores = self.restores.read().ok()?;
+        stores.iter().find(|(scope, _)| scope.as_deref().is_none_or(|ns| ns == namespace)).map(|(_, store)| store.clone())
     }
 
     fn backoff(&self, key: &str) -> Duration {
@@ -291,7 +300,11 @@ pub async fn run_with(ctx: Arc<Context>, options: Options, shutdown: impl Future
         if let Ok(mut scopes) = ctx.children.write() {
             scopes.push(caches);
         }
-        let (store, controller) = controller_for(ctx.clone(), scope, &options, requeued, child_streams, async move {
+        let (restores, restore_stream) = backup::hold::watch(&ctx.client, scope.as_deref());
+        if let Ok(mut stores) = ctx.restores.write() {
+            stores.push((scope.clone(), restores));
+        }
+        let (store, controller) = controller_for(ctx.clone(), scope, &options, requeued, child_streams, restore_stream, async move {
             let _ = rx.await;
         });
         stores.push(store);
@@ -344,16 +357,18 @@ fn reconcile_relevant(hc: &HarborCluster) -> Option<u64> {
     Some(hasher.finish())
 }
 
-fn controller_for<S>(
+fn controller_for<S, R>(
     ctx: Arc<Context>,
     namespace: Option<String>,
     options: &Options,
     requeued: futures::channel::mpsc::UnboundedReceiver<kube::runtime::reflector::ObjectRef<HarborCluster>>,
     child_streams: Vec<(&'static resources::ChildKind, S)>,
+    restore_stream: R,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) -> (kube::runtime::reflector::Store<HarborCluster>, impl Future<Output = ()>)
 where
     S: futures::Stream<Item = std::result::Result<kube::api::DynamicObject, watcher::Error>> + Send + 'static,
+    R: futures::Stream<Item = std::result::Result<berth_api::backup::HarborRestore, watcher::Error>> + Send + 'static,
 {
     let client = ctx.client.clone();
     let clusters: Api<HarborCluster> = match namespace.as_deref() {
@@ -376,11 +391,7 @@ where
     }
     // A HarborRestore holds its cluster (and lets it go when it completes): each of its
     // changes wakes the cluster it names.
-    let restores: Api<berth_api::backup::HarborRestore> = match namespace.as_deref() {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    };
-    let controller = controller.watches(restores, watcher::Config::default().any_semantic(), |restore| {
+    let controller = controller.watches_stream(restore_stream, |restore| {
         let namespace = restore.namespace()?;
         Some(kube::runtime::reflector::ObjectRef::new(&restore.spec.cluster).within(&namespace))
     });

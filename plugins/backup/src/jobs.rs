@@ -8,7 +8,7 @@ use berth_sdk::k8s_openapi::api::core::v1::{
     Container, EnvVar, LocalObjectReference, PodSpec, PodTemplateSpec, SecretVolumeSource, Volume, VolumeMount,
 };
 use berth_sdk::k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use berth_sdk::spec::{BackupBucket, Placement};
+use berth_sdk::spec::{BackupBucket, Placement, StorageType};
 use berth_sdk::{BackupTask, DeleteTask, RenderError, RenderRequest, RestoreTask, Topology};
 
 use crate::Destination;
@@ -67,6 +67,30 @@ pub fn delete_job(req: &RenderRequest, destination: &Destination<'_>, task: &Del
         Destination::Bucket(bucket) => bucket_container("delete", &req.topology, bucket, crate::DELETE_BUCKET_SCRIPT, &task.path),
     };
     Ok(job(req, &task.job_name, destination, vec![], vec![container]))
+}
+
+/// The VolumeSnapshot of the registry's claim that goes with a backup, when the spec asks
+/// for one and the blobs are on a claim. Named after the backup's Job.
+pub fn registry_snapshot(req: &RenderRequest, task: &BackupTask) -> Result<Option<serde_json::Value>, RenderError> {
+    let Some(class) = req.spec.backup.as_ref().and_then(|b| b.volume_snapshot_class.as_ref()) else {
+        return Ok(None);
+    };
+    if req.spec.storage.type_ != StorageType::Filesystem {
+        return Err(RenderError::invalid(
+            "spec.backup.volumeSnapshotClass",
+            format!("snapshots the registry's claim, but blobs are in {} storage; remove it", req.spec.storage.type_.as_str()),
+        ));
+    }
+    let claim = match &req.spec.storage.filesystem.existing_claim {
+        Some(claim) => claim.clone(),
+        None => req.topology.component("registry")?.name.clone(),
+    };
+    Ok(Some(serde_json::json!({
+        "apiVersion": "snapshot.storage.k8s.io/v1",
+        "kind": "VolumeSnapshot",
+        "metadata": {"name": format!("{}-registry", task.job_name), "labels": crate::labels(&req.topology)},
+        "spec": {"volumeSnapshotClassName": class, "source": {"persistentVolumeClaimName": claim}},
+    })))
 }
 
 /// The Secrets the host generated for this cluster: what a backup must carry, and what a

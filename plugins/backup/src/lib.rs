@@ -3,7 +3,8 @@
 //!
 //! The ordinary render returns what backups need all the time: the claim they are
 //! written to (unless the spec names one, or writes to a bucket). A task render returns
-//! the Job of one backup, one restore or one deletion of expired files; the host creates it, follows it and reads the
+//! the Job of one backup (with a VolumeSnapshot of the registry's claim when the spec
+//! asks for one), one restore or one deletion of expired files; the host creates it, follows it and reads the
 //! backup's manifest from its termination message. What the Jobs run is in `scripts/`,
 //! so it reads as shell rather than as Rust strings, and the tests run exactly those.
 
@@ -58,13 +59,21 @@ impl Renderer for Backup {
             req.spec.backup.as_ref().ok_or_else(|| RenderError::invalid("spec.backup", "is not set: this cluster takes no backups"))?;
         check(spec)?;
         let destination = Destination::of(spec, &req.topology)?;
-        let job = match task {
-            Task::Backup(backup) => jobs::backup_job(req, &destination, backup)?,
-            Task::Restore(restore) => jobs::restore_job(req, &destination, restore)?,
-            Task::Delete(delete) => jobs::delete_job(req, &destination, delete)?,
-        };
         let mut out = Rendered::default();
-        out.object(&job)?;
+        match task {
+            Task::Backup(backup) => {
+                out.object(&jobs::backup_job(req, &destination, backup)?)?;
+                if let Some(snapshot) = jobs::registry_snapshot(req, backup)? {
+                    out.raw_object(&snapshot);
+                }
+            }
+            Task::Restore(restore) => {
+                out.object(&jobs::restore_job(req, &destination, restore)?)?;
+            }
+            Task::Delete(delete) => {
+                out.object(&jobs::delete_job(req, &destination, delete)?)?;
+            }
+        }
         Ok(out)
     }
 }

@@ -142,6 +142,33 @@ fn a_deletion_job_removes_one_backup_path_and_mounts_no_secret() {
 }
 
 #[test]
+fn a_snapshot_class_adds_a_volume_snapshot_of_the_registry_claim_to_a_backup() {
+    let request = berth_tests::plugin_request(spec(json!({"destination": {"volume": {}}, "volumeSnapshotClass": "csi-snapshots"})));
+    let objects = objects(Backup::render_task(&request, &backup_task()));
+    assert_eq!(objects.len(), 2);
+    let snapshot = &objects[1];
+    assert_eq!(snapshot["kind"], "VolumeSnapshot");
+    assert_eq!(snapshot["metadata"]["name"], "demo-harbor-backup-nightly-registry");
+    assert_eq!(
+        snapshot["spec"],
+        json!({"volumeSnapshotClassName": "csi-snapshots", "source": {"persistentVolumeClaimName": "demo-harbor-registry"}})
+    );
+    // Only beside a backup, and only for blobs on a claim.
+    assert_eq!(objects_of_restore(&request), 1);
+    let s3 = berth_tests::plugin_request(json!({"version": "2.15.1", "externalURL": "https://h.example.com",
+        "storage": {"type": "s3", "s3": {"bucket": "blobs", "region": "eu-west-1"}},
+        "backup": {"destination": {"volume": {}}, "volumeSnapshotClass": "csi-snapshots"}}));
+    match Backup::render_task(&s3, &backup_task()) {
+        Err(RenderError::InvalidSpec(e)) => assert_eq!(e.field, "spec.backup.volumeSnapshotClass"),
+        other => panic!("{other:?}"),
+    }
+}
+
+fn objects_of_restore(request: &berth_sdk::RenderRequest) -> usize {
+    objects(Backup::render_task(request, &restore_task())).len()
+}
+
+#[test]
 fn a_task_for_a_cluster_without_backups_names_the_field() {
     let request = berth_tests::plugin_request(json!({"version": "2.15.1", "externalURL": "https://h.example.com"}));
     match Backup::render_task(&request, &backup_task()) {

@@ -2,8 +2,11 @@
 //! (the restore brings the backup's), and keep the components that use the database at
 //! zero replicas until the database is restored.
 
+use futures::{FutureExt as _, Stream};
 use kube::ResourceExt as _;
 use kube::api::{Api, ListParams};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt as _, watcher};
 
 use crate::controller::error::{Error, Result};
 use crate::controller::{Context, HarborCluster};
@@ -16,7 +19,15 @@ pub const HELD: &[&str] = &["core", "jobservice", "registry", "exporter"];
 /// The restore that holds this cluster: one of its namespace naming it that is neither
 /// Complete nor Refused. A Failed one holds too, until it is deleted: starting Harbor on
 /// a half-restored or empty database would make a new registry over the old one's Secrets.
+///
+/// Read from the controller's watch of HarborRestores once it has listed them all (the
+/// same watch that wakes the cluster when one changes); before that, and where no
+/// controller runs, from the API server.
 pub async fn holding_restore(ctx: &Context, namespace: &str, cluster: &str) -> Result<Option<String>> {
+    if let Some(store) = ctx.restore_store(namespace).filter(|store| store.wait_until_ready().now_or_never().is_some_and(|r| r.is_ok())) {
+        let holding = store.state().into_iter().find(|r| r.namespace().as_deref() == Some(namespace) && holds(r, cluster));
+        return Ok(holding.map(|r| r.name_any()));
+    }
     let api: Api<HarborRestore> = Api::namespaced(ctx.client.clone(), namespace);
     let list = match api.list(&ListParams::default()).await {
         Ok(list) => list,
@@ -24,12 +35,27 @@ pub async fn holding_restore(ctx: &Context, namespace: &str, cluster: &str) -> R
         Err(e) if crate::controller::error::is_not_found(&e) => return Ok(None),
         Err(e) => return Err(Error::kube(format!("listing HarborRestores in {namespace}"))(e)),
     };
-    Ok(list
-        .items
-        .into_iter()
-        .filter(|r| r.spec.cluster == cluster)
-        .find(|r| !matches!(r.status.as_ref().map(|s| s.phase), Some(RestorePhase::Complete | RestorePhase::Refused)))
-        .map(|r| r.name_any()))
+    Ok(list.items.into_iter().find(|r| holds(r, cluster)).map(|r| r.name_any()))
+}
+
+fn holds(restore: &HarborRestore, cluster: &str) -> bool {
+    restore.spec.cluster == cluster
+        && !matches!(restore.status.as_ref().map(|s| s.phase), Some(RestorePhase::Complete | RestorePhase::Refused))
+}
+
+/// The watch of HarborRestores in `namespace` (all when `None`): the store
+/// [`holding_restore`] reads, and the stream that wakes the cluster a restore names.
+pub fn watch(
+    client: &kube::Client,
+    namespace: Option<&str>,
+) -> (Store<HarborRestore>, impl Stream<Item = std::result::Result<HarborRestore, watcher::Error>> + Send + 'static) {
+    let api: Api<HarborRestore> = match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let (reader, writer) = reflector::store();
+    let stream = watcher(api, watcher::Config::default().any_semantic()).default_backoff().reflect(writer).touched_objects();
+    (reader, stream)
 }
 
 /// The cluster as rendered while held: the held components at zero replicas.

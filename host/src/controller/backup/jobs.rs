@@ -5,7 +5,7 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::ResourceExt as _;
-use kube::api::{Api, ListParams, PostParams};
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, PostParams};
 use serde_json::Value;
 
 use super::error::{BackupError, Result};
@@ -48,16 +48,24 @@ pub fn location(spec: &BackupSpec, fullname: &str, path: &str) -> String {
     }
 }
 
+/// What [`create`] made: the Job's name, and the VolumeSnapshot's beside a backup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Created {
+    pub job: String,
+    pub snapshot: Option<String>,
+}
+
 /// Renders the task's Job for `hc` and creates it, owned by `owner` (none for a deletion,
-/// which outlives its HarborBackup; it then goes `ttl_seconds` after finishing). A Job of
-/// that name that exists already is the same task's: it stands.
+/// which outlives its HarborBackup; it then goes `ttl_seconds` after finishing), and the
+/// VolumeSnapshot a backup renders beside it. An object of that name that exists already
+/// is the same task's: it stands.
 pub async fn create(
     ctx: &Context,
     hc: &HarborCluster,
     task: Task,
     owner: Option<OwnerReference>,
     ttl_seconds: Option<i32>,
-) -> Result<String> {
+) -> Result<Created> {
     let namespace = hc.namespace().ok_or(BackupError::MissingMetadata("HarborCluster", "namespace"))?;
     let what = match &task {
         Task::Backup(t) => format!("backup {}", t.name),
@@ -75,26 +83,49 @@ pub async fn create(
     .await
     .map_err(BackupError::Join)?
     .map_err(|source| BackupError::Render { what: what.clone(), source })?;
-    let name = rendered.name().to_owned();
-    let mut object = rendered.object;
+    let job_name = rendered.job.name().to_owned();
+    let mut job = rendered.job.object;
+    own(&mut job, owner.as_ref())?;
+    if let (Some(ttl), Some(Value::Object(spec))) = (ttl_seconds, job.get_mut("spec")) {
+        spec.insert("ttlSecondsAfterFinished".to_owned(), Value::from(ttl));
+    }
+    let job: Job =
+        serde_json::from_value(Value::Object(job)).map_err(|source| BackupError::Serialize { what: format!("Job {job_name}"), source })?;
+    let params = PostParams { field_manager: Some(FIELD_MANAGER.to_owned()), ..PostParams::default() };
+    ctx.metrics.write("create", "Job");
+    match Api::<Job>::namespaced(ctx.client.clone(), &namespace).create(&params, &job).await {
+        Ok(_) => tracing::info!(namespace = %namespace, job = %job_name, task = %what, "created the Job"),
+        Err(e) if is_already_exists(&e) => {}
+        Err(e) => return Err(BackupError::kube(format!("creating Job {namespace}/{job_name}"))(e)),
+    }
+    let mut snapshot_name = None;
+    if let Some(snapshot) = rendered.snapshot {
+        let name = snapshot.name().to_owned();
+        let mut object = snapshot.object;
+        own(&mut object, owner.as_ref())?;
+        let object: DynamicObject = serde_json::from_value(Value::Object(object))
+            .map_err(|source| BackupError::Serialize { what: format!("VolumeSnapshot {name}"), source })?;
+        let resource =
+            ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("snapshot.storage.k8s.io", "v1", "VolumeSnapshot"), "volumesnapshots");
+        ctx.metrics.write("create", "VolumeSnapshot");
+        match Api::<DynamicObject>::namespaced_with(ctx.client.clone(), &namespace, &resource).create(&params, &object).await {
+            Ok(_) => tracing::info!(namespace = %namespace, snapshot = %name, task = %what, "created the VolumeSnapshot"),
+            Err(e) if is_already_exists(&e) => {}
+            Err(e) => return Err(BackupError::kube(format!("creating VolumeSnapshot {namespace}/{name}"))(e)),
+        }
+        snapshot_name = Some(name);
+    }
+    Ok(Created { job: job_name, snapshot: snapshot_name })
+}
+
+/// Gives a rendered object its owner (the host's to set: plugins' are stripped).
+fn own(object: &mut serde_json::Map<String, Value>, owner: Option<&OwnerReference>) -> Result<()> {
     if let (Some(Value::Object(metadata)), Some(owner)) = (object.get_mut("metadata"), owner) {
         let owner =
             serde_json::to_value(owner).map_err(|source| BackupError::Serialize { what: "an owner reference".to_owned(), source })?;
         metadata.insert("ownerReferences".to_owned(), Value::Array(vec![owner]));
     }
-    if let (Some(ttl), Some(Value::Object(spec))) = (ttl_seconds, object.get_mut("spec")) {
-        spec.insert("ttlSecondsAfterFinished".to_owned(), Value::from(ttl));
-    }
-    let job: Job =
-        serde_json::from_value(Value::Object(object)).map_err(|source| BackupError::Serialize { what: format!("Job {name}"), source })?;
-    ctx.metrics.write("create", "Job");
-    let api: Api<Job> = Api::namespaced(ctx.client.clone(), &namespace);
-    match api.create(&PostParams { field_manager: Some(FIELD_MANAGER.to_owned()), ..PostParams::default() }, &job).await {
-        Ok(_) => tracing::info!(namespace = %namespace, job = %name, task = %what, "created the Job"),
-        Err(e) if is_already_exists(&e) => {}
-        Err(e) => return Err(BackupError::kube(format!("creating Job {namespace}/{name}"))(e)),
-    }
-    Ok(name)
+    Ok(())
 }
 
 /// Where a Job is.

@@ -101,7 +101,7 @@ pub async fn reconcile(restore: Arc<HarborRestore>, ctx: Arc<Context>) -> Result
         let job_name = jobs::job_name(&topology.fullname, "restore", &restore.name_any());
         let owner = restore.controller_owner_ref(&()).ok_or(BackupError::MissingMetadata("HarborRestore", "uid"))?;
         let task = Task::Restore(RestoreTask { name: restore.name_any(), job_name, path: record.path.clone(), dump_sha256 });
-        let job_name = jobs::create(&ctx, &hc, task, Some(owner), None).await?;
+        let job_name = jobs::create(&ctx, &hc, task, Some(owner), None).await?.job;
         let location = jobs::location(&backup_spec, &topology.fullname, &record.path);
         let restoring = HarborRestoreStatus {
             phase: RestorePhase::Restoring,

@@ -77,14 +77,15 @@ pub async fn reconcile(backup: Arc<HarborBackup>, ctx: Arc<Context>) -> Result<A
         let job_name = jobs::job_name(&topology.fullname, "backup", &name);
         let owner = backup.controller_owner_ref(&()).ok_or(BackupError::MissingMetadata("HarborBackup", "uid"))?;
         let task = Task::Backup(BackupTask { name: name.clone(), job_name: job_name.clone(), path: path.clone() });
-        let job_name = jobs::create(&ctx, &hc, task, Some(owner), None).await?;
+        let created = jobs::create(&ctx, &hc, task, Some(owner), None).await?;
+        let job_name = created.job;
         let running = HarborBackupStatus {
             phase: BackupPhase::Running,
             start_time: Some(status::now()),
             job: Some(job_name.clone()),
             location: Some(location.clone()),
             path: Some(path),
-            blobs: Some(blobs(&hc)),
+            blobs: Some(blobs(&hc, created.snapshot.as_deref())),
             conditions: vec![status::condition(false, "Running", format!("Job {job_name} dumps the database to {location}"))],
             ..HarborBackupStatus::default()
         };
@@ -185,12 +186,15 @@ async fn other_running(ctx: &Context, namespace: &str, cluster: &str, name: &str
 }
 
 /// What happens to the registry's blobs, said plainly.
-fn blobs(hc: &HarborCluster) -> String {
-    match hc.spec.storage.type_ {
-        StorageType::Filesystem => {
-            "not copied: the registry's volume is not part of this backup (snapshot it with your storage's tools)".to_owned()
+fn blobs(hc: &HarborCluster, snapshot: Option<&str>) -> String {
+    match (hc.spec.storage.type_, snapshot) {
+        (StorageType::Filesystem, Some(snapshot)) => {
+            format!("VolumeSnapshot {snapshot} of the registry's claim (restore blobs by creating a claim from it)")
         }
-        other => format!("not copied: blobs live in {} storage, whose versioning or replication protects them", other.as_str()),
+        (StorageType::Filesystem, None) => {
+            "not copied: set spec.backup.volumeSnapshotClass to snapshot the registry's claim beside each backup".to_owned()
+        }
+        (other, _) => format!("not copied: blobs live in {} storage, whose versioning or replication protects them", other.as_str()),
     }
 }
 
