@@ -88,6 +88,8 @@ pub struct Context {
     children: std::sync::RwLock<Vec<children::ScopeCaches>>,
     /// The HarborRestores of each watch scope, once the controllers run.
     restores: std::sync::RwLock<Vec<(Option<String>, kube::runtime::reflector::Store<berth_api::backup::HarborRestore>)>>,
+    /// One lock per cluster ("namespace/name") for starting its backups one at a time.
+    cluster_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Where backup records (copies of the generated Secrets) are kept: the operator's
     /// own namespace, which outlives any cluster's.
     pub records_namespace: String,
@@ -106,6 +108,7 @@ impl Context {
             failures: Mutex::default(),
             children: std::sync::RwLock::default(),
             restores: std::sync::RwLock::default(),
+            cluster_locks: Mutex::default(),
             records_namespace: std::env::var("POD_NAMESPACE").unwrap_or_else(|_| "berth-system".to_owned()),
         }
     }
@@ -145,6 +148,15 @@ impl Context {
     pub fn child_caches(&self, namespace: &str) -> Option<children::ScopeCaches> {
         let scopes = self.children.read().ok()?;
         scopes.iter().find(|s| s.covers(namespace)).cloned()
+    }
+
+    /// The lock under which a cluster's next backup is chosen and started.
+    pub fn cluster_lock(&self, namespace: &str, cluster: &str) -> Arc<tokio::sync::Mutex<()>> {
+        match self.cluster_locks.lock() {
+            Ok(mut locks) => locks.entry(name_key(namespace, cluster)).or_default().clone(),
+            // A poisoned map only loses the mutual exclusion it gave; a fresh lock is no worse.
+            Err(_) => Arc::default(),
+        }
     }
 
     /// The watch of HarborRestores that covers `namespace`, if the controllers run.
@@ -331,9 +343,11 @@ pub async fn run_with(ctx: Arc<Context>, options: Options, shutdown: impl Future
             let _ = tx.send(());
         }
         let _ = policy_stop.send(());
-        let _ = backup_stop.send(());
     });
     futures::future::join_all(controllers).await;
+    // The cluster controllers stopped (on `shutdown`, or on a signal they heard
+    // themselves): the backup controllers stop with them, letting their reconciles finish.
+    let _ = backup_stop.send(());
     futures::future::join_all(backup_tasks).await;
     trigger.abort();
     if let Some(task) = policy_task {

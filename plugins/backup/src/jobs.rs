@@ -59,8 +59,9 @@ pub fn restore_job(req: &RenderRequest, destination: &Destination<'_>, task: &Re
 pub fn delete_job(req: &RenderRequest, destination: &Destination<'_>, task: &DeleteTask) -> Result<Job, RenderError> {
     let container = match destination {
         Destination::Volume { .. } => {
-            let mut container = tools_container("delete", req, crate::DELETE_SCRIPT, common_env(&req.topology, &task.path))?;
-            // It needs the destination alone, not the generated Secrets.
+            // It needs the destination alone: no database connection, no generated Secret.
+            let env = vec![k8s::value_env("BACKUP_ROOT", BACKUP_ROOT), k8s::value_env("BACKUP_PATH", &task.path)];
+            let mut container = tools_container("delete", req, crate::DELETE_SCRIPT, env)?;
             container.volume_mounts = Some(vec![mount("backup", BACKUP_ROOT, false), mount("tmp", "/tmp", false)]);
             container
         }
@@ -181,11 +182,19 @@ fn job(req: &RenderRequest, name: &str, destination: &Destination<'_>, init: Vec
     let labels = crate::labels(&req.topology);
     let mut volumes =
         vec![destination.volume("backup"), Volume { name: "tmp".to_owned(), empty_dir: Some(Default::default()), ..Volume::default() }];
-    volumes.extend(generated_secrets(req).into_iter().enumerate().map(|(i, secret)| Volume {
-        name: format!("secret-{i}"),
-        secret: Some(SecretVolumeSource { secret_name: Some(secret), default_mode: Some(0o440), ..SecretVolumeSource::default() }),
-        ..Volume::default()
-    }));
+    // The generated Secrets only when a container mounts them (a deletion does not).
+    let mounted = |name: &str| init.iter().chain(&main).flat_map(|c| c.volume_mounts.iter().flatten()).any(|m| m.name == name);
+    volumes.extend(
+        generated_secrets(req)
+            .into_iter()
+            .enumerate()
+            .map(|(i, secret)| Volume {
+                name: format!("secret-{i}"),
+                secret: Some(SecretVolumeSource { secret_name: Some(secret), default_mode: Some(0o440), ..SecretVolumeSource::default() }),
+                ..Volume::default()
+            })
+            .filter(|volume| mounted(&volume.name)),
+    );
     let pull_secrets = &req.topology.image_pull_secrets;
     let pod = PodSpec {
         restart_policy: Some("Never".to_owned()),

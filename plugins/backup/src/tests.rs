@@ -139,6 +139,8 @@ fn a_deletion_job_removes_one_backup_path_and_mounts_no_secret() {
     assert_eq!(container["command"][2], crate::DELETE_SCRIPT);
     let mounts: Vec<&str> = container["volumeMounts"].as_array().unwrap().iter().map(|m| m["mountPath"].as_str().unwrap()).collect();
     assert_eq!(mounts, ["/backup", "/tmp"]);
+    let volumes = job["spec"]["template"]["spec"]["volumes"].as_array().unwrap();
+    assert!(volumes.iter().all(|v| v.get("secret").is_none()), "{volumes:?}");
 }
 
 #[test]

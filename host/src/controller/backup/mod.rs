@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use futures::StreamExt as _;
 use k8s_openapi::api::batch::v1::Job;
-use kube::api::{Api, ObjectMeta, PostParams};
+use kube::api::{Api, ListParams, ObjectMeta, PostParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::watcher;
 
@@ -50,6 +50,29 @@ pub async fn run(ctx: Arc<Context>, namespace: Option<String>, shutdown: impl Fu
         ),
         None => (Api::all(client.clone()), Api::all(client.clone()), Api::all(client)),
     };
+    // Not before both APIs are served: a controller whose resource is not served never
+    // gets its first list, and would hold shutdown up waiting for it.
+    let served = {
+        let (backups, restores) = (backups.clone(), restores.clone());
+        async move {
+            let mut said = false;
+            loop {
+                let limit = ListParams::default().limit(1);
+                if backups.list(&limit).await.is_ok() && restores.list(&limit).await.is_ok() {
+                    return;
+                }
+                if !said {
+                    tracing::info!("the HarborBackup or HarborRestore API is not served (CRDs not installed): backups start once it is");
+                    said = true;
+                }
+                tokio::time::sleep(Duration::from_secs(10)).await;
+            }
+        }
+    };
+    tokio::select! {
+        () = served => {}
+        () = shutdown.clone() => return,
+    }
     let config = || watcher::Config::default().any_semantic();
     let backup_controller = Controller::new(backups, config())
         .owns(jobs.clone(), config())

@@ -52,6 +52,10 @@ pub async fn reconcile(backup: Arc<HarborBackup>, ctx: Arc<Context>) -> Result<A
     };
     let topology = crate::topology::resolve(cluster, &hc.spec).map_err(BackupError::Spec)?;
     let Some(job_name) = current.job.clone() else {
+        // Two backups of one cluster reconciled at once must not both see the other idle:
+        // deciding and starting happen under the cluster's lock (one replica reconciles).
+        let lock = ctx.cluster_lock(&namespace, cluster);
+        let _starting = lock.lock().await;
         if let Some(running) = other_running(&ctx, &namespace, cluster, &name).await? {
             let mut waiting = current.clone();
             waiting.phase = BackupPhase::Pending;
