@@ -3,12 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use berth_sdk::k8s;
-use berth_sdk::k8s_openapi::api::core::v1::{
-    PersistentVolumeClaim, PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource, Volume, VolumeResourceRequirements,
-};
-use berth_sdk::k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use berth_sdk::spec::{BackupBucket, BackupSpec};
+use berth_sdk::k8s_openapi::api::core::v1::{PersistentVolumeClaim, PersistentVolumeClaimVolumeSource, Volume};
+use berth_sdk::spec::{BackupBucket, BackupSpec, VolumeSpec};
+use berth_sdk::volume::DataVolume;
 use berth_sdk::{RenderError, Topology};
 
 /// Where backups of one cluster are written.
@@ -46,7 +43,8 @@ impl<'s> Destination<'s> {
         }
     }
 
-    /// The claim the ordinary render creates, if Berth makes it.
+    /// The claim the ordinary render creates, if Berth makes it: a data volume as every
+    /// component's (the SDK checks the size), single-node.
     pub fn claim_to_create(
         &self,
         spec: &BackupSpec,
@@ -55,20 +53,12 @@ impl<'s> Destination<'s> {
         let (Destination::Volume { claim, existing: false }, Some(volume)) = (self, &spec.destination.volume) else {
             return Ok(None);
         };
-        berth_sdk::volume::check_quantity(&volume.size, "spec.backup.destination.volume.size")?;
-        Ok(Some(PersistentVolumeClaim {
-            metadata: k8s::meta(claim, labels),
-            spec: Some(PersistentVolumeClaimSpec {
-                access_modes: Some(vec!["ReadWriteOnce".to_owned()]),
-                storage_class_name: volume.storage_class.as_ref().map(|class| if class == "-" { String::new() } else { class.clone() }),
-                resources: Some(VolumeResourceRequirements {
-                    requests: Some(BTreeMap::from([("storage".to_owned(), Quantity(volume.size.clone()))])),
-                    ..VolumeResourceRequirements::default()
-                }),
-                ..PersistentVolumeClaimSpec::default()
-            }),
-            ..PersistentVolumeClaim::default()
-        }))
+        let mut wanted = VolumeSpec::sized(&volume.size);
+        wanted.storage_class = volume.storage_class.clone();
+        match berth_sdk::volume::data_volume(claim, labels, &wanted, "spec.backup.destination.volume")? {
+            DataVolume::Template(claim) => Ok(Some(*claim)),
+            DataVolume::Existing(_) => Ok(None),
+        }
     }
 
     /// The pod volume mounted at /backup.
