@@ -55,7 +55,7 @@ use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::runtime::watcher;
-use kube::{Client, Resource as _, ResourceExt as _};
+use kube::{Client, ResourceExt as _};
 
 pub use berth_api::spec::HarborCluster;
 pub use error::{Error, Result};
@@ -88,6 +88,8 @@ pub struct Context {
     children: std::sync::RwLock<Vec<children::ScopeCaches>>,
     /// The HarborRestores of each watch scope, once the controllers run.
     restores: std::sync::RwLock<Vec<(Option<String>, kube::runtime::reflector::Store<berth_api::backup::HarborRestore>)>>,
+    /// Per cluster ("namespace/name"), the latest scheduled time whose backup was seen made.
+    scheduled: Mutex<HashMap<String, k8s_openapi::jiff::Timestamp>>,
     /// One lock per cluster ("namespace/name") for starting its backups one at a time.
     cluster_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Where backup records (copies of the generated Secrets) are kept: the operator's
@@ -109,6 +111,7 @@ impl Context {
             children: std::sync::RwLock::default(),
             restores: std::sync::RwLock::default(),
             cluster_locks: Mutex::default(),
+            scheduled: Mutex::default(),
             records_namespace: std::env::var("POD_NAMESPACE").unwrap_or_else(|_| "berth-system".to_owned()),
         }
     }
@@ -119,14 +122,17 @@ impl Context {
         self
     }
 
-    /// Publishes an Event about the HarborCluster. A failure to publish is logged, never
-    /// fatal: Events are advisory.
-    pub async fn event(&self, hc: &HarborCluster, type_: EventType, reason: &str, action: &str, note: &str) {
+    /// Publishes an Event about a HarborCluster (or a HarborBackup, a HarborRestore). A
+    /// failure to publish is logged, never fatal: Events are advisory.
+    pub async fn event<K>(&self, object: &K, type_: EventType, reason: &str, action: &str, note: &str)
+    where
+        K: kube::Resource<DynamicType = ()>,
+    {
         // The API server caps a note at 1 kB.
         let note: String = note.chars().take(1000).collect();
         let event = KubeEvent { type_, reason: reason.to_owned(), note: Some(note), action: action.to_owned(), secondary: None };
         self.metrics.write("create", "Event");
-        if let Err(e) = self.recorder.publish(&event, &hc.object_ref(&())).await {
+        if let Err(e) = self.recorder.publish(&event, &object.object_ref(&())).await {
             tracing::warn!(error = %e, reason, "could not publish an Event");
         }
     }
@@ -148,6 +154,18 @@ impl Context {
     pub fn child_caches(&self, namespace: &str) -> Option<children::ScopeCaches> {
         let scopes = self.children.read().ok()?;
         scopes.iter().find(|s| s.covers(namespace)).cloned()
+    }
+
+    /// The latest scheduled time of this cluster whose backup was seen made, if any.
+    pub fn scheduled_handled(&self, namespace: &str, cluster: &str) -> Option<k8s_openapi::jiff::Timestamp> {
+        self.scheduled.lock().ok()?.get(&name_key(namespace, cluster)).copied()
+    }
+
+    /// Remembers that the backup of this scheduled time exists.
+    pub fn schedule_handled(&self, namespace: &str, cluster: &str, due: k8s_openapi::jiff::Timestamp) {
+        if let Ok(mut scheduled) = self.scheduled.lock() {
+            scheduled.insert(name_key(namespace, cluster), due);
+        }
     }
 
     /// The lock under which a cluster's next backup is chosen and started.

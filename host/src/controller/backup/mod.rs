@@ -114,6 +114,11 @@ pub async fn schedule_tick(ctx: &Context, hc: &HarborCluster, namespace: &str, n
     let Some(due) = schedule.latest_at_or_before(now).filter(|due| created.is_none_or(|c| *due >= c)) else {
         return Ok(next);
     };
+    // Every reconcile of a scheduled cluster passes here: a due time this replica has
+    // seen taken care of needs no LIST of the namespace's backups again.
+    if ctx.scheduled_handled(namespace, name).is_some_and(|handled| handled >= due) {
+        return Ok(next);
+    }
     let api: Api<HarborBackup> = Api::namespaced(ctx.client.clone(), namespace);
     let existing = api.list(&Default::default()).await.map_err(Error::kube(format!("listing HarborBackups in {namespace}")))?;
     let taken_since = existing
@@ -122,6 +127,7 @@ pub async fn schedule_tick(ctx: &Context, hc: &HarborCluster, namespace: &str, n
         .filter(|b| b.spec.cluster == name)
         .any(|b| b.metadata.creation_timestamp.as_ref().is_some_and(|t| t.0 >= due));
     if taken_since {
+        ctx.schedule_handled(namespace, name, due);
         return Ok(next);
     }
     let stamp = due.strftime("%Y%m%d-%H%M").to_string();
@@ -154,5 +160,6 @@ pub async fn schedule_tick(ctx: &Context, hc: &HarborCluster, namespace: &str, n
         Err(e) if is_already_exists(&e) => {}
         Err(e) => return Err(Error::kube(format!("creating HarborBackup {namespace}/{backup_name}"))(e)),
     }
+    ctx.schedule_handled(namespace, name, due);
     Ok(next)
 }

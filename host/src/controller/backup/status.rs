@@ -2,7 +2,7 @@
 //! Events that go with a change of phase.
 
 use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::events::{Event as KubeEvent, EventType};
+use kube::runtime::events::EventType;
 use kube::{Resource, ResourceExt as _};
 use serde::Serialize;
 
@@ -52,16 +52,11 @@ where
     Ok(true)
 }
 
-/// Publishes an Event about a HarborBackup or HarborRestore (advisory: a failure is logged).
+/// Publishes an Event about a HarborBackup or HarborRestore; its action is its reason.
 pub async fn event<K>(ctx: &Context, object: &K, warning: bool, reason: &str, note: &str)
 where
     K: Resource<DynamicType = ()>,
 {
-    let note: String = note.chars().take(1000).collect();
     let type_ = if warning { EventType::Warning } else { EventType::Normal };
-    let event = KubeEvent { type_, reason: reason.to_owned(), note: Some(note), action: reason.to_owned(), secondary: None };
-    ctx.metrics.write("create", "Event");
-    if let Err(e) = ctx.recorder.publish(&event, &object.object_ref(&())).await {
-        tracing::warn!(error = %e, reason, "could not publish an Event");
-    }
+    ctx.event(object, type_, reason, reason, note).await;
 }
