@@ -1,4 +1,4 @@
-"""The component's entry point: the `renderer` interface of `berth:plugin@0.3.0`
+"""The component's entry point: the `renderer` interface of `berth:plugin@0.4.0`
 (`wit/renderer.wit`), exported with the bindings componentize-py generates from that file.
 
 This is the only module that touches the bindings. It turns the WIT records into plain
@@ -20,8 +20,8 @@ class Renderer(exports.Renderer):
         return wit.PluginDescription(**portal.describe())
 
     def render(self, input: wit.RenderInput) -> wit.RenderOutput:
-        if input.task is not None:  # backups and restores are the backup component's
-            raise Err(wit.RenderError_Unsupported("berth-portal-py renders no backup or restore Jobs"))
+        if input.task is not None:  # backups, restores and migrations are other components'
+            raise Err(wit.RenderError_Unsupported("berth-portal-py renders no task Jobs"))
         try:
             objects = portal.render(input.harbor_version, input.spec_json, dataclasses.asdict(input.topology))
         except portal.InvalidSpec as e:

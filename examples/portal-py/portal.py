@@ -20,7 +20,7 @@ NAME = "berth-portal-py"
 VERSION = "0.1.0"
 COMPONENT = "portal"
 HARBOR_VERSIONS = ["2.13", "2.14", "2.15"]
-CONTRACT_VERSION = "0.3.0"
+CONTRACT_VERSION = "0.4.0"
 
 # The uid/gid Harbor's photon images run as (the chart's securityContext).
 HARBOR_UID = 10000

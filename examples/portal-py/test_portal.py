@@ -117,7 +117,7 @@ class NativeTest(unittest.TestCase, Equivalence):
                 "version": "0.1.0",
                 "component": "portal",
                 "harbor_versions": ["2.13", "2.14", "2.15"],
-                "contract_version": "0.3.0",
+                "contract_version": "0.4.0",
             },
         )
 
@@ -218,7 +218,7 @@ class BindingsTest(unittest.TestCase, Equivalence):
     def test_describe_is_the_wit_record(self):
         d = app.Renderer().describe()
         self.assertIsInstance(d, wit.PluginDescription)
-        self.assertEqual((d.name, d.component, d.contract_version), ("berth-portal-py", "portal", "0.3.0"))
+        self.assertEqual((d.name, d.component, d.contract_version), ("berth-portal-py", "portal", "0.4.0"))
 
     def test_every_fixture_through_the_bindings(self):
         for label, case in cases():

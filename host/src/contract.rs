@@ -5,16 +5,16 @@
 
 pub use crate::sandbox::bindings::exports::berth::plugin::renderer::{
     BackupTask, BcryptHtpasswd, ClusterIdentity, ComponentTopology, Condition, ConditionStatus, ContainerImage, DatabaseEndpoint,
-    DeleteTask, GeneratedKey, GeneratedSecret, InvalidSpec, KeyValue, PluginDescription, RedisEndpoint, RedisIndices, RenderError,
-    RenderInput, RenderOutput, RestoreTask, RsaKeyWithCert, SecretKeyRef, SecretNames, SecretValue, Task, Topology,
+    DeleteTask, GeneratedKey, GeneratedSecret, InvalidSpec, KeyValue, MigrateTask, PluginDescription, RedisEndpoint, RedisIndices,
+    RenderError, RenderInput, RenderOutput, RestoreTask, RsaKeyWithCert, SecretKeyRef, SecretNames, SecretValue, Task, Topology,
 };
 
-/// The version of the WIT package the host serves (`berth:plugin@0.3.0`). A test keeps
+/// The version of the WIT package the host serves (`berth:plugin@0.4.0`). A test keeps
 /// it equal to the package line of `wit/renderer.wit`.
-pub const CONTRACT_VERSION: &str = "0.3.0";
+pub const CONTRACT_VERSION: &str = "0.4.0";
 
 /// The exported interface name a component of this contract version carries.
-pub const RENDERER_INTERFACE: &str = "berth:plugin/renderer@0.3.0";
+pub const RENDERER_INTERFACE: &str = "berth:plugin/renderer@0.4.0";
 
 impl PluginDescription {
     /// True when `harbor_version` ("2.15.1") is of a "major.minor" it lists.

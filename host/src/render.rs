@@ -267,20 +267,22 @@ pub fn render_planned(plan: &RenderPlan, cluster: &ClusterRef<'_>) -> Result<Clu
     Ok(ClusterRender { topology, components, secrets, timings })
 }
 
-/// Why the Job of a backup, restore or deletion could not be rendered.
+/// Why the Job of a backup, restore, deletion or migration could not be rendered.
 #[derive(Debug, thiserror::Error)]
 pub enum TaskRenderError {
     #[error(transparent)]
     Cluster(#[from] ClusterRenderError),
     #[error("the cluster sets no spec.backup, so no backup component renders its Jobs")]
     NoBackupComponent,
+    #[error("no enabled component {0} renders this task's Job")]
+    NoComponent(&'static str),
     /// Boxed: a component error is large, and this travels in every task's Result.
     #[error(transparent)]
     Component(Box<ComponentError>),
     #[error(
-        "component backup: plugin {plugin} returned {found} for the task: a task is the one Job {job_name}, and for a backup at most a VolumeSnapshot beside it"
+        "component {component}: plugin {plugin} returned {found} for the task: a task is the one Job {job_name}, and for a backup at most a VolumeSnapshot beside it"
     )]
-    NotTheJob { plugin: String, job_name: String, found: String },
+    NotTheJob { component: &'static str, plugin: String, job_name: String, found: String },
 }
 
 /// What a task renders: its Job, and for a backup the VolumeSnapshot of the registry's
@@ -291,29 +293,37 @@ pub struct TaskObjects {
     pub snapshot: Option<RenderedObject>,
 }
 
-/// The one Job of a day-two task (a backup, a restore, a deletion of expired files),
-/// rendered by the `backup` component's plugin of the plan, through the same sandbox,
-/// guardrails and stamp as every other object.
+/// The component that renders a task's Job, the Job's name, and whether a VolumeSnapshot
+/// may come with it.
+fn task_route(task: &Task) -> (&'static str, &str, bool) {
+    match task {
+        Task::Backup(t) => ("backup", &t.job_name, true),
+        Task::Restore(t) => ("backup", &t.job_name, false),
+        Task::Delete(t) => ("backup", &t.job_name, false),
+        Task::Migrate(t) => ("core", &t.job_name, false),
+    }
+}
+
+/// The one Job of a day-two task: a backup, a restore or a deletion of expired files
+/// (rendered by the `backup` component's plugin of the plan) or an upgrade's schema
+/// migration (by `core`'s), through the same sandbox, guardrails and stamp as every
+/// other object. For a migration, `cluster.spec.version` is the target version.
 pub fn render_task(plan: &RenderPlan, cluster: &ClusterRef<'_>, task: Task) -> Result<TaskObjects, TaskRenderError> {
-    const COMPONENT: &str = "backup";
-    let (job_name, is_backup) = match &task {
-        Task::Backup(t) => (t.job_name.clone(), true),
-        Task::Restore(t) => (t.job_name.clone(), false),
-        Task::Delete(t) => (t.job_name.clone(), false),
-    };
+    let (component, job_name, may_snapshot) = task_route(&task);
+    let job_name = job_name.to_owned();
     let topology = topology::resolve(cluster.name, cluster.spec).map_err(ClusterRenderError::from)?;
     let spec_value = serde_json::to_value(cluster.spec).map_err(ClusterRenderError::Serialize)?;
     crate::spec_checks::check(&spec_value, &generated_secret_names(&topology, cluster.spec)).map_err(ClusterRenderError::from)?;
-    let Some(planned) = plan.get(COMPONENT) else {
-        return Err(TaskRenderError::NoBackupComponent);
+    let Some(planned) = plan.get(component) else {
+        return Err(if component == "backup" { TaskRenderError::NoBackupComponent } else { TaskRenderError::NoComponent(component) });
     };
     let planned = planned.as_ref().map_err(|e| TaskRenderError::Component(Box::new(ComponentError::Selection(e.clone()))))?;
     let mut input = plugin_input(cluster, topology.clone())?;
     input.task = Some(task);
-    let scope = guard_scope(COMPONENT, &topology, cluster.spec, &spec_images(&spec_value));
+    let scope = guard_scope(component, &topology, cluster.spec, &spec_images(&spec_value));
     let started = Instant::now();
-    let result = render_component(planned, COMPONENT, &input, cluster, &scope, &spec_value);
-    audit(cluster, COMPONENT, Some(planned), &result, started.elapsed());
+    let result = render_component(planned, component, &input, cluster, &scope, &spec_value);
+    audit(cluster, component, Some(planned), &result, started.elapsed());
     let rendered = result.map_err(|e| TaskRenderError::Component(Box::new(e)))?;
     let plugin = format!("{}@{}", rendered.plugin, rendered.plugin_version);
     let found = rendered.objects.iter().map(|o| format!("{}/{}", o.kind(), o.name())).collect::<Vec<_>>().join(", ");
@@ -323,11 +333,11 @@ pub fn render_task(plan: &RenderPlan, cluster: &ClusterRef<'_>, task: Task) -> R
         (Some(job), snapshot, None)
             if job.kind() == "Job"
                 && job.name() == job_name
-                && snapshot.as_ref().is_none_or(|s| is_backup && s.kind() == "VolumeSnapshot") =>
+                && snapshot.as_ref().is_none_or(|s| may_snapshot && s.kind() == "VolumeSnapshot") =>
         {
             Ok(TaskObjects { job, snapshot })
         }
-        _ => Err(TaskRenderError::NotTheJob { plugin, job_name, found }),
+        _ => Err(TaskRenderError::NotTheJob { component, plugin, job_name, found }),
     }
 }
 

@@ -73,9 +73,9 @@ fn inspect_lists_identity_and_imports() {
     for line in [
         "name:             berth-portal",
         "component:        portal",
-        "contract:         berth:plugin@0.3.0",
+        "contract:         berth:plugin@0.4.0",
         "digest:           sha256:",
-        "berth:plugin/renderer@0.3.0",
+        "berth:plugin/renderer@0.4.0",
         "wasi:cli/stderr@",
     ] {
         assert!(stdout.contains(line), "missing {line:?} in:\n{stdout}");

@@ -10,5 +10,5 @@
   (core instance $i (instantiate $m))
   (func $describe (result u32) (canon lift (core func $i "describe")))
   (instance $renderer (export "describe" (func $describe)))
-  (export "berth:plugin/renderer@0.3.0" (instance $renderer))
+  (export "berth:plugin/renderer@0.4.0" (instance $renderer))
 )

@@ -73,6 +73,7 @@ impl Renderer for Backup {
             Task::Delete(delete) => {
                 out.object(&jobs::delete_job(req, &destination, delete)?)?;
             }
+            Task::Migrate(_) => return Err(RenderError::Unsupported("berth-backup renders no migration: that is core's".to_owned())),
         }
         Ok(out)
     }

@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 mod config;
+mod migrate;
 
 use berth_sdk::k8s::{self, HARBOR_UID};
 use berth_sdk::k8s_openapi::api::core::v1::{
@@ -12,7 +13,7 @@ use berth_sdk::k8s_openapi::api::core::v1::{
     Probe, SecretVolumeSource, Volume, VolumeMount,
 };
 use berth_sdk::topology::{REDIS_PASSWORD_ENV, SecretKeyRef, keys};
-use berth_sdk::{PluginDescription, RenderError, RenderRequest, Rendered, Renderer, Topology};
+use berth_sdk::{PluginDescription, RenderError, RenderRequest, Rendered, Renderer, Task, Topology};
 
 use berth_sdk::k8s::secret_env;
 use config::{APP_CONF_KEY, APP_CONF_PATH, METRICS_PORT};
@@ -60,54 +61,17 @@ impl Renderer for Core {
             });
         }
 
-        let mut env = env(topology);
-        env.extend(spec.env.iter().cloned());
-
-        let container = Container {
-            name: COMPONENT.to_owned(),
-            image: Some(match &spec.image {
-                Some(image) => image.clone(),
-                None => core.image(COMPONENT)?.to_owned(),
-            }),
-            image_pull_policy: Some(topology.image_pull_policy.clone()),
-            ports: Some(ports),
-            startup_probe: Some(ping_probe(core.container_port, &core.scheme, 10, STARTUP_FAILURE_THRESHOLD)),
-            liveness_probe: Some(ping_probe(core.container_port, &core.scheme, 0, 2)),
-            readiness_probe: Some(ping_probe(core.container_port, &core.scheme, 0, 2)),
-            env_from: Some(vec![EnvFromSource {
-                config_map_ref: Some(ConfigMapEnvSource { name: core.name.clone(), ..ConfigMapEnvSource::default() }),
-                ..EnvFromSource::default()
-            }]),
-            env: Some(env),
-            resources: spec.resources.clone(),
-            security_context: Some(k8s::restricted_container_security()),
-            volume_mounts: Some(vec![
-                mount("config", APP_CONF_PATH, Some(APP_CONF_KEY)),
-                mount("secret-key", "/etc/core/key", Some("key")),
-                mount("token-service-private-key", "/etc/core/private_key.pem", Some(keys::TOKEN_KEY)),
-                mount("psc", "/etc/core/token", None),
-            ]),
-            ..Container::default()
-        };
+        let mut container = core_container(req, COMPONENT)?;
+        container.ports = Some(ports);
+        container.startup_probe = Some(ping_probe(core.container_port, &core.scheme, 10, STARTUP_FAILURE_THRESHOLD));
+        container.liveness_probe = Some(ping_probe(core.container_port, &core.scheme, 0, 2));
+        container.readiness_probe = Some(ping_probe(core.container_port, &core.scheme, 0, 2));
 
         let mut pod = PodSpec {
             containers: vec![container],
             security_context: Some(k8s::pod_security(HARBOR_UID)),
             termination_grace_period_seconds: Some(TERMINATION_GRACE_SECONDS),
-            volumes: Some(vec![
-                Volume {
-                    name: "config".to_owned(),
-                    config_map: Some(ConfigMapVolumeSource {
-                        name: core.name.clone(),
-                        items: Some(vec![key_to_path(APP_CONF_KEY, APP_CONF_KEY)]),
-                        ..ConfigMapVolumeSource::default()
-                    }),
-                    ..Volume::default()
-                },
-                secret_volume("secret-key", &topology.secrets.core, keys::SECRET_KEY, "key"),
-                secret_volume("token-service-private-key", &topology.secrets.core, keys::TOKEN_KEY, keys::TOKEN_KEY),
-                Volume { name: "psc".to_owned(), empty_dir: Some(EmptyDirVolumeSource::default()), ..Volume::default() },
-            ]),
+            volumes: Some(volumes(req)?),
             ..PodSpec::default()
         };
         k8s::apply_pod_settings(&mut pod, spec, topology);
@@ -124,6 +88,69 @@ impl Renderer for Core {
         out.object(&config_map)?.object(&deployment)?.object(&service)?;
         Ok(out)
     }
+
+    fn render_task(req: &RenderRequest, task: &Task) -> Result<Rendered, RenderError> {
+        match task {
+            Task::Migrate(migrate) => {
+                let mut out = Rendered::default();
+                out.object(&migrate::job(req, migrate)?)?;
+                Ok(out)
+            }
+            _ => Err(RenderError::Unsupported("berth-core renders the migration Job only; backups are the backup component's".to_owned())),
+        }
+    }
+}
+
+/// Core's container as the Deployment and the migration Job both run it: the image of
+/// the version rendered, the ConfigMap's env, the Secrets' env and the mounted files.
+fn core_container(req: &RenderRequest, name: &str) -> Result<Container, RenderError> {
+    let spec = &req.spec.core;
+    let topology = &req.topology;
+    let core = topology.component(COMPONENT)?;
+    let mut env = env(topology);
+    env.extend(spec.env.iter().cloned());
+    Ok(Container {
+        name: name.to_owned(),
+        image: Some(match &spec.image {
+            Some(image) => image.clone(),
+            None => core.image(COMPONENT)?.to_owned(),
+        }),
+        image_pull_policy: Some(topology.image_pull_policy.clone()),
+        env_from: Some(vec![EnvFromSource {
+            config_map_ref: Some(ConfigMapEnvSource { name: core.name.clone(), ..ConfigMapEnvSource::default() }),
+            ..EnvFromSource::default()
+        }]),
+        env: Some(env),
+        resources: spec.resources.clone(),
+        security_context: Some(k8s::restricted_container_security()),
+        volume_mounts: Some(vec![
+            mount("config", APP_CONF_PATH, Some(APP_CONF_KEY)),
+            mount("secret-key", "/etc/core/key", Some("key")),
+            mount("token-service-private-key", "/etc/core/private_key.pem", Some(keys::TOKEN_KEY)),
+            mount("psc", "/etc/core/token", None),
+        ]),
+        ..Container::default()
+    })
+}
+
+/// The volumes [`core_container`] mounts.
+fn volumes(req: &RenderRequest) -> Result<Vec<Volume>, RenderError> {
+    let topology = &req.topology;
+    let core = topology.component(COMPONENT)?;
+    Ok(vec![
+        Volume {
+            name: "config".to_owned(),
+            config_map: Some(ConfigMapVolumeSource {
+                name: core.name.clone(),
+                items: Some(vec![key_to_path(APP_CONF_KEY, APP_CONF_KEY)]),
+                ..ConfigMapVolumeSource::default()
+            }),
+            ..Volume::default()
+        },
+        secret_volume("secret-key", &topology.secrets.core, keys::SECRET_KEY, "key"),
+        secret_volume("token-service-private-key", &topology.secrets.core, keys::TOKEN_KEY, keys::TOKEN_KEY),
+        Volume { name: "psc".to_owned(), empty_dir: Some(EmptyDirVolumeSource::default()), ..Volume::default() },
+    ])
 }
 
 /// Core's explicit env, in dependency order: Kubernetes expands `$(VAR)` only from

@@ -1,6 +1,6 @@
 use berth_sdk::k8s_openapi::api::apps::v1::Deployment;
 use berth_sdk::k8s_openapi::api::core::v1::{ConfigMap, Container, Service};
-use berth_sdk::{RenderError, RenderRequest, Renderer, Topology};
+use berth_sdk::{RenderError, RenderRequest, Renderer, Task, Topology};
 
 use berth_sdk::InvalidSpec;
 
@@ -198,4 +198,59 @@ fn image_override_wins_over_the_topology() {
     spec["core"] = serde_json::json!({"image": "mirror.local/core:patched"});
     let c = container(&render(&request(spec)).deployment);
     assert_eq!(c.image.as_deref(), Some("mirror.local/core:patched"));
+}
+
+fn migrate_job(req: &RenderRequest) -> berth_sdk::k8s_openapi::api::batch::v1::Job {
+    let task =
+        Task::Migrate(berth_sdk::MigrateTask { from_version: "2.14.2".to_owned(), job_name: "demo-harbor-core-migrate-1".to_owned() });
+    let out = Core::render_task(req, &task).expect("renders the migration").into_output();
+    assert_eq!(out.objects.len(), 1, "one Job and nothing else");
+    serde_json::from_str(&out.objects[0]).expect("a Job")
+}
+
+#[test]
+fn the_migration_runs_the_target_core_image_in_migrate_mode_with_cores_settings() {
+    let req = request(base_spec());
+    let job = migrate_job(&req);
+    assert_eq!(job.metadata.name.as_deref(), Some("demo-harbor-core-migrate-1"));
+    let spec = job.spec.expect("spec");
+    assert_eq!(spec.backoff_limit, Some(0), "a failed migration is not retried behind the operator's back");
+    let pod = spec.template.spec.expect("pod");
+    assert_eq!(pod.restart_policy.as_deref(), Some("Never"));
+    assert_eq!(pod.automount_service_account_token, Some(false));
+    let migrate = &pod.containers[0];
+    assert_eq!(migrate.command.clone().unwrap_or_default(), ["/harbor/harbor_core", "-mode=migrate"]);
+    let deployment = render(&req).deployment;
+    let core = container(&deployment);
+    assert_eq!(migrate.image, core.image, "the image of the version rendered");
+    assert!(migrate.readiness_probe.is_none() && migrate.ports.is_none());
+    assert_eq!(migrate.volume_mounts, core.volume_mounts, "app.conf, the key and the token key, as core mounts them");
+    assert_eq!(pod.volumes, deployment.spec.and_then(|s| s.template.spec).and_then(|p| p.volumes));
+    // Every setting of the target's ConfigMap but app.conf arrives as a value, and the
+    // secret env as core gets it.
+    let data = render(&req).config_map.data.expect("data");
+    let env = migrate.env.clone().unwrap_or_default();
+    for (key, value) in data.iter().filter(|(k, _)| k.as_str() != "app.conf") {
+        assert!(env.iter().any(|e| &e.name == key && e.value.as_ref() == Some(value)), "{key} missing from the Job's env");
+    }
+    for name in env_names(&core) {
+        assert!(env.iter().any(|e| e.name == name), "{name} missing from the Job's env");
+    }
+    assert!(migrate.env_from.is_none(), "the live ConfigMap is still the old version's");
+}
+
+#[test]
+fn no_core_service_selects_the_migration_pod() {
+    let req = request(base_spec());
+    let job = migrate_job(&req);
+    let labels = job.spec.and_then(|s| s.template.metadata).and_then(|m| m.labels).unwrap_or_default();
+    let selector = render(&req).service.spec.and_then(|s| s.selector).expect("core's selector");
+    assert!(!selector.iter().all(|(k, v)| labels.get(k) == Some(v)), "core's Service would route to {labels:?}");
+    assert_eq!(labels.get("berth.dev/task").map(String::as_str), Some("migrate"));
+}
+
+#[test]
+fn core_takes_no_backup_task() {
+    let task = Task::Backup(berth_sdk::BackupTask { name: "b".to_owned(), job_name: "j".to_owned(), path: "p".to_owned() });
+    assert!(matches!(Core::render_task(&request(base_spec()), &task), Err(RenderError::Unsupported(_))));
 }

@@ -31,7 +31,7 @@ pub use berth_api as api;
 pub use berth_api::spec;
 pub use k8s_openapi;
 pub use spec::HarborClusterSpec;
-pub use wit::{BackupTask, DeleteTask, RestoreTask, Task};
+pub use wit::{BackupTask, DeleteTask, MigrateTask, RestoreTask, Task};
 pub use wit::{
     CONTRACT_VERSION, ClusterIdentity, ComponentTopology, Condition, ConditionStatus, GeneratedKey, GeneratedSecret, InvalidSpec,
     PluginDescription, RenderError, RenderInput, RenderOutput, SecretKeyRef, SecretValue, Topology,
@@ -54,12 +54,12 @@ pub trait Renderer {
     fn describe() -> PluginDescription;
     /// Renders the component's objects.
     fn render(request: &RenderRequest) -> Result<Rendered, RenderError>;
-    /// Renders the Job of one backup or restore. Only the `backup` component takes
-    /// tasks; every other renderer keeps this default.
+    /// Renders the Job of one day-two task: `backup` takes backups, restores and
+    /// deletions, `core` an upgrade's migration; every other renderer keeps this default.
     fn render_task(request: &RenderRequest, task: &Task) -> Result<Rendered, RenderError> {
         let _ = (request, task);
         let description = Self::describe();
-        Err(RenderError::Unsupported(format!("{} renders no backup or restore Jobs", description.name)))
+        Err(RenderError::Unsupported(format!("{} renders no task Jobs", description.name)))
     }
 }
 

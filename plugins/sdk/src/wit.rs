@@ -16,9 +16,9 @@ wit_bindgen::generate!({
 
 pub use exports::berth::plugin::renderer::*;
 
-/// The version of the WIT package this SDK implements (`berth:plugin@0.3.0`); a test
+/// The version of the WIT package this SDK implements (`berth:plugin@0.4.0`); a test
 /// keeps it equal to the package line of `wit/renderer.wit`.
-pub const CONTRACT_VERSION: &str = "0.3.0";
+pub const CONTRACT_VERSION: &str = "0.4.0";
 
 impl PluginDescription {
     /// True when `harbor_version` ("2.15.1") is of a "major.minor" it lists.

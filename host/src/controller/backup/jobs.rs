@@ -66,11 +66,25 @@ pub async fn create(
     owner: Option<OwnerReference>,
     ttl_seconds: Option<i32>,
 ) -> Result<Created> {
+    create_labelled(ctx, hc, task, owner, ttl_seconds, &[]).await
+}
+
+/// [`create`], with labels of the host's own on the Job (a plugin's output cannot set
+/// what only the host may).
+pub async fn create_labelled(
+    ctx: &Context,
+    hc: &HarborCluster,
+    task: Task,
+    owner: Option<OwnerReference>,
+    ttl_seconds: Option<i32>,
+    labels: &[(&str, &str)],
+) -> Result<Created> {
     let namespace = hc.namespace().ok_or(BackupError::MissingMetadata("HarborCluster", "namespace"))?;
     let what = match &task {
         Task::Backup(t) => format!("backup {}", t.name),
         Task::Restore(t) => format!("restore {}", t.name),
         Task::Delete(t) => format!("deletion of backup {}'s files", t.name),
+        Task::Migrate(t) => format!("schema migration from Harbor {} to {}", t.from_version, hc.spec.version),
     };
     let (_, plan) = crate::controller::plan(ctx, hc);
     let cluster = hc.clone();
@@ -86,6 +100,14 @@ pub async fn create(
     let job_name = rendered.job.name().to_owned();
     let mut job = rendered.job.object;
     own(&mut job, owner.as_ref())?;
+    if let Some(Value::Object(metadata)) = job.get_mut("metadata") {
+        let job_labels = metadata.entry("labels").or_insert_with(|| Value::Object(Default::default()));
+        if let Value::Object(job_labels) = job_labels {
+            for (key, value) in labels {
+                job_labels.insert((*key).to_owned(), Value::from(*value));
+            }
+        }
+    }
     if let (Some(ttl), Some(Value::Object(spec))) = (ttl_seconds, job.get_mut("spec")) {
         spec.insert("ttlSecondsAfterFinished".to_owned(), Value::from(ttl));
     }
