@@ -193,11 +193,12 @@ pub async fn apply_all(
         if live.get(desired.kind.kind, &desired.name).is_none() {
             refuse_foreign(ctx, namespace, desired, cluster, owner_uid).await?;
         }
+        let object = keep_claim_template_metadata(live, desired);
         ctx.metrics.write("patch", desired.kind.kind);
         let applied = desired
             .kind
             .api(&ctx.client, namespace)
-            .patch(&desired.name, &params, &Patch::Apply(&desired.object))
+            .patch(&desired.name, &params, &Patch::Apply(object.as_ref().unwrap_or(&desired.object)))
             .await
             .map_err(ApplyError::api(desired))?;
         ctx.applied.put(
@@ -208,6 +209,42 @@ pub async fn apply_all(
         patched += 1;
     }
     Ok(patched)
+}
+
+/// A StatefulSet's claim templates are immutable, and a release of Berth before 0.4 put
+/// the Harbor version among their labels: re-applied after an upgrade, they would be
+/// refused. A template's labels and annotations touch nothing that runs (they label the
+/// claims the StatefulSet creates), so the live template's are kept; a change of its
+/// spec (a size, a class) is still sent, and refused by the API server, truthfully.
+/// `None` when there is nothing to keep.
+fn keep_claim_template_metadata(live: &Live, desired: &Desired) -> Option<Map<String, Value>> {
+    if desired.kind.kind != "StatefulSet" {
+        return None;
+    }
+    let live = live.get("StatefulSet", &desired.name)?;
+    let live_templates = live.data.get("spec")?.get("volumeClaimTemplates")?.as_array()?;
+    let mut object = desired.object.clone();
+    let templates = object.get_mut("spec")?.get_mut("volumeClaimTemplates")?.as_array_mut()?;
+    let mut changed = false;
+    for template in templates.iter_mut() {
+        let name = template.pointer("/metadata/name").and_then(Value::as_str).map(str::to_owned);
+        let Some(live_template) = live_templates.iter().find(|t| t.pointer("/metadata/name").and_then(Value::as_str) == name.as_deref())
+        else {
+            continue;
+        };
+        let Some(metadata) = template.get_mut("metadata").and_then(Value::as_object_mut) else { continue };
+        for field in ["labels", "annotations"] {
+            let kept = live_template.get("metadata").and_then(|m| m.get(field)).cloned();
+            if metadata.get(field) != kept.as_ref() {
+                changed = true;
+                match kept {
+                    Some(kept) => metadata.insert(field.to_owned(), kept),
+                    None => metadata.remove(field),
+                };
+            }
+        }
+    }
+    changed.then_some(object)
 }
 
 /// An object missing from this cluster's live set is looked up once before the first
@@ -279,6 +316,28 @@ mod tests {
         other.uid = "u-2".to_owned();
         let c = prepare(&[rendered("v1", "ConfigMap", "x")], &other).unwrap_or_else(|e| panic!("{e}"));
         assert_ne!(a[0].hash, c[0].hash);
+    }
+
+    #[test]
+    fn a_claim_templates_live_labels_are_kept_and_its_spec_is_not() {
+        let template = |labels: Value, size: &str| serde_json::json!({"metadata": {"name": "data", "labels": labels}, "spec": {"resources": {"requests": {"storage": size}}}});
+        let sts = |template: Value| {
+            let object = serde_json::json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "db"},
+                "spec": {"volumeClaimTemplates": [template]}});
+            let Value::Object(object) = object else { unreachable!() };
+            RenderedObject { component: "database".to_owned(), object }
+        };
+        let old_labels = serde_json::json!({"app": "harbor", "app.kubernetes.io/version": "2.14.2"});
+        let desired =
+            prepare(&[sts(template(serde_json::json!({"app": "harbor"}), "2Gi"))], &owner()).unwrap_or_else(|e| panic!("{e}")).remove(0);
+        let mut live = Live::default();
+        assert!(keep_claim_template_metadata(&live, &desired).is_none(), "nothing live, nothing kept");
+        let live_object: DynamicObject =
+            serde_json::from_value(Value::Object(sts(template(old_labels.clone(), "1Gi")).object)).unwrap_or_else(|e| panic!("{e}"));
+        live.objects.insert(("StatefulSet", "db".to_owned()), (desired.kind, live_object));
+        let kept = Value::Object(keep_claim_template_metadata(&live, &desired).unwrap_or_else(|| panic!("kept")));
+        assert_eq!(kept.pointer("/spec/volumeClaimTemplates/0/metadata/labels"), Some(&old_labels));
+        assert_eq!(kept.pointer("/spec/volumeClaimTemplates/0/spec/resources/requests/storage"), Some(&Value::from("2Gi")));
     }
 
     #[test]

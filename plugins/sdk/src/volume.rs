@@ -11,6 +11,9 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
+/// The label that carries the Harbor version (the host's cluster labels).
+const VERSION_LABEL: &str = "app.kubernetes.io/version";
+
 /// Where the pod's data volume comes from.
 pub enum DataVolume {
     /// A claim per pod, created by the StatefulSet.
@@ -35,8 +38,12 @@ pub fn data_volume(name: &str, labels: &BTreeMap<String, String>, volume: &Volum
         })));
     }
     check_quantity(&volume.size, &format!("{field}.size"))?;
+    // A StatefulSet's claim templates never change once created, so their labels leave
+    // out what changes with an upgrade (the Harbor version).
+    let mut labels = labels.clone();
+    labels.remove(VERSION_LABEL);
     Ok(DataVolume::Template(Box::new(PersistentVolumeClaim {
-        metadata: k8s::meta(name, labels),
+        metadata: k8s::meta(name, &labels),
         spec: Some(PersistentVolumeClaimSpec {
             access_modes: Some(vec![volume.access_mode.as_str().to_owned()]),
             // The chart's convention: "-" asks for no StorageClass at all, not the default.
