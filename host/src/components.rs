@@ -64,7 +64,8 @@ pub const BUNDLED: &[BundledComponent] = &[
         }],
         name_suffixes: &[],
         named_by_spec: no_name,
-        kinds: &["ConfigMap", "Service", "Deployment"],
+        // The Job is an upgrade's schema migration (a task render).
+        kinds: &["ConfigMap", "Service", "Deployment", "Job"],
     },
     BundledComponent {
         name: "jobservice",

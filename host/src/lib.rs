@@ -29,5 +29,7 @@ pub mod secrets;
 pub mod spec_checks;
 pub mod spec_schema;
 pub mod topology;
+pub mod upgrade_cli;
+pub mod upgrade_plan;
 
 pub use berth_api::spec::{HarborCluster, HarborClusterSpec};

@@ -79,6 +79,11 @@ enum Command {
         #[command(subcommand)]
         command: BackupCommand,
     },
+    /// Plan an upgrade offline: the steps, or why it would be refused. No cluster.
+    Upgrade {
+        #[command(subcommand)]
+        command: UpgradeCommand,
+    },
     /// Print a CustomResourceDefinition (HarborCluster by default).
     Crd {
         /// HarborCluster, PluginPolicy, HarborBackup or HarborRestore.
@@ -109,6 +114,9 @@ enum Command {
         /// Where the Lease lives.
         #[arg(long, env = "POD_NAMESPACE", default_value = "berth-system")]
         leader_election_namespace: String,
+        /// Harbor upgrades running at once across every watched cluster; the others wait.
+        #[arg(long, default_value_t = berth::controller::DEFAULT_MAX_CONCURRENT_UPGRADES)]
+        max_concurrent_upgrades: usize,
     },
 }
 
@@ -149,6 +157,51 @@ enum BackupCommand {
         /// The sha256 of the backup's dump, from its manifest (`berth backup describe`).
         #[arg(long)]
         dump_sha256: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum UpgradeCommand {
+    /// Print the plan from the running version to the target, or what refuses it (exit
+    /// status 2). The plugins checked are the bundled ones, with --policy applied.
+    Plan {
+        /// The HarborCluster manifest.
+        #[arg(short = 'f', long = "file")]
+        file: PathBuf,
+        /// The target version (default: the manifest's spec.version).
+        #[arg(long)]
+        to: Option<String>,
+        /// The version running (default: the manifest's status.version, else its spec.version).
+        #[arg(long)]
+        running: Option<String>,
+        /// The plugin directory (default as for `render`).
+        #[arg(long)]
+        plugins: Option<PathBuf>,
+        /// PluginPolicy file(s) to apply offline, as for `render`.
+        #[arg(long)]
+        policy: Vec<PathBuf>,
+        /// Where PluginPolicy `file` sources are.
+        #[arg(long)]
+        plugin_sources: Option<PathBuf>,
+    },
+    /// Render offline the Job that migrates the schema to --to (the target version's core
+    /// plugin, as the operator runs it in the Migrate step), as YAML.
+    Job {
+        /// The HarborCluster manifest.
+        #[arg(short = 'f', long = "file")]
+        file: PathBuf,
+        /// The target version.
+        #[arg(long)]
+        to: String,
+        /// The version running before the upgrade (default: the manifest's spec.version).
+        #[arg(long)]
+        from: Option<String>,
+        /// The plugin directory (default as for `render`).
+        #[arg(long)]
+        plugins: Option<PathBuf>,
+        /// Namespace when the manifest names none.
+        #[arg(short = 'n', long, default_value = "default")]
+        namespace: String,
     },
 }
 
@@ -196,12 +249,19 @@ fn main() -> ExitCode {
     init_logging(cli.log_format.as_deref(), matches!(cli.command, Command::Run { .. }));
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        // The plan printed says why; the status tells a script it was refused.
+        Err(error) if error.is::<Refused>() => ExitCode::from(2),
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
         }
     }
 }
+
+/// `berth upgrade plan` found the upgrade refused.
+#[derive(Debug, thiserror::Error)]
+#[error("the upgrade is refused")]
+struct Refused;
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
@@ -218,6 +278,24 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             backup_job(&sandbox, file, plugins.as_deref(), namespace, task)
         }
         Command::Backup { ref command } => backup(command),
+        Command::Upgrade {
+            command: UpgradeCommand::Plan { ref file, ref to, ref running, ref plugins, ref policy, ref plugin_sources },
+        } => {
+            let sandbox = sandbox(&cli)?;
+            let sources = plugin_sources.as_deref().map(open_sources).transpose()?;
+            let snapshot = offline_snapshot(&sandbox, plugins.as_deref(), policy, sources.as_ref())?;
+            let cluster = berth::manifest::read_cluster(file)?;
+            let (report, planned) = berth::upgrade_cli::plan(&snapshot, &cluster, to.as_deref(), running.as_deref());
+            print!("{report}");
+            if planned { Ok(()) } else { Err(anyhow::Error::new(Refused)) }
+        }
+        Command::Upgrade { command: UpgradeCommand::Job { ref file, ref to, ref from, ref plugins, ref namespace } } => {
+            let sandbox = sandbox(&cli)?;
+            let catalog = load_catalog(&sandbox, &open_plugin_dir(plugins.as_deref())?)?;
+            let cluster = berth::manifest::read_cluster(file)?;
+            print!("{}", berth::upgrade_cli::migration_job(&catalog, &cluster, namespace, to, from.as_deref())?);
+            Ok(())
+        }
         Command::Crd { ref kind } => {
             let Some(yaml) = berth::crd::crd_yaml(kind) else {
                 let kinds: Vec<&str> = berth::crd::CRD_FILES.iter().map(|(kind, _)| *kind).collect();
@@ -239,6 +317,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             http_addr,
             leader_election,
             ref leader_election_namespace,
+            max_concurrent_upgrades,
         } => {
             let key = cli.cache_key_file.clone().map_or(CacheKey::Ephemeral, CacheKey::File);
             let sandbox = sandbox_with_key(&cli, &key)?;
@@ -247,7 +326,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let sources = plugin_sources.as_deref().map(open_sources).transpose()?;
             let options = berth::controller::Options { namespaces: namespaces.clone(), concurrency, on_signal: true, ..Default::default() };
             let lease = leader_election.then(|| LeaseConfig::new(leader_election_namespace, "berth-operator", replica_identity()));
-            operate(sandbox, sources, catalog, options, http_addr, lease)
+            operate(sandbox, sources, catalog, options, http_addr, lease, max_concurrent_upgrades)
         }
         Command::Plugins { command: PluginsCommand::Inspect { ref file } } => {
             let sandbox = sandbox(&cli)?;
@@ -319,28 +398,7 @@ fn render(
     plugin_sources: Option<&PluginDir>,
 ) -> anyhow::Result<()> {
     let cluster = berth::manifest::read_cluster(file)?;
-    let dir = open_plugin_dir(plugins)?;
-    let catalog = load_catalog(sandbox, &dir)?;
-    let mut snapshot = Snapshot::bundled(&catalog);
-    if !policy_files.is_empty() {
-        let mut policies = Vec::new();
-        for path in policy_files {
-            policies.extend(berth::manifest::read_policies(path)?);
-        }
-        let no_config_maps = BTreeMap::new();
-        let sources = berth::policy::build::Sources { dir: plugin_sources, config_maps: &no_config_maps };
-        snapshot = berth::policy::build::build(sandbox, &snapshot, &policies, &sources);
-        for (policy, status) in &snapshot.policy_status {
-            for component in &status.components {
-                for refused in &component.refused {
-                    eprintln!(
-                        "warning: PluginPolicy {policy}: {} {} refused: {}: {}",
-                        component.component, refused.version, refused.reason, refused.message
-                    );
-                }
-            }
-        }
-    }
+    let snapshot = offline_snapshot(sandbox, plugins, policy_files, plugin_sources)?;
     let name = cluster.metadata.name.as_deref().unwrap_or_default();
     let namespace = cluster.metadata.namespace.as_deref().unwrap_or(default_namespace);
     let uid = cluster.metadata.uid.as_deref().unwrap_or_default();
@@ -383,6 +441,39 @@ fn render(
     let yaml = berth::manifest::to_yaml(secrets.iter().chain(objects.iter().map(|o| &o.object)))?;
     print!("{yaml}");
     Ok(())
+}
+
+/// The bundled plugins, with PluginPolicy files applied offline: what `render` and
+/// `upgrade plan` choose plugins from.
+fn offline_snapshot(
+    sandbox: &Sandbox,
+    plugins: Option<&Path>,
+    policy_files: &[PathBuf],
+    plugin_sources: Option<&PluginDir>,
+) -> anyhow::Result<Snapshot> {
+    let dir = open_plugin_dir(plugins)?;
+    let catalog = load_catalog(sandbox, &dir)?;
+    let mut snapshot = Snapshot::bundled(&catalog);
+    if !policy_files.is_empty() {
+        let mut policies = Vec::new();
+        for path in policy_files {
+            policies.extend(berth::manifest::read_policies(path)?);
+        }
+        let no_config_maps = BTreeMap::new();
+        let sources = berth::policy::build::Sources { dir: plugin_sources, config_maps: &no_config_maps };
+        snapshot = berth::policy::build::build(sandbox, &snapshot, &policies, &sources);
+        for (policy, status) in &snapshot.policy_status {
+            for component in &status.components {
+                for refused in &component.refused {
+                    eprintln!(
+                        "warning: PluginPolicy {policy}: {} {} refused: {}: {}",
+                        component.component, refused.version, refused.reason, refused.message
+                    );
+                }
+            }
+        }
+    }
+    Ok(snapshot)
 }
 
 fn convert_token_key(file: &Path) -> anyhow::Result<()> {
@@ -486,13 +577,16 @@ fn operate(
     options: berth::controller::Options,
     http_addr: std::net::SocketAddr,
     lease: Option<LeaseConfig>,
+    max_concurrent_upgrades: usize,
 ) -> anyhow::Result<()> {
     let plugins = Arc::new(PluginSet::new(Snapshot::bundled(&catalog)));
     let sources = berth::controller::policy_sync::PolicySources { sandbox: Arc::new(sandbox), dir: plugin_sources.map(Arc::new) };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     runtime.block_on(async {
         let client = kube::Client::try_default().await.context("no Kubernetes configuration (kubeconfig or in-cluster)")?;
-        let context = Arc::new(berth::controller::Context::new(client, plugins).with_policy(sources));
+        let context = Arc::new(
+            berth::controller::Context::new(client, plugins).with_policy(sources).with_max_concurrent_upgrades(max_concurrent_upgrades),
+        );
         let listener = tokio::net::TcpListener::bind(http_addr).await.with_context(|| format!("listening on {http_addr}"))?;
         let ready = Arc::new(berth::controller::http::Readiness::default());
         let server = tokio::spawn(berth::controller::http::serve(listener, context.metrics.clone(), ready.clone()));

@@ -14,6 +14,7 @@ use super::components::{ComponentSpec, JobserviceSpec, RegistrySpec, TrivySpec};
 use super::enabled;
 use super::expose::ExposeSpec;
 use super::storage::StorageSpec;
+use super::upgrade::UpgradeSpec;
 
 /// A Harbor registry: its version, where it is reached, and how each component runs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -29,8 +30,10 @@ use super::storage::StorageSpec;
         shortname = "harbor",
         namespaced,
         status = "HarborClusterStatus",
-        printcolumn = r#"{"name":"Version","type":"string","jsonPath":".spec.version"}"#,
+        printcolumn = r#"{"name":"Running","type":"string","jsonPath":".status.version"}"#,
+        printcolumn = r#"{"name":"Wanted","type":"string","jsonPath":".spec.version"}"#,
         printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,
+        printcolumn = r#"{"name":"Upgrade","type":"string","jsonPath":".status.upgrade.step","priority":1}"#,
         printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.readyComponents"}"#,
         printcolumn = r#"{"name":"URL","type":"string","jsonPath":".status.externalURL"}"#,
         printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
@@ -38,7 +41,8 @@ use super::storage::StorageSpec;
 )]
 #[serde(rename_all = "camelCase")]
 pub struct HarborClusterSpec {
-    /// Harbor version to run, "major.minor.patch" (2.13.x, 2.14.x or 2.15.x).
+    /// Harbor version to run, "major.minor.patch" (2.13.x, 2.14.x or 2.15.x). Changing it
+    /// on a running cluster upgrades Harbor through the steps of `status.upgrade`.
     #[cfg_attr(feature = "schema", schemars(regex(pattern = r"^[0-9]+\.[0-9]+\.[0-9]+$")))]
     pub version: String,
 
@@ -116,6 +120,10 @@ pub struct HarborClusterSpec {
     /// destination. Absent: no backups.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backup: Option<BackupSpec>,
+
+    /// How a change of `version` is carried out: window, backup, timeout, guards.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upgrade: Option<UpgradeSpec>,
 
     /// What deleting the HarborCluster does to its data: `Retain` (default) keeps the
     /// data volumes and generated Secrets (the data-encryption key among them), `Delete`

@@ -11,6 +11,7 @@ mod cluster;
 mod components;
 mod expose;
 mod storage;
+mod upgrade;
 
 pub use backing::*;
 pub use backup::*;
@@ -18,6 +19,7 @@ pub use cluster::*;
 pub use components::*;
 pub use expose::*;
 pub use storage::*;
+pub use upgrade::*;
 
 fn enabled() -> bool {
     true

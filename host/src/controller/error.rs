@@ -32,6 +32,9 @@ pub enum Error {
     /// A blocking task (render, key generation) panicked or was cancelled.
     #[error("a blocking task did not finish")]
     Join(#[source] tokio::task::JoinError),
+    /// Creating an upgrade's migration Job failed for a reason a retry may fix.
+    #[error("creating the upgrade's migration Job failed")]
+    Upgrade(#[source] Box<crate::controller::backup::error::BackupError>),
     /// Some components failed (render or apply); status and Events name them. Returned
     /// after status is written so the controller requeues with backoff.
     #[error("{} component(s) failed: {}", .0.len(), .0.join(", "))]
@@ -58,6 +61,7 @@ impl Error {
             Error::Serialize { .. } => "serialize",
             Error::Join(_) => "join",
             Error::ComponentsFailed(_) => "components_failed",
+            Error::Upgrade(_) => "upgrade",
         }
     }
 }

@@ -24,6 +24,7 @@ pub mod children;
 pub mod cleanup;
 pub mod components;
 pub mod error;
+pub mod events;
 pub mod failure;
 pub mod generated;
 pub mod http;
@@ -37,9 +38,10 @@ pub mod rollout;
 pub mod status;
 pub mod steps;
 pub mod token_key;
+pub mod upgrade;
 
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;
 #[cfg(test)]
 mod scenarios;
 
@@ -52,7 +54,7 @@ use futures::StreamExt as _;
 use kube::api::Api;
 use kube::runtime::WatchStreamExt as _;
 use kube::runtime::controller::{self, Action, Controller};
-use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
+use kube::runtime::events::{Event as KubeEvent, EventType, Reporter};
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::runtime::watcher;
 use kube::{Client, ResourceExt as _};
@@ -70,6 +72,9 @@ pub const FIELD_MANAGER: &str = "berth";
 pub const FINALIZER: &str = "berth.dev/cleanup";
 /// How often a settled cluster is looked at again (a no-op: reads only).
 const RESYNC: Duration = Duration::from_secs(600);
+/// Upgrades at once across the fleet, unless `--max-concurrent-upgrades` says otherwise:
+/// few, so a bad release stops a handful of registries rather than all of them.
+pub const DEFAULT_MAX_CONCURRENT_UPGRADES: usize = 2;
 
 /// What every reconcile shares.
 pub struct Context {
@@ -78,7 +83,7 @@ pub struct Context {
     pub plugins: Arc<PluginSet>,
     /// Where policy-listed plugins are loaded from; `None` runs on the snapshot given.
     pub policy_sources: Option<policy_sync::PolicySources>,
-    pub recorder: Recorder,
+    pub recorder: events::Publisher,
     pub metrics: Arc<Metrics>,
     /// What was applied, to notice changes made by others (see [`apply::AppliedCache`]).
     applied: apply::AppliedCache,
@@ -95,13 +100,17 @@ pub struct Context {
     /// Where backup records (copies of the generated Secrets) are kept: the operator's
     /// own namespace, which outlives any cluster's.
     pub records_namespace: String,
+    /// The upgrades running across every cluster, against [`Context::max_concurrent_upgrades`].
+    pub upgrade_slots: upgrade::slots::Slots,
+    /// At most this many upgrades at once (`--max-concurrent-upgrades`).
+    pub max_concurrent_upgrades: usize,
 }
 
 impl Context {
     pub fn new(client: Client, plugins: Arc<PluginSet>) -> Context {
         let reporter = Reporter { controller: "berth".to_owned(), instance: std::env::var("POD_NAME").ok() };
         Context {
-            recorder: Recorder::new(client.clone(), reporter),
+            recorder: events::Publisher::new(client.clone(), reporter),
             client,
             plugins,
             policy_sources: None,
@@ -113,7 +122,15 @@ impl Context {
             cluster_locks: Mutex::default(),
             scheduled: Mutex::default(),
             records_namespace: std::env::var("POD_NAMESPACE").unwrap_or_else(|_| "berth-system".to_owned()),
+            upgrade_slots: upgrade::slots::Slots::default(),
+            max_concurrent_upgrades: DEFAULT_MAX_CONCURRENT_UPGRADES,
         }
+    }
+
+    /// Runs at most `max` upgrades at once (at least one).
+    pub fn with_max_concurrent_upgrades(mut self, max: usize) -> Context {
+        self.max_concurrent_upgrades = max.max(1);
+        self
     }
 
     /// Keeps backup records in `namespace` instead of the operator's own.
@@ -337,6 +354,7 @@ pub async fn run_with(ctx: Arc<Context>, options: Options, shutdown: impl Future
         let (store, controller) = controller_for(ctx.clone(), scope, &options, requeued, child_streams, restore_stream, async move {
             let _ = rx.await;
         });
+        ctx.upgrade_slots.watch(store.clone());
         stores.push(store);
         controllers.push(controller);
     }

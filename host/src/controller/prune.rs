@@ -1,8 +1,8 @@
 //! Pruning: children this HarborCluster owns that the render no longer produces.
 //!
 //! Only objects with an owner reference to this HarborCluster's uid are candidates, so
-//! nothing Berth did not create is touched; PersistentVolumeClaims and generated Secrets
-//! are never candidates; a component that failed this time keeps its objects.
+//! nothing Berth did not create is touched; PersistentVolumeClaims, generated Secrets
+//! and upgrades' migration Jobs are never candidates; a component that failed this time keeps its objects.
 
 use std::collections::BTreeSet;
 
@@ -11,6 +11,7 @@ use kube::api::DeleteParams;
 use super::Context;
 use super::error::{api_message, is_not_found};
 use super::live::Live;
+use super::upgrade::tasks::UPGRADE_LABEL;
 use crate::render::COMPONENT_LABEL;
 
 /// Which live objects to delete: (kind, name).
@@ -27,6 +28,10 @@ pub fn candidates(
             continue;
         }
         if *kind == "Secret" && generated_secrets.contains(name) {
+            continue;
+        }
+        // An upgrade's migration Job is no render's: it stays as the upgrade's record.
+        if *kind == "Job" && object.metadata.labels.as_ref().is_some_and(|l| l.contains_key(UPGRADE_LABEL)) {
             continue;
         }
         let owned = object.metadata.owner_references.iter().flatten().any(|r| r.uid == owner_uid);

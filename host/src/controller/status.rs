@@ -139,6 +139,8 @@ pub fn build(generation: Option<i64>, spec: &HarborClusterSpec, reports: &[Compo
         ready_components: Some(format!("{ready_count}/{total}")),
         external_url: Some(spec.external_url.clone()),
         version: Some(spec.version.clone()),
+        upgrade: None,
+        history: Vec::new(),
         conditions: [ready_condition, rendered, applied, components_ready].into_iter().chain(tls_condition(spec)).collect(),
         components,
     }
@@ -188,6 +190,8 @@ pub fn invalid_spec(generation: Option<i64>, spec: &HarborClusterSpec, message: 
         ready_components: None,
         external_url: Some(spec.external_url.clone()),
         version: Some(spec.version.clone()),
+        upgrade: None,
+        history: Vec::new(),
         conditions: vec![
             condition("Ready", false, "InvalidSpec", message),
             condition("Rendered", false, "InvalidSpec", message),

@@ -14,9 +14,10 @@ use kube::{Resource as _, ResourceExt as _};
 use super::components::{self, Applied};
 use super::failure::Failure;
 use super::live::Live;
-use super::{Context, Error, FIELD_MANAGER, HarborCluster, Result, generated, prune, rollout, status, token_key};
+use super::{Context, Error, FIELD_MANAGER, HarborCluster, Result, generated, prune, rollout, status, token_key, upgrade};
 use crate::policy::RenderPlan;
 use crate::render::{ClusterRender, ClusterRenderError};
+use berth_api::status::UpgradePhase;
 
 /// The HarborCluster being reconciled, with what every step reads off its metadata.
 pub struct Cluster<'a> {
@@ -42,40 +43,51 @@ impl<'a> Cluster<'a> {
 pub async fn apply(hc: &HarborCluster, ctx: &Context, namespace: &str, name: &str) -> Result<Action> {
     // A restore into this cluster brings its Secrets and holds its database users at zero.
     let restore = super::backup::hold::holding_restore(ctx, namespace, name).await?;
-    let held;
-    let hc = match &restore {
-        Some(_) => {
-            held = super::backup::hold::held(hc);
-            &held
-        }
-        None => hc,
+    // Which version renders, and whether an upgrade holds the database writers at zero.
+    let mut course = upgrade::begin(ctx, hc, namespace, name).await?;
+    let as_rendered = course.cluster_as_rendered(hc);
+    let as_rendered = match &restore {
+        Some(_) => super::backup::hold::held(&as_rendered),
+        None => as_rendered,
     };
-    let cluster = Cluster::new(hc, namespace, name)?;
+    let cluster = Cluster::new(&as_rendered, namespace, name)?;
     // One snapshot for the whole reconcile: a swap meanwhile takes effect next time.
-    let (snapshot, plan) = super::plan(ctx, hc);
+    let (snapshot, plan) = super::plan(ctx, &as_rendered);
     let rendered = match render(ctx, &cluster, &plan).await? {
         Ok(rendered) => rendered,
-        Err(refusal) => return refuse(ctx, &cluster, &refusal).await,
+        Err(refusal) => return refuse(ctx, &cluster, &refusal, &course).await,
     };
-    rollout::announce_version_changes(ctx, hc, namespace, &snapshot, &plan, &rendered).await?;
-    rollout::judge_canaries(ctx, hc, namespace, &plan, &rendered).await?;
+    rollout::announce_version_changes(ctx, &as_rendered, namespace, &snapshot, &plan, &rendered).await?;
+    rollout::judge_canaries(ctx, &as_rendered, namespace, &plan, &rendered).await?;
     let live = Live::read(ctx, namespace, name).await?;
     convert_token_key(ctx, &cluster, &rendered, &live).await?;
     if restore.is_none() {
         ensure_secrets(ctx, &cluster, &rendered, &live).await?;
     }
     let generated_secrets: BTreeSet<String> = rendered.secrets.iter().map(|s| s.name.clone()).collect();
+    let fullname = rendered.topology.fullname.clone();
+    let workloads = if course.upgrade.is_some() { upgrade::checks::workloads(&rendered) } else { Vec::new() };
     let applied = components::apply(ctx, &cluster, &plan, rendered.components, &live).await;
     prune_stale(ctx, &cluster, &live, &applied, &generated_secrets).await;
-    write_status(ctx, hc, namespace, status::build(hc.metadata.generation, &hc.spec, &applied.reports, &live)).await?;
-    let next_backup = super::backup::schedule_tick(ctx, hc, namespace, name).await?;
+    let mut status = status::build(hc.metadata.generation, &as_rendered.spec, &applied.reports, &live);
+    let not_ready = status.components.iter().filter(|c| !c.ready).map(|c| c.name.clone()).collect();
+    let reconciled = upgrade::Reconciled { live: &live, workloads: &workloads, fullname: &fullname, not_ready, failed: &applied.failed };
+    upgrade::advance(ctx, hc, namespace, &mut course, &reconciled).await?;
+    course.finish_status(&mut status);
+    write_status(ctx, hc, namespace, status).await?;
+    // No scheduled backup of a database an upgrade is migrating or left half-migrated.
+    let next_backup = match &course.upgrade {
+        Some(u) if matches!(u.phase, UpgradePhase::Running | UpgradePhase::Failed) => None,
+        _ => super::backup::schedule_tick(ctx, hc, namespace, name).await?,
+    };
     let action = applied.into_action()?;
     // Held: look again soon, to start the components once the restore completed.
-    Ok(match (restore, next_backup) {
-        (Some(_), _) => Action::requeue(std::time::Duration::from_secs(15)),
+    Ok(match (restore, next_backup, course.requeue) {
+        (Some(_), _, _) => Action::requeue(std::time::Duration::from_secs(15)),
+        (None, _, Some(upgrade)) => Action::requeue(upgrade.min(next_backup.unwrap_or(upgrade))),
         // Succeeded: the resync, or the next scheduled backup if that comes first.
-        (None, Some(next)) => Action::requeue(next.min(super::RESYNC)),
-        (None, None) => action,
+        (None, Some(next), None) => Action::requeue(next.min(super::RESYNC)),
+        (None, None, None) => action,
     })
 }
 
@@ -91,8 +103,9 @@ async fn render(ctx: &Context, cluster: &Cluster<'_>, plan: &RenderPlan) -> Resu
 
 /// Nothing is applied or pruned for a refused spec. The change of spec that fixes it
 /// triggers a reconcile by itself, so nothing is requeued.
-async fn refuse(ctx: &Context, cluster: &Cluster<'_>, failure: &Failure) -> Result<Action> {
-    let status = status::invalid_spec(cluster.hc.metadata.generation, &cluster.hc.spec, &failure.message());
+async fn refuse(ctx: &Context, cluster: &Cluster<'_>, failure: &Failure, course: &upgrade::Course) -> Result<Action> {
+    let mut status = status::invalid_spec(cluster.hc.metadata.generation, &cluster.hc.spec, &failure.message());
+    course.finish_status(&mut status);
     // The Event goes with the status change: a resync of the same spec repeats neither.
     if write_status(ctx, cluster.hc, cluster.namespace, status).await? {
         ctx.warn(cluster.hc, failure).await;

@@ -40,6 +40,8 @@ pub async fn reconcile(restore: Arc<HarborRestore>, ctx: Arc<Context>) -> Result
         );
         return pending(&ctx, &restore, current, "WaitingForCluster", message).await;
     };
+    // The version running, not one an upgrade is still on its way to: the database holds it.
+    let hc = crate::controller::upgrade::as_running(&hc);
     let Some(backup_spec) = hc.spec.backup.clone() else {
         let message = format!("HarborCluster {} sets no spec.backup: it must name the destination the backup's files are in", spec.cluster);
         return finish(&ctx, &restore, current, RestorePhase::Refused, "NoDestination", message).await;

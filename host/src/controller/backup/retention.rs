@@ -57,13 +57,16 @@ pub async fn apply(ctx: &Context, namespace: &str, cluster: &str) -> Result<()> 
         .list(&ListParams::default())
         .await
         .map_err(BackupError::kube("listing HarborRestores"))?;
-    let in_use: Vec<String> = restores
+    let mut in_use: Vec<String> = restores
         .items
         .iter()
         .filter(|r| !r.status.as_ref().is_some_and(|s| s.phase.is_final()))
         .filter(|r| r.spec.backup_namespace.as_deref().or(r.namespace().as_deref()).unwrap_or_default() == namespace)
         .map(|r| r.spec.backup.clone())
         .collect();
+    // An upgrade's pre-upgrade backup is its way back until the upgrade ends.
+    in_use.extend(hc.status.as_ref().and_then(|s| s.upgrade.as_ref()).and_then(|u| u.backup.clone()));
+    let hc = crate::controller::upgrade::as_running(&hc);
     let topology = crate::topology::resolve(cluster, &hc.spec).map_err(BackupError::Spec)?;
     for name in expired(&backups, spec.keep as usize, &in_use) {
         let complete = backups.iter().any(|b| b.name_any() == name && b.status.as_ref().is_some_and(|s| s.phase == BackupPhase::Complete));

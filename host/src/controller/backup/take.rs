@@ -40,6 +40,8 @@ pub async fn reconcile(backup: Arc<HarborBackup>, ctx: Arc<Context>) -> Result<A
         return fail(&ctx, &backup, current, "ClusterNotFound", format!("HarborCluster {cluster} does not exist in namespace {namespace}"))
             .await;
     };
+    // The version running, not one an upgrade is still on its way to: the database holds it.
+    let hc = crate::controller::upgrade::as_running(&hc);
     let Some(spec) = hc.spec.backup.clone() else {
         return fail(
             &ctx,
