@@ -2,7 +2,9 @@
 //! and rendering an example file through the bundled plugins.
 
 pub mod control_plane;
+pub mod day_two;
 pub mod job_runner;
+pub mod kubelet;
 pub mod operator;
 pub mod policies;
 pub mod postgres;

@@ -16,11 +16,12 @@ use berth::controller::backup::escrow;
 use berth::policy::{PluginSet, Snapshot};
 use berth_api::backup::{BackupPhase, HarborBackup, HarborRestore, RestorePhase};
 use berth_tests::control_plane::ControlPlane;
-use berth_tests::operator::{Operator, eventually, fail, install_crd, or_panic, wait_event};
+use berth_tests::kubelet::{job_failed, job_succeeded, set_ready, wait_job};
+use berth_tests::operator::{Operator, eventually, fail, or_panic, wait_event};
 use berth_tests::{read_example, shared_catalog};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{Namespace, Pod, Secret, ServiceAccount};
+use k8s_openapi::api::core::v1::Secret;
 use kube::Client;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
@@ -30,38 +31,7 @@ const RECORDS: &str = "berth-system";
 const SHA: &str = "4c4b5f6c1b0e9d1e3a7f1d2c5b8a9e0f1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f";
 
 async fn plane() -> Result<(ControlPlane, Client), String> {
-    let plane = ControlPlane::start(false).await?;
-    let client = plane.client()?;
-    install_crd(&client, berth::crd::harbor_cluster_crd_yaml()).await?;
-    install_crd(&client, berth::crd::harbor_backup_crd_yaml()).await?;
-    install_crd(&client, berth::crd::harbor_restore_crd_yaml()).await?;
-    install_crd(&client, Ok(volume_snapshot_crd())).await?;
-    for ns in [NS, RECORDS, "restored", "elsewhere"] {
-        let namespace: Namespace = serde_json::from_value(json!({"metadata": {"name": ns}})).map_err(fail("namespace"))?;
-        Api::<Namespace>::all(client.clone()).create(&PostParams::default(), &namespace).await.map_err(fail("namespace"))?;
-        // No controller-manager here: the test's pods need the account it would make.
-        let account: ServiceAccount = serde_json::from_value(json!({"metadata": {"name": "default"}})).map_err(fail("account"))?;
-        Api::<ServiceAccount>::namespaced(client.clone(), ns).create(&PostParams::default(), &account).await.map_err(fail("account"))?;
-    }
-    let restores: Api<HarborRestore> = Api::all(client.clone());
-    eventually("the CRDs to be served", || async { restores.list(&ListParams::default()).await.ok() }).await?;
-    Ok((plane, client))
-}
-
-/// The CSI snapshotter's VolumeSnapshot API, as far as the API server needs it to store
-/// one (no snapshot controller runs here: what is checked is what Berth asks for).
-fn volume_snapshot_crd() -> String {
-    let crd = json!({
-        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-        "metadata": {"name": "volumesnapshots.snapshot.storage.k8s.io",
-            // A *.k8s.io group: the API server wants its approval said; this is a stand-in.
-            "annotations": {"api-approved.kubernetes.io": "unapproved, a test stand-in for the CSI snapshotter's CRD"}},
-        "spec": {"group": "snapshot.storage.k8s.io", "scope": "Namespaced",
-            "names": {"kind": "VolumeSnapshot", "plural": "volumesnapshots", "singular": "volumesnapshot", "listKind": "VolumeSnapshotList"},
-            "versions": [{"name": "v1", "served": true, "storage": true, "subresources": {"status": {}},
-                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]},
-    });
-    serde_yaml::to_string(&crd).unwrap_or_else(|e| panic!("{e}"))
+    berth_tests::day_two::plane(&[NS, RECORDS, "restored", "elsewhere"]).await
 }
 
 fn operator(client: &Client) -> Operator {
@@ -93,69 +63,6 @@ where
     let object: K = serde_json::from_value(object).unwrap_or_else(|e| panic!("{e}"));
     or_panic(
         Api::<K>::namespaced(client.clone(), namespace).create(&PostParams::default(), &object).await.map(drop).map_err(fail("create")),
-    );
-}
-
-async fn wait_job(client: &Client, namespace: &str, name: &str) -> Job {
-    let jobs: Api<Job> = Api::namespaced(client.clone(), namespace);
-    or_panic(eventually(&format!("Job {name}"), || async { jobs.get_opt(name).await.ok()? }).await)
-}
-
-/// What the Job controller and kubelet would do for a backup Job that ran: a pod whose
-/// `backup` container terminated with the manifest as its message, and the Job Complete.
-async fn job_succeeded(client: &Client, namespace: &str, job: &str, manifest: Option<&Value>) {
-    if let Some(manifest) = manifest {
-        let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
-        let pod: Pod = serde_json::from_value(json!({
-            "metadata": {"name": format!("{job}-x1"), "labels": {"batch.kubernetes.io/job-name": job}},
-            "spec": {"containers": [{"name": "backup", "image": "harbor-db"}]},
-        }))
-        .unwrap_or_else(|e| panic!("{e}"));
-        or_panic(pods.create(&PostParams::default(), &pod).await.map(drop).map_err(fail("pod")));
-        let status = json!({"status": {"phase": "Succeeded", "containerStatuses": [{
-            "name": "backup", "image": "harbor-db", "imageID": "", "ready": false, "restartCount": 0,
-            "state": {"terminated": {"exitCode": 0, "reason": "Completed", "message": manifest.to_string()}},
-        }]}});
-        or_panic(
-            pods.patch_status(&format!("{job}-x1"), &PatchParams::default(), &Patch::Merge(&status))
-                .await
-                .map(drop)
-                .map_err(fail("pod status")),
-        );
-    }
-    job_status(
-        client,
-        namespace,
-        job,
-        json!({
-            "startTime": "2026-11-30T03:00:00Z", "completionTime": "2026-11-30T03:01:00Z", "succeeded": 1,
-            "conditions": [
-                {"type": "SuccessCriteriaMet", "status": "True", "lastTransitionTime": "2026-11-30T03:01:00Z"},
-                {"type": "Complete", "status": "True", "lastTransitionTime": "2026-11-30T03:01:00Z"},
-            ],
-        }),
-    )
-    .await;
-}
-
-async fn job_failed(client: &Client, namespace: &str, job: &str) {
-    job_status(client, namespace, job, json!({
-        "startTime": "2026-11-30T03:00:00Z", "failed": 1,
-        "conditions": [
-            {"type": "FailureTarget", "status": "True", "reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit", "lastTransitionTime": "2026-11-30T03:01:00Z"},
-            {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit", "lastTransitionTime": "2026-11-30T03:01:00Z"},
-        ],
-    }))
-    .await;
-}
-
-async fn job_status(client: &Client, namespace: &str, job: &str, status: Value) {
-    let jobs: Api<Job> = Api::namespaced(client.clone(), namespace);
-    or_panic(
-        jobs.patch_status(job, &PatchParams::default(), &Patch::Merge(&json!({"status": status})))
-            .await
-            .map(drop)
-            .map_err(fail("job status")),
     );
 }
 
@@ -274,7 +181,7 @@ async fn backups_run_their_jobs_fail_truthfully_expire_and_follow_a_schedule() {
     assert_eq!(record.dump_sha256, None);
 
     // The Job succeeds and leaves its manifest: the backup is Complete with what it holds.
-    job_succeeded(&client, NS, "demo-harbor-backup-b1", Some(&manifest())).await;
+    job_succeeded(&client, NS, "demo-harbor-backup-b1", "backup", Some(&manifest().to_string())).await;
     let complete = wait_backup(&client, NS, "b1", BackupPhase::Complete).await;
     let status = complete.status.clone().unwrap_or_default();
     assert_eq!(status.size.as_deref(), Some("1.0 MiB"));
@@ -289,7 +196,7 @@ async fn backups_run_their_jobs_fail_truthfully_expire_and_follow_a_schedule() {
         or_panic(Api::<HarborCluster>::namespaced(client.clone(), NS).get("demo").await.map_err(fail("cluster"))).metadata.generation;
     create::<HarborBackup>(&client, NS, json!({"metadata": {"name": "b2"}, "spec": {"cluster": "demo"}})).await;
     wait_job(&client, NS, "demo-harbor-backup-b2").await;
-    job_failed(&client, NS, "demo-harbor-backup-b2").await;
+    job_failed(&client, NS, "demo-harbor-backup-b2", "backup", None).await;
     let failed = wait_backup(&client, NS, "b2", BackupPhase::Failed).await;
     let condition = failed.status.as_ref().map(|s| s.conditions[0].message.clone()).unwrap_or_default();
     assert!(condition.contains("BackoffLimitExceeded") && condition.contains("not changed"), "{condition}");
@@ -302,7 +209,7 @@ async fn backups_run_their_jobs_fail_truthfully_expire_and_follow_a_schedule() {
     // its record and its HarborBackup. The failed one, older than what is kept, goes too.
     create::<HarborBackup>(&client, NS, json!({"metadata": {"name": "b3"}, "spec": {"cluster": "demo"}})).await;
     wait_job(&client, NS, "demo-harbor-backup-b3").await;
-    job_succeeded(&client, NS, "demo-harbor-backup-b3", Some(&manifest())).await;
+    job_succeeded(&client, NS, "demo-harbor-backup-b3", "backup", Some(&manifest().to_string())).await;
     wait_backup(&client, NS, "b3", BackupPhase::Complete).await;
     let deletion = wait_job(&client, NS, "demo-harbor-backup-delete-b1").await;
     assert_eq!(deletion.metadata.owner_references, None, "a deletion outlives its HarborBackup");
@@ -349,7 +256,7 @@ async fn a_restore_into_a_new_namespace_brings_the_secrets_back_and_holds_harbor
     let originals = all_generated(&client, NS).await;
     create::<HarborBackup>(&client, NS, json!({"metadata": {"name": "b1"}, "spec": {"cluster": "demo"}})).await;
     wait_job(&client, NS, "demo-harbor-backup-b1").await;
-    job_succeeded(&client, NS, "demo-harbor-backup-b1", Some(&manifest())).await;
+    job_succeeded(&client, NS, "demo-harbor-backup-b1", "backup", Some(&manifest().to_string())).await;
     wait_backup(&client, NS, "b1", BackupPhase::Complete).await;
 
     // A namespace the backup's cluster did not name is refused, and nothing is made there.
@@ -393,7 +300,7 @@ async fn a_restore_into_a_new_namespace_brings_the_secrets_back_and_holds_harbor
     assert_eq!(restoring.status.map(|s| s.phase), Some(RestorePhase::Restoring));
 
     // The Job completes: the restore is Complete and the components start.
-    job_succeeded(&client, "restored", "demo-harbor-restore-r1", None).await;
+    job_succeeded(&client, "restored", "demo-harbor-restore-r1", "restore", None).await;
     or_panic(
         eventually("r1 complete", || async {
             let r = Api::<HarborRestore>::namespaced(client.clone(), "restored").get_opt("r1").await.ok()??;
@@ -433,20 +340,13 @@ async fn a_restore_into_a_new_namespace_brings_the_secrets_back_and_holds_harbor
     assert!(or_panic(jobs.get_opt("demo-harbor-restore-r3").await.map_err(fail("job"))).is_none(), "the restore ran while core served");
     set_ready(&deployments, "demo-harbor-core", 0).await;
     wait_job(&client, NS, "demo-harbor-restore-r3").await;
-    job_succeeded(&client, NS, "demo-harbor-restore-r3", None).await;
+    job_succeeded(&client, NS, "demo-harbor-restore-r3", "restore", None).await;
     wait_restore(&client, NS, "r3", RestorePhase::Complete).await;
     assert_same_secrets(&secrets_of(&client, NS).await, &originals, "after restoring over the running cluster");
     operator.stop().await;
 }
 
 /// What the Deployment controller would report: `ready` replicas ready.
-async fn set_ready(deployments: &Api<Deployment>, name: &str, ready: i32) {
-    let status = json!({"status": {"replicas": ready, "readyReplicas": ready, "availableReplicas": ready, "updatedReplicas": ready}});
-    or_panic(
-        deployments.patch_status(name, &PatchParams::default(), &Patch::Merge(&status)).await.map(drop).map_err(fail("deployment status")),
-    );
-}
-
 async fn wait_restore(client: &Client, namespace: &str, name: &str, phase: RestorePhase) -> berth_api::backup::HarborRestoreStatus {
     or_panic(
         eventually(&format!("HarborRestore {name} {}", phase.as_str()), || async {
