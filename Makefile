@@ -26,7 +26,7 @@ COMPONENTIZE_PY := $(PORTAL_PY_VENV)/bin/componentize-py
 COMPONENTIZE_PY_STAMP := $(PORTAL_PY_VENV)/.componentize-py-$(COMPONENTIZE_PY_VERSION)
 PORTAL_PY_WASM := target/test-plugins/berth_portal_py.wasm
 
-.PHONY: help render plugins test-plugins portal-py-toolchain test-portal-py test e2e install harbor-check harbor-restore-check bench bench-hostile bench-swap crd clean-plugins
+.PHONY: help render plugins test-plugins portal-py-toolchain test-portal-py test e2e install harbor-check harbor-restore-check harbor-upgrade-check bench bench-hostile bench-swap crd clean-plugins
 
 ## help: list these targets, one line each
 help:
@@ -113,6 +113,14 @@ harbor-restore-check: plugins
 	$(CARGO) build --workspace --bins
 	$(HARBOR_RUNTIME)/setup.sh
 	HARBOR_RUNTIME=$(HARBOR_RUNTIME) tests/harbor/restore-check.sh
+
+## harbor-upgrade-check: roll a running Harbor's schema back one release, run the upgrade's migration Job, and check Harbor works on it
+# Harbor's own binaries (../shared/harbor-runtime, as root) run examples/minimal.yaml; the migration
+# Job's container runs as `berth upgrade job --from 2.14.2 --to 2.15.1` renders it (tests/harbor/).
+harbor-upgrade-check: plugins
+	$(CARGO) build --workspace --bins
+	$(HARBOR_RUNTIME)/setup.sh
+	HARBOR_RUNTIME=$(HARBOR_RUNTIME) tests/harbor/upgrade-check.sh
 
 ## bench: the sandbox benchmark (compile, cached load, instantiate, render)
 bench: plugins test-plugins
