@@ -47,6 +47,12 @@ pub struct ComponentPolicySpec {
     /// A new version applied to some clusters first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout: Option<RolloutSpec>,
+    /// Per Harbor minor ("2.15"), the version (one of `versions`) that renders clusters
+    /// running it, in place of `stable` and any rollout; a cluster's pin still wins. A
+    /// renderer per Harbor release: during an upgrade the old version renders with one
+    /// plugin and the target with another. The plugin must say it renders that minor.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub harbor_versions: std::collections::BTreeMap<String, String>,
     /// Guardrails on this component's output (default: the policy's, then Berth's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guardrails: Option<GuardrailSpec>,

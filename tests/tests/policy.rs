@@ -123,6 +123,43 @@ fn a_pinned_cluster_stays_on_its_version() {
 }
 
 #[test]
+fn harbor_versions_give_each_harbor_minor_its_renderer_and_an_upgrade_plans_with_the_target_ones() {
+    let mut policy = portal_policy("0.1.0", Some(json!({"version": "0.3.0", "percent": 100})));
+    policy.spec.components[0].harbor_versions = BTreeMap::from([
+        ("2.15".to_owned(), "0.2.0".to_owned()),
+        ("2.16".to_owned(), "0.2.0".to_owned()),
+        ("2.14".to_owned(), "7.0.0".to_owned()),
+    ]);
+    let snapshot = snapshot_with(&[policy]);
+    let mut cluster = read_example("minimal.yaml");
+    // 2.15 has an entry: it wins over the stable version and the rollout.
+    cluster.spec.version = "2.15.1".to_owned();
+    let for_215 = Selection::ForHarbor { minor: "2.15".to_owned() };
+    assert_eq!(portal_choice(&snapshot, "u", &labels(&[]), &cluster), Ok((for_215.clone(), "0.2.0".to_owned())));
+    assert_eq!(for_215.to_string(), "for Harbor 2.15");
+    // 2.13 has none: the rollout (here every cluster) as before.
+    cluster.spec.version = "2.13.2".to_owned();
+    assert_eq!(portal_choice(&snapshot, "u", &labels(&[]), &cluster), Ok((Selection::Canary, "0.3.0".to_owned())));
+    // A pin still wins.
+    cluster.spec.version = "2.15.1".to_owned();
+    cluster.spec.plugins.insert("portal".to_owned(), serde_json::from_value(json!({"version": "0.1.0"})).unwrap_or_default());
+    assert_eq!(portal_choice(&snapshot, "u", &labels(&[]), &cluster), Ok((Selection::Pinned, "0.1.0".to_owned())));
+    // Entries that cannot be honoured are refused by name, and their clusters get stable.
+    let refused = refusals(&snapshot, "portal");
+    assert!(refused.contains(&("0.2.0".to_owned(), "HarborVersionNotRendered".to_owned())), "{refused:?}");
+    assert!(refused.contains(&("7.0.0".to_owned(), "NotListed".to_owned())), "{refused:?}");
+    cluster.spec.plugins.clear();
+    cluster.spec.version = "2.14.2".to_owned();
+    assert_eq!(portal_choice(&snapshot, "u", &labels(&[]), &cluster), Ok((Selection::Canary, "0.3.0".to_owned())));
+    // The upgrade plan names the plugin of the target minor.
+    cluster.spec.upgrade = Some(berth_api::spec::UpgradeSpec { backup: false, ..Default::default() });
+    cluster.spec.version = "2.15.1".to_owned();
+    let (plan, planned) = berth::upgrade_cli::plan(&snapshot, &cluster, None, Some("2.14.2"));
+    assert!(planned, "{plan}");
+    assert!(plan.lines().any(|l| l.contains("portal") && l.contains("berth-portal 0.2.0 (for Harbor 2.15)")), "{plan}");
+}
+
+#[test]
 fn a_digest_mismatch_is_refused_and_never_replaces_the_working_plugin() {
     let working = snapshot_with(&[portal_policy("0.2.0", None)]);
     let cluster = read_example("minimal.yaml");

@@ -135,6 +135,40 @@ fn condition(type_: &str, ok: bool, reason: &str, message: String) -> StatusCond
     StatusCondition { type_: type_.to_owned(), status: if ok { "True" } else { "False" }.to_owned(), reason: reason.to_owned(), message }
 }
 
+/// The `harborVersions` entries that name a ready version which says it renders that
+/// minor; each other entry is refused in the status, and its clusters get `stable`.
+fn harbor_versions(
+    spec: &ComponentPolicySpec,
+    ready: &BTreeMap<String, Plugin>,
+    status: &mut ComponentPolicyStatus,
+) -> BTreeMap<String, Plugin> {
+    let mut chosen = BTreeMap::new();
+    for (minor, version) in &spec.harbor_versions {
+        let refused = match ready.get(version) {
+            Some(plugin) if plugin.description().harbor_versions.iter().any(|v| v == minor) => {
+                chosen.insert(minor.clone(), plugin.clone());
+                continue;
+            }
+            Some(plugin) => RefusedVersion {
+                version: version.clone(),
+                reason: "HarborVersionNotRendered".to_owned(),
+                message: format!(
+                    "harborVersions maps Harbor {minor} to {version}, which renders Harbor {}; clusters on {minor} get the stable version",
+                    plugin.description().harbor_versions.join(", ")
+                ),
+            },
+            None if status.refused.iter().any(|r| r.version == *version) => continue,
+            None => RefusedVersion {
+                version: version.clone(),
+                reason: "NotListed".to_owned(),
+                message: format!("harborVersions maps Harbor {minor} to {version}, which is not one of the listed versions"),
+            },
+        };
+        status.refused.push(refused);
+    }
+    chosen
+}
+
 /// One component: its ready versions, stable plugin, rollout and status. Also returns
 /// how many plugins it had to load anew.
 fn build_component(
@@ -229,12 +263,14 @@ fn build_component(
         Some(active)
     });
 
+    let by_harbor_minor = harbor_versions(spec, &ready, &mut status);
     let choice = ComponentChoice {
         component: component.to_owned(),
         policy: policy.to_owned(),
         stable,
         ready: ready.into_values().collect(),
         rollout,
+        by_harbor_minor,
         guardrails,
         cluster_selector: spec.cluster_selector.clone(),
     };

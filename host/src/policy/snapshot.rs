@@ -30,6 +30,8 @@ pub enum Selection {
     Pinned,
     /// The cluster was a canary of `from`, which was rolled back.
     RolledBack { from: String },
+    /// The policy's `harborVersions` entry for the Harbor minor rendered.
+    ForHarbor { minor: String },
 }
 
 impl fmt::Display for Selection {
@@ -40,6 +42,7 @@ impl fmt::Display for Selection {
             Selection::Canary => f.write_str("canary"),
             Selection::Pinned => f.write_str("pinned"),
             Selection::RolledBack { from } => write!(f, "rolled back from {from}"),
+            Selection::ForHarbor { minor } => write!(f, "for Harbor {minor}"),
         }
     }
 }
@@ -130,6 +133,8 @@ pub struct ComponentChoice {
     /// Every ready version (stable and rollout among them), for pins.
     pub ready: Vec<Plugin>,
     pub rollout: Option<ActiveRollout>,
+    /// Per Harbor minor ("2.15"), the plugin that renders clusters running it.
+    pub by_harbor_minor: BTreeMap<String, Plugin>,
     pub guardrails: Arc<Guardrails>,
     /// Only for components Berth does not render itself.
     pub cluster_selector: Option<LabelSelector>,
@@ -223,6 +228,12 @@ impl Snapshot {
             let plugin = self.bundled.get(component).ok_or_else(|| SelectionError::NoPlugin { component: component.to_owned() })?;
             return Ok(Planned { plugin: plugin.clone(), selection: Selection::Bundled, guardrails, stable: None });
         };
+        if let Some(minor) = berth_api::version::major_minor(&cluster.spec.version)
+            && let Some(plugin) = choice.by_harbor_minor.get(minor)
+        {
+            let selection = Selection::ForHarbor { minor: minor.to_owned() };
+            return Ok(Planned { plugin: plugin.clone(), selection, guardrails, stable: None });
+        }
         if let Some(rollout) = &choice.rollout
             && rollout.chooses(cluster)
         {
