@@ -26,7 +26,7 @@ pub fn plan(snapshot: &Snapshot, cluster: &HarborCluster, to: Option<&str>, runn
     let no_labels = BTreeMap::new();
     let labels = cluster.metadata.labels.as_ref().unwrap_or(&no_labels);
     let target_plan = snapshot.plan(&ClusterFacts { uid, labels, spec: &target.spec });
-    match upgrade_plan::plan(&running, &target.spec, &target_plan) {
+    match upgrade_plan::plan(&running, &target.spec, snapshot, &target_plan) {
         Ok(plan) => {
             let plugins: Vec<String> = target_plan
                 .components

@@ -7,7 +7,7 @@ use std::fmt;
 use berth_api::spec::{HarborClusterSpec, UpgradeSpec};
 use berth_api::status::UpgradeStep;
 
-use crate::policy::RenderPlan;
+use crate::policy::{RenderPlan, Snapshot};
 
 /// A Harbor version, "major.minor.patch".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -100,8 +100,8 @@ pub struct Plan {
 }
 
 /// The plan from `running` to `spec.version`, or why there is none. `target_plan` is the
-/// plugins chosen for the cluster rendered at the target version.
-pub fn plan(running: &str, spec: &HarborClusterSpec, target_plan: &RenderPlan) -> Result<Plan, Refusal> {
+/// plugins chosen for the cluster rendered at the target version, out of `snapshot`.
+pub fn plan(running: &str, spec: &HarborClusterSpec, snapshot: &Snapshot, target_plan: &RenderPlan) -> Result<Plan, Refusal> {
     let upgrade = spec.upgrade.clone().unwrap_or_default();
     let from = Version::parse(running).ok_or_else(|| Refusal::InvalidVersion { field: "status.version", value: running.to_owned() })?;
     let to = Version::parse(&spec.version).ok_or_else(|| Refusal::InvalidVersion { field: "spec.version", value: spec.version.clone() })?;
@@ -110,10 +110,10 @@ pub fn plan(running: &str, spec: &HarborClusterSpec, target_plan: &RenderPlan) -
     if let Some(window) = &upgrade.window {
         crate::controller::backup::schedule::Schedule::parse(window).map_err(Refusal::InvalidWindow)?;
     }
+    check_plugins(to, snapshot, target_plan)?;
     if upgrade.backup && spec.backup.is_none() {
         return Err(Refusal::NoBackupDestination);
     }
-    check_plugins(to, target_plan)?;
     let steps = UpgradeStep::ALL
         .into_iter()
         .filter(|step| *step != UpgradeStep::Done)
@@ -136,8 +136,9 @@ pub fn check_versions(from: Version, to: Version, upgrade: &UpgradeSpec) -> Resu
     Ok(())
 }
 
-/// Every enabled component has a plugin that renders the target version.
-pub fn check_plugins(to: Version, target_plan: &RenderPlan) -> Result<(), Refusal> {
+/// Every enabled component has a plugin that renders the target version. A refusal names,
+/// per component, what the chosen plugin renders and every plugin loaded for it.
+pub fn check_plugins(to: Version, snapshot: &Snapshot, target_plan: &RenderPlan) -> Result<(), Refusal> {
     let version = to.to_string();
     let missing: Vec<Unsupported> = target_plan
         .components
@@ -153,6 +154,14 @@ pub fn check_plugins(to: Version, target_plan: &RenderPlan) -> Result<(), Refusa
                     format!("{} {} ({}) renders Harbor {}", d.name, d.version, planned.selection, d.harbor_versions.join(", "))
                 }
             };
+            let chosen = planned.as_ref().ok().map(|p| p.plugin.digest());
+            let others: Vec<String> = snapshot
+                .available(component)
+                .iter()
+                .filter(|p| Some(p.digest()) != chosen)
+                .map(|p| format!("{} {} [{}]", p.description().name, p.description().version, p.description().harbor_versions.join(", ")))
+                .collect();
+            let detail = if others.is_empty() { detail } else { format!("{detail}; also loaded: {}", others.join(", ")) };
             Some(Unsupported { component: component.clone(), detail })
         })
         .collect();

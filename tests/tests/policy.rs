@@ -157,6 +157,11 @@ fn harbor_versions_give_each_harbor_minor_its_renderer_and_an_upgrade_plans_with
     let (plan, planned) = berth::upgrade_cli::plan(&snapshot, &cluster, None, Some("2.14.2"));
     assert!(planned, "{plan}");
     assert!(plan.lines().any(|l| l.contains("portal") && l.contains("berth-portal 0.2.0 (for Harbor 2.15)")), "{plan}");
+    // A target no plugin renders: the refusal names every portal plugin loaded, and what each renders.
+    cluster.spec.version = "2.16.0".to_owned();
+    let (refused, planned) = berth::upgrade_cli::plan(&snapshot, &cluster, None, Some("2.15.1"));
+    assert!(!planned && refused.contains("NoPluginForVersion"), "{refused}");
+    assert!(refused.contains("also loaded: berth-portal 0.2.0 [2.13, 2.14, 2.15]"), "{refused}");
 }
 
 #[test]

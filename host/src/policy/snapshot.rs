@@ -173,6 +173,19 @@ impl Snapshot {
             .cloned()
     }
 
+    /// Every plugin loaded for `component` (a policy's ready versions and stable, and the
+    /// bundled one), once each: what a cluster could be given by a pin or a policy change.
+    pub fn available(&self, component: &str) -> Vec<Plugin> {
+        let mut found: Vec<Plugin> = Vec::new();
+        let governed = self.components.get(component).into_iter().flat_map(|c| c.ready.iter().chain(std::iter::once(&c.stable)));
+        for plugin in governed.chain(self.bundled.get(component)) {
+            if !found.iter().any(|p| p.digest() == plugin.digest()) {
+                found.push(plugin.clone());
+            }
+        }
+        found
+    }
+
     /// Components whose guardrails or plugin limits differ from `previous`: a cluster
     /// rendering one of them must render again even if its plugin digests did not change.
     pub fn rules_changed(&self, previous: &Snapshot) -> BTreeSet<String> {

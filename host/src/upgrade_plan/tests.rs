@@ -19,7 +19,7 @@ fn target_plan(spec: &HarborClusterSpec) -> RenderPlan {
 }
 
 fn plan_for(running: &str, spec: &HarborClusterSpec) -> Result<Plan, Refusal> {
-    plan(running, spec, &target_plan(spec))
+    plan(running, spec, &fixtures::plugins().current(), &target_plan(spec))
 }
 
 fn v(text: &str) -> Version {

@@ -194,8 +194,8 @@ async fn plan(ctx: &Context, hc: &HarborCluster, course: &mut Course, previous: 
     let wanted = hc.spec.version.clone();
     let generation = hc.metadata.generation;
     let target = at_version(hc, &wanted);
-    let (_, target_plan) = super::plan(ctx, &target);
-    let plan = match upgrade_plan::plan(&course.running, &hc.spec, &target_plan) {
+    let (snapshot, target_plan) = super::plan(ctx, &target);
+    let plan = match upgrade_plan::plan(&course.running, &hc.spec, &snapshot, &target_plan) {
         Ok(plan) => plan,
         Err(refusal) => {
             let message = refusal.to_string();
