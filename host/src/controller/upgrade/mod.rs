@@ -372,12 +372,16 @@ pub async fn advance(ctx: &Context, hc: &HarborCluster, namespace: &str, course:
                     step_done(ctx, hc, &mut upgrade, note, &stamp).await;
                     break Outcome::Going;
                 }
+                // An API hiccup must not stop Harbor: the apply is retried (with the
+                // controller's backoff) until the timeout says it will not come.
                 let failed: Vec<&str> = done.failed.iter().map(String::as_str).collect();
-                break Outcome::Failed(format!(
-                    "at {}, {} did not render or apply (see the Rendered and Applied conditions)",
-                    upgrade.to,
-                    failed.join(", ")
-                ));
+                let what =
+                    format!("at {}, {} did not render or apply (see the Rendered and Applied conditions)", upgrade.to, failed.join(", "));
+                if expired(&upgrade) {
+                    break Outcome::Failed(format!("{what}, for longer than spec.upgrade.timeout {}", spec.timeout));
+                }
+                upgrade.message = Some(format!("{what}; retrying"));
+                break Outcome::Going;
             }
             UpgradeStep::HealthGate => match checks::healthy(done.live, done.workloads) {
                 None => {
