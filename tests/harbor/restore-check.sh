@@ -23,6 +23,7 @@ PY=${HARBOR_RUNTIME_PYTHON:-/usr/bin/python3}
 H() { "$PY" "$HR/harness.py" "$@"; }
 passed=0; failed=0
 check() { if [ "$1" = 0 ]; then echo "PASS $2"; passed=$((passed + 1)); else echo "FAIL $2"; failed=$((failed + 1)); fi; }
+. tests/harbor/checks.sh
 # A step the next ones build on: when it fails, the run stops there.
 need() { check "$@"; [ "$1" = 0 ] || exit 1; }
 finish() { H down --logs "$tmp/state" > /dev/null 2>&1; echo "$passed passed, $failed failed"; [ "$failed" = 0 ] && [ "$passed" -gt 0 ]; exit $?; }
@@ -105,13 +106,7 @@ code=$(api -o /dev/null -w '%{http_code}' http://demo-harbor-core/api/v2.0/proje
 check $([ "$code" = 200 ] && echo 0 || echo 1) "the project created before the backup is there (HTTP $code)"
 repos=$(api http://demo-harbor-core/api/v2.0/projects/library/repositories | jq -r '.[].name' 2>/dev/null | tr '\n' ' ')
 check $(case "$repos" in *library/smoke*) echo 0;; *) echo 1;; esac) "the pushed repository is listed (${repos:-none})"
-for _ in $(seq 1 40); do
-    health=$(api http://demo-harbor-core/api/v2.0/health 2>/dev/null)
-    unhealthy=$(echo "$health" | jq -r '.components[] | select(.status != "healthy") | .name' 2>/dev/null | grep -vxE 'portal|trivy' | tr '\n' ' ')
-    [ -n "$health" ] && [ -z "$unhealthy" ] && break
-    sleep 3
-done
-check $([ -n "$health" ] && [ -z "$unhealthy" ] && echo 0 || echo 1) "core reports its database, Redis, registry, registryctl and jobservice healthy${unhealthy:+ (unhealthy: $unhealthy)}"
+check_harbor_healthy
 H running > "$tmp/running.txt" 2>&1
 check $? "every emulated container still runs ($(cat "$tmp/running.txt"))"
 echo "== details in $tmp"

@@ -47,6 +47,7 @@ PY=${HARBOR_RUNTIME_PYTHON:-/usr/bin/python3}
 H() { "$PY" "$HR/harness.py" "$@"; }
 passed=0; failed=0
 check() { if [ "$1" = 0 ]; then echo "PASS $2"; passed=$((passed + 1)); else echo "FAIL $2"; failed=$((failed + 1)); fi; }
+. tests/harbor/checks.sh
 # A step the next ones build on: when it fails, the run stops there.
 need() { check "$@"; [ "$1" = 0 ] || exit 1; }
 finish() { [ -n "${up:-}" ] && H down --logs "$tmp/state" > /dev/null 2>&1; echo "$passed passed, $failed failed"; [ "$failed" = 0 ] && [ "$passed" -gt 0 ]; exit $?; }
@@ -186,13 +187,7 @@ code=$(api -o /dev/null -w '%{http_code}' http://demo-harbor-core/api/v2.0/users
 check $([ "$code" = 200 ] && echo 0 || echo 1) "the admin logs in (HTTP $code)"
 code=$(api -o /dev/null -w '%{http_code}' http://demo-harbor-core/api/v2.0/projects/upgradecheck)
 check $([ "$code" = 200 ] && echo 0 || echo 1) "the project created before the upgrade is there (HTTP $code)"
-for _ in $(seq 1 40); do
-    health=$(api http://demo-harbor-core/api/v2.0/health 2>/dev/null)
-    unhealthy=$(echo "$health" | jq -r '.components[] | select(.status != "healthy") | .name' 2>/dev/null | grep -vxE 'portal|trivy' | tr '\n' ' ')
-    [ -n "$health" ] && [ -z "$unhealthy" ] && break
-    sleep 3
-done
-check $([ -n "$health" ] && [ -z "$unhealthy" ] && echo 0 || echo 1) "core reports its database, Redis, registry, registryctl and jobservice healthy${unhealthy:+ (unhealthy: $unhealthy)}"
+check_harbor_healthy
 H running > "$tmp/running.txt" 2>&1
 check $? "every emulated container still runs ($(cat "$tmp/running.txt"))"
 echo "== details in $tmp ($(($(date +%s) - started)) s)"

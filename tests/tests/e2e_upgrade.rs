@@ -144,11 +144,7 @@ fn new_image(component: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs etcd and kube-apiserver (KUBEBUILDER_ASSETS)"]
 async fn an_upgrade_goes_through_every_step_in_order_and_a_killed_operator_never_redoes_one() {
-    let (_plane, client) = plane().await;
-    let mut operator = operator(&client, 2);
-    let kubelet = Workloads::start(&client, NS);
-    create_cluster(&client, "demo", json!({"backup": {"destination": {"volume": {}}}})).await;
-    wait_status(&client, "demo", "installed at the old version", installed).await;
+    let (_plane, client, mut operator, kubelet) = installed_demo().await;
     assert_eq!(deployment(&client, "demo", "core").await.0, old_image("core"));
 
     // Preflight waits while a component is not Ready, and resumes after a kill.
@@ -262,6 +258,17 @@ async fn an_upgrade_goes_through_every_step_in_order_and_a_killed_operator_never
     operator.stop().await;
 }
 
+/// A control plane, the operator, the kubelet stand-in, and the cluster `demo` installed
+/// at the old version with a backup destination.
+async fn installed_demo() -> (ControlPlane, Client, Operator, Workloads) {
+    let (plane, client) = plane().await;
+    let operator = operator(&client, 2);
+    let kubelet = Workloads::start(&client, NS);
+    create_cluster(&client, "demo", json!({"backup": {"destination": {"volume": {}}}})).await;
+    wait_status(&client, "demo", "installed at the old version", installed).await;
+    (plane, client, operator, kubelet)
+}
+
 /// A fresh operator after `killed`, as a restarted pod: nothing carried over.
 async fn operator_again(client: &Client, killed: Operator) -> Operator {
     drop(killed);
@@ -271,11 +278,7 @@ async fn operator_again(client: &Client, killed: Operator) -> Operator {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs etcd and kube-apiserver (KUBEBUILDER_ASSETS)"]
 async fn a_failed_migration_stops_harbor_and_the_restore_it_prints_brings_the_old_version_back() {
-    let (_plane, client) = plane().await;
-    let operator = operator(&client, 2);
-    let kubelet = Workloads::start(&client, NS);
-    create_cluster(&client, "demo", json!({"backup": {"destination": {"volume": {}}}})).await;
-    wait_status(&client, "demo", "installed", installed).await;
+    let (_plane, client, operator, kubelet) = installed_demo().await;
     patch_spec(&client, "demo", json!({"version": NEW})).await;
     let backup = backup_succeeds(&client, "demo").await;
     let s = wait_status(&client, "demo", "the Migrate step", at_step(UpgradeStep::Migrate)).await;
@@ -366,11 +369,7 @@ async fn a_failed_migration_stops_harbor_and_the_restore_it_prints_brings_the_ol
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs etcd and kube-apiserver (KUBEBUILDER_ASSETS)"]
 async fn failures_before_the_migration_return_to_the_old_version_by_themselves() {
-    let (_plane, client) = plane().await;
-    let operator = operator(&client, 2);
-    let kubelet = Workloads::start(&client, NS);
-    create_cluster(&client, "demo", json!({"backup": {"destination": {"volume": {}}}})).await;
-    wait_status(&client, "demo", "installed", installed).await;
+    let (_plane, client, operator, kubelet) = installed_demo().await;
 
     // The backup fails: rolled back, nothing was stopped, and it is not tried again
     // until the spec changes.
