@@ -14,18 +14,8 @@
 # Output: PASS/FAIL lines, then "N passed, M failed"; exit 0 only when all passed.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-HR=$(cd "${HARBOR_RUNTIME:-../shared/harbor-runtime}" && pwd)
-BERTH_BIN=${BERTH_BIN:-target/debug/berth}
-PLUGINS=${PLUGINS:-target/plugins}
-CLUSTER=examples/backup.yaml
-WORK=${HARBOR_RUNTIME_WORK:-/var/tmp/harbor-runtime-work}
-PY=${HARBOR_RUNTIME_PYTHON:-/usr/bin/python3}
-H() { "$PY" "$HR/harness.py" "$@"; }
-passed=0; failed=0
-check() { if [ "$1" = 0 ]; then echo "PASS $2"; passed=$((passed + 1)); else echo "FAIL $2"; failed=$((failed + 1)); fi; }
 . tests/harbor/checks.sh
-# A step the next ones build on: when it fails, the run stops there.
-need() { check "$@"; [ "$1" = 0 ] || exit 1; }
+CLUSTER=examples/backup.yaml
 finish() { H down --logs "$tmp/state" > /dev/null 2>&1; echo "$passed passed, $failed failed"; [ "$failed" = 0 ] && [ "$passed" -gt 0 ]; exit $?; }
 trap finish EXIT
 tmp=$(mktemp -d /var/tmp/berth-restore-check.XXXXXX)

@@ -35,21 +35,11 @@
 # and, once Harbor is up, holds it to the end, so that no other run cleans its pods away.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-HR=$(cd "${HARBOR_RUNTIME:-../shared/harbor-runtime}" && pwd)
-BERTH_BIN=${BERTH_BIN:-target/debug/berth}
-PLUGINS=${PLUGINS:-target/plugins}
+. tests/harbor/checks.sh
 CLUSTER=examples/minimal.yaml
 FROM=2.14.2
 TO=2.15.1
-WORK=${HARBOR_RUNTIME_WORK:-/var/tmp/harbor-runtime-work}
 CACHE=${HARBOR_RUNTIME_CACHE:-/var/tmp/harbor-runtime}
-PY=${HARBOR_RUNTIME_PYTHON:-/usr/bin/python3}
-H() { "$PY" "$HR/harness.py" "$@"; }
-passed=0; failed=0
-check() { if [ "$1" = 0 ]; then echo "PASS $2"; passed=$((passed + 1)); else echo "FAIL $2"; failed=$((failed + 1)); fi; }
-. tests/harbor/checks.sh
-# A step the next ones build on: when it fails, the run stops there.
-need() { check "$@"; [ "$1" = 0 ] || exit 1; }
 finish() { [ -n "${up:-}" ] && H down --logs "$tmp/state" > /dev/null 2>&1; echo "$passed passed, $failed failed"; [ "$failed" = 0 ] && [ "$passed" -gt 0 ]; exit $?; }
 trap finish EXIT
 tmp=$(mktemp -d /var/tmp/berth-upgrade-check.XXXXXX)
