@@ -15,7 +15,8 @@
 //! cluster's children as a reconcile sees them, [`generated`] the generated Secrets,
 //! [`apply`] and [`prune`] the writes, [`status`] the status, [`cleanup`] the
 //! finalizer's work, [`metrics`] counters, [`rollout`] version-change Events and canary
-//! verdicts, [`policy_sync`] the policy watch.
+//! verdicts, [`policy_sync`] the policy watch, [`events`] publishing Events, [`backup`]
+//! backups and restores, [`upgrade`] a change of `spec.version` step by step.
 
 pub mod apply;
 pub mod backup;
