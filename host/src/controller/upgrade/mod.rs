@@ -274,7 +274,7 @@ pub struct Reconciled<'a> {
     pub live: &'a Live,
     /// The rendered workloads of core, jobservice and registry ([`checks::workloads`]).
     pub workloads: &'a [RenderedObject],
-    /// The cluster's fullname ("<name>-harbor").
+    /// The cluster's fullname (`<name>-harbor`).
     pub fullname: &'a str,
     /// Components not Ready on the version rendered.
     pub not_ready: Vec<String>,
