@@ -37,19 +37,26 @@ struct Cli {
     command: Command,
 }
 
+/// A HarborCluster manifest rendered offline, and the plugins that render it.
+#[derive(clap::Args)]
+struct ClusterFile {
+    /// The HarborCluster manifest.
+    #[arg(short = 'f', long = "file")]
+    file: PathBuf,
+    /// The plugin directory (default: $BERTH_PLUGIN_DIR, target/plugins beside the binary, /usr/lib/berth/plugins).
+    #[arg(long)]
+    plugins: Option<PathBuf>,
+    /// Namespace when the manifest names none.
+    #[arg(short = 'n', long, default_value = "default")]
+    namespace: String,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Render a HarborCluster to Kubernetes objects (multi-document YAML on stdout).
     Render {
-        /// The HarborCluster manifest.
-        #[arg(short = 'f', long = "file")]
-        file: PathBuf,
-        /// The plugin directory (default: $BERTH_PLUGIN_DIR, target/plugins beside the binary, /usr/lib/berth/plugins).
-        #[arg(long)]
-        plugins: Option<PathBuf>,
-        /// Namespace when the manifest names none.
-        #[arg(short = 'n', long, default_value = "default")]
-        namespace: String,
+        #[command(flatten)]
+        cluster: ClusterFile,
         /// Also print the generated Secrets, with fresh values (immutable, so applying
         /// them a second time is refused rather than rotating keys). Use once, for a
         /// cluster that has none yet.
@@ -134,17 +141,11 @@ enum BackupCommand {
         namespace: String,
     },
     /// Render offline the Job the operator would create for one backup (--backup NAME) or
-    /// one restore (--restore NAME --backup-path PATH --dump-sha256 HEX), as YAML. No cluster.
+    /// one restore (--restore NAME --backup-path PATH --dump-sha256 HEX), as YAML. No cluster;
+    /// the manifest must set spec.backup.
     Job {
-        /// The HarborCluster manifest (it must set spec.backup).
-        #[arg(short = 'f', long = "file")]
-        file: PathBuf,
-        /// The plugin directory (default as for `render`).
-        #[arg(long)]
-        plugins: Option<PathBuf>,
-        /// Namespace when the manifest names none.
-        #[arg(short = 'n', long, default_value = "default")]
-        namespace: String,
+        #[command(flatten)]
+        cluster: ClusterFile,
         /// The backup's name: print the Job that takes it.
         #[arg(long, required_unless_present = "restore", conflicts_with = "restore")]
         backup: Option<String>,
@@ -187,21 +188,14 @@ enum UpgradeCommand {
     /// Render offline the Job that migrates the schema to --to (the target version's core
     /// plugin, as the operator runs it in the Migrate step), as YAML.
     Job {
-        /// The HarborCluster manifest.
-        #[arg(short = 'f', long = "file")]
-        file: PathBuf,
+        #[command(flatten)]
+        cluster: ClusterFile,
         /// The target version.
         #[arg(long)]
         to: String,
         /// The version running before the upgrade (default: the manifest's spec.version).
         #[arg(long)]
         from: Option<String>,
-        /// The plugin directory (default as for `render`).
-        #[arg(long)]
-        plugins: Option<PathBuf>,
-        /// Namespace when the manifest names none.
-        #[arg(short = 'n', long, default_value = "default")]
-        namespace: String,
     },
 }
 
@@ -267,7 +261,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Secrets { command: SecretsCommand::ConvertTokenKey { ref file } } => convert_token_key(file),
         Command::Backup {
-            command: BackupCommand::Job { ref file, ref plugins, ref namespace, ref backup, ref restore, ref backup_path, ref dump_sha256 },
+            command:
+                BackupCommand::Job {
+                    cluster: ClusterFile { ref file, ref plugins, ref namespace },
+                    ref backup,
+                    ref restore,
+                    ref backup_path,
+                    ref dump_sha256,
+                },
         } => {
             let sandbox = sandbox(&cli)?;
             let task = match (backup, restore, backup_path, dump_sha256) {
@@ -289,7 +290,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{report}");
             if planned { Ok(()) } else { Err(anyhow::Error::new(Refused)) }
         }
-        Command::Upgrade { command: UpgradeCommand::Job { ref file, ref to, ref from, ref plugins, ref namespace } } => {
+        Command::Upgrade {
+            command: UpgradeCommand::Job { cluster: ClusterFile { ref file, ref plugins, ref namespace }, ref to, ref from },
+        } => {
             let sandbox = sandbox(&cli)?;
             let catalog = load_catalog(&sandbox, &open_plugin_dir(plugins.as_deref())?)?;
             let cluster = berth::manifest::read_cluster(file)?;
@@ -304,7 +307,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", yaml?);
             Ok(())
         }
-        Command::Render { ref file, ref plugins, ref namespace, emit_secrets, ref policy, ref plugin_sources } => {
+        Command::Render { cluster: ClusterFile { ref file, ref plugins, ref namespace }, emit_secrets, ref policy, ref plugin_sources } => {
             let sandbox = sandbox(&cli)?;
             let sources = plugin_sources.as_deref().map(open_sources).transpose()?;
             render(&sandbox, file, plugins.as_deref(), namespace, emit_secrets, policy, sources.as_ref())
