@@ -38,9 +38,7 @@ pub fn plan(snapshot: &Snapshot, cluster: &HarborCluster, to: Option<&str>, runn
                 .collect();
             (format!("{plan}\nrendered at {} by:\n{}\n", plan.to, plugins.join("\n")), true)
         }
-        Err(refusal) => {
-            (format!("{running} -> {}: {}\n", target.spec.version, crate::controller::upgrade::describe_refusal(&refusal)), false)
-        }
+        Err(refusal) => (format!("{running} -> {}: refused ({}): {refusal}\n", target.spec.version, refusal.reason()), false),
     }
 }
 

@@ -19,23 +19,25 @@ pub const HELD: &[&str] = &["core", "jobservice", "registry", "exporter"];
 /// The restore that holds this cluster: one of its namespace naming it that is neither
 /// Complete nor Refused. A Failed one holds too, until it is deleted: starting Harbor on
 /// a half-restored or empty database would make a new registry over the old one's Secrets.
-///
-/// Read from the controller's watch of HarborRestores once it has listed them all (the
-/// same watch that wakes the cluster when one changes); before that, and where no
-/// controller runs, from the API server.
 pub async fn holding_restore(ctx: &Context, namespace: &str, cluster: &str) -> Result<Option<String>> {
+    let restores = restores(ctx, namespace).await?;
+    Ok(restores.iter().find(|r| holds(r, cluster)).map(|r| r.name_any()))
+}
+
+/// The HarborRestores of `namespace`: from the controller's watch once it has listed them
+/// all (the same watch that wakes the cluster when one changes); before that, and where
+/// no controller runs, from the API server. None when the restore API is not installed.
+pub async fn restores(ctx: &Context, namespace: &str) -> Result<Vec<HarborRestore>> {
     if let Some(store) = ctx.restore_store(namespace).filter(|store| store.wait_until_ready().now_or_never().is_some_and(|r| r.is_ok())) {
-        let holding = store.state().into_iter().find(|r| r.namespace().as_deref() == Some(namespace) && holds(r, cluster));
-        return Ok(holding.map(|r| r.name_any()));
+        let found = store.state().into_iter().filter(|r| r.namespace().as_deref() == Some(namespace));
+        return Ok(found.map(|r| HarborRestore::clone(&r)).collect());
     }
     let api: Api<HarborRestore> = Api::namespaced(ctx.client.clone(), namespace);
-    let list = match api.list(&ListParams::default()).await {
-        Ok(list) => list,
-        // The restore API not installed: nothing can hold the cluster.
-        Err(e) if crate::controller::error::is_not_found(&e) => return Ok(None),
-        Err(e) => return Err(Error::kube(format!("listing HarborRestores in {namespace}"))(e)),
-    };
-    Ok(list.items.into_iter().find(|r| holds(r, cluster)).map(|r| r.name_any()))
+    match api.list(&ListParams::default()).await {
+        Ok(list) => Ok(list.items),
+        Err(e) if crate::controller::error::is_not_found(&e) => Ok(Vec::new()),
+        Err(e) => Err(Error::kube(format!("listing HarborRestores in {namespace}"))(e)),
+    }
 }
 
 fn holds(restore: &HarborRestore, cluster: &str) -> bool {

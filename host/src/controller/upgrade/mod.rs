@@ -24,18 +24,17 @@ pub mod tasks;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use berth_api::backup::{HarborRestore, RestorePhase};
+use berth_api::backup::RestorePhase;
 use berth_api::status::{HarborClusterStatus, UpgradePhase, UpgradeRecord, UpgradeStatus, UpgradeStep};
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt as _;
-use kube::api::{Api, ListParams};
 use kube::runtime::events::EventType;
 
-use super::error::{Error, Result};
+use super::error::Result;
 use super::live::Live;
 use super::{Context, HarborCluster};
 use crate::render::RenderedObject;
-use crate::upgrade_plan::{self, Refusal};
+use crate::upgrade_plan;
 use tasks::{BackupProgress, MigrationProgress};
 
 /// How often an upgrade under way is looked at besides the changes that wake it (a
@@ -255,9 +254,8 @@ fn window_opens(window: &str, now: Timestamp) -> Option<Timestamp> {
 /// Whether a HarborRestore of the upgrade's pre-upgrade backup into this cluster completed.
 async fn restored(ctx: &Context, namespace: &str, name: &str, upgrade: &UpgradeStatus) -> Result<bool> {
     let Some(backup) = upgrade.backup.as_deref() else { return Ok(false) };
-    let api: Api<HarborRestore> = Api::namespaced(ctx.client.clone(), namespace);
-    let restores = api.list(&ListParams::default()).await.map_err(Error::kube(format!("listing HarborRestores in {namespace}")))?;
-    Ok(restores.items.iter().any(|r| {
+    let restores = super::backup::hold::restores(ctx, namespace).await?;
+    Ok(restores.iter().any(|r| {
         r.spec.cluster == name
             && r.spec.backup == backup
             && r.spec.backup_namespace.as_deref().is_none_or(|ns| ns == namespace)
@@ -476,9 +474,4 @@ async fn step_done(ctx: &Context, hc: &HarborCluster, upgrade: &mut UpgradeStatu
     let next = record::complete(upgrade, Some(note.clone()), stamp);
     let note = format!("{} -> {}: {step} complete ({note}); next: {}", upgrade.from, upgrade.to, next.as_str());
     ctx.event(hc, EventType::Normal, "UpgradeStep", "Upgrade", &note).await;
-}
-
-/// The refusal of a plan, for `berth upgrade plan`.
-pub fn describe_refusal(refusal: &Refusal) -> String {
-    format!("refused ({}): {refusal}", refusal.reason())
 }
