@@ -12,6 +12,16 @@ check() { if [ "$1" = 0 ]; then echo "PASS $2"; passed=$((passed + 1)); else ech
 # A step the next ones build on: when it fails, the run stops there.
 need() { check "$@"; [ "$1" = 0 ] || exit 1; }
 
+# Waits up to three minutes for core to answer its ping; `pong` holds the last answer.
+wait_pong() {
+    pong=
+    for _ in $(seq 1 90); do
+        pong=$(api -s http://demo-harbor-core/api/v2.0/ping 2>/dev/null) && [ "$pong" = Pong ] && return 0
+        sleep 2
+    done
+    return 1
+}
+
 # Waits up to two minutes for core's /api/v2.0/health to call every component it checks
 # healthy (harbor-runtime runs neither portal nor trivy), then says so as a check.
 check_harbor_healthy() {

@@ -71,14 +71,6 @@ need $? "the restore Job's container restores the dump"
 sed 's/^/   /' "$tmp/restore.txt" | cut -c1-200 | tail -4
 # The rest in the order harness up starts them, each after what it needs: core answers
 # before jobservice and the others start (jobservice registers with core at start).
-wait_pong() {
-    pong=
-    for _ in $(seq 1 90); do
-        pong=$(api -s http://demo-harbor-core/api/v2.0/ping 2>/dev/null) && [ "$pong" = Pong ] && return 0
-        sleep 2
-    done
-    return 1
-}
 for pod in $(jq -r '.pods | keys_unsorted[]' "$WORK/state/plan.json"); do
     case "$pod" in
         "$db"|redis) ;;

@@ -158,14 +158,6 @@ check $([ -n "$ran" ] && grep -q 'the database migrate success' "$tmp/migrate.tx
 echo "== 8. Harbor on the migrated database"
 core_log=$WORK/state/pods/core/core/log
 lines=$(wc -l < "$core_log")
-wait_pong() {
-    pong=
-    for _ in $(seq 1 90); do
-        pong=$(api -s http://demo-harbor-core/api/v2.0/ping 2>/dev/null) && [ "$pong" = Pong ] && return 0
-        sleep 2
-    done
-    return 1
-}
 H restart core > "$tmp/restart.txt" 2>&1; wait_pong
 H restart jobservice >> "$tmp/restart.txt" 2>&1
 need $([ "$pong" = Pong ] && echo 0 || echo 1) "core starts again (ping: ${pong:-no answer})"
