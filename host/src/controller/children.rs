@@ -91,6 +91,7 @@ pub async fn watch(
     let config = watcher::Config::default().labels(CLUSTER_LABEL);
     let stream = futures::stream::once(until_served)
         .flat_map(move |()| watcher(api.clone(), config.clone()).default_backoff())
+        .modify(move |object| kind.lean(object))
         .inspect(move |event| {
             if let Ok(event) = event {
                 writer.apply(event);

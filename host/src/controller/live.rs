@@ -37,7 +37,8 @@ impl Live {
                 Err(e) if is_not_found(&e) => continue,
                 Err(e) => return Err(Error::kube(format!("listing {} in {namespace}", kind.plural))(e)),
             };
-            for object in list.items {
+            for mut object in list.items {
+                kind.lean(&mut object);
                 let name = object.metadata.name.clone().unwrap_or_default();
                 live.objects.insert((kind.kind, name), (kind, object));
             }

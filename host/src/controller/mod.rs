@@ -431,6 +431,8 @@ where
     let (reader, writer) = kube::runtime::reflector::store();
     let trigger = watcher(clusters, watcher::Config::default().any_semantic())
         .default_backoff()
+        // Nothing reads a HarborCluster's managedFields; at a fleet's size they are memory.
+        .modify(|hc| hc.metadata.managed_fields = None)
         .reflect(writer)
         .applied_objects()
         .predicate_filter(reconcile_relevant, kube::runtime::utils::PredicateConfig::default());

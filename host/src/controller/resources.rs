@@ -4,6 +4,7 @@
 
 use kube::Client;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
+use serde_json::Value;
 
 /// One child kind: an entry of the component table's kind list.
 pub use crate::components::Kind as ChildKind;
@@ -23,6 +24,50 @@ impl ChildKind {
     pub fn api(&self, client: &Client, namespace: &str) -> Api<DynamicObject> {
         Api::namespaced_with(client.clone(), namespace, &self.api_resource())
     }
+
+    /// Drops what no reconcile reads of a live child of this kind before it is kept in a
+    /// watch cache or a [`super::live::Live`], so the caches grow with the fleet by
+    /// metadata and status rather than by whole manifests:
+    /// - every kind: `managedFields` (ownership is decided by owner references and labels);
+    /// - a ConfigMap: its data (whether it is current is the applied-hash annotation's to
+    ///   say; its contents are never read back);
+    /// - a Deployment or StatefulSet: its spec but for replicas, selector, claim templates
+    ///   (re-applied as they are) and each container's name and image (the upgrade's
+    ///   health gate compares them); status stays whole.
+    ///
+    /// Secrets keep their data (the token-key conversion reads it). By this kind, not the
+    /// object's own apiVersion and kind: items of a LIST carry none.
+    pub fn lean(&self, object: &mut DynamicObject) {
+        object.metadata.managed_fields = None;
+        let Some(fields) = object.data.as_object_mut() else { return };
+        match (self.group, self.kind) {
+            ("", "ConfigMap") => {
+                fields.remove("data");
+                fields.remove("binaryData");
+            }
+            ("apps", "Deployment" | "StatefulSet") => {
+                if let Some(spec) = fields.get_mut("spec").and_then(Value::as_object_mut) {
+                    spec.retain(|key, _| matches!(key.as_str(), "replicas" | "selector" | "volumeClaimTemplates" | "template"));
+                    if let Some(template) = spec.get_mut("template") {
+                        *template = lean_template(template);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A pod template reduced to its containers' names and images.
+fn lean_template(template: &Value) -> Value {
+    let containers: Vec<Value> = template
+        .pointer("/spec/containers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|c| serde_json::json!({"name": c.get("name"), "image": c.get("image")}))
+        .collect();
+    serde_json::json!({"spec": {"containers": containers}})
 }
 
 /// The table entry for a rendered object's apiVersion and kind.
@@ -40,5 +85,70 @@ mod tests {
         assert_eq!(child_kind("v1", "Service").map(|k| k.plural), Some("services"));
         assert!(child_kind("extensions/v1beta1", "Ingress").is_none());
         assert!(child_kind("rbac.authorization.k8s.io/v1", "Role").is_none());
+    }
+
+    fn kind(kind: &str) -> &'static ChildKind {
+        child_kind("v1", kind).unwrap_or_else(|| panic!("{kind} is a child kind"))
+    }
+
+    fn live(kind: &str, data: serde_json::Value) -> DynamicObject {
+        let mut value = serde_json::json!({
+            "apiVersion": "v1", "kind": kind,
+            "metadata": {"name": "x", "labels": {"a": "b"}, "annotations": {"berth.dev/applied-hash": "sha256:1"},
+                         "managedFields": [{"manager": "berth", "operation": "Apply"}]},
+        });
+        if let (Some(object), Some(extra)) = (value.as_object_mut(), data.as_object()) {
+            object.extend(extra.clone());
+        }
+        serde_json::from_value(value).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn a_lean_config_map_keeps_its_metadata_but_not_its_data() {
+        let mut object = live("ConfigMap", serde_json::json!({"data": {"config.yml": "big"}, "binaryData": {"b": "AA=="}}));
+        object.types = None;
+        kind("ConfigMap").lean(&mut object);
+        assert!(object.metadata.managed_fields.is_none());
+        assert_eq!(object.metadata.labels.as_ref().and_then(|l| l.get("a")).map(String::as_str), Some("b"));
+        assert!(object.metadata.annotations.as_ref().is_some_and(|a| a.contains_key("berth.dev/applied-hash")));
+        assert!(object.data.get("data").is_none() && object.data.get("binaryData").is_none());
+    }
+
+    #[test]
+    fn a_lean_workload_keeps_what_status_upgrades_and_claim_templates_read() {
+        let mut object: DynamicObject = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "db", "generation": 3, "managedFields": [{"manager": "berth"}]},
+            "spec": {
+                "replicas": 1, "serviceName": "db", "selector": {"matchLabels": {"c": "db"}},
+                "volumeClaimTemplates": [{"metadata": {"name": "data"}}],
+                "template": {"metadata": {"labels": {"c": "db"}}, "spec": {
+                    "containers": [{"name": "db", "image": "harbor-db:v2.15.1", "env": [{"name": "A", "value": "b"}]}],
+                    "volumes": [{"name": "data"}]}},
+            },
+            "status": {"replicas": 1, "readyReplicas": 1, "observedGeneration": 3},
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+        child_kind("apps/v1", "StatefulSet").unwrap_or_else(|| panic!("a child kind")).lean(&mut object);
+        assert_eq!(
+            object.data,
+            serde_json::json!({
+                "spec": {
+                    "replicas": 1, "selector": {"matchLabels": {"c": "db"}},
+                    "volumeClaimTemplates": [{"metadata": {"name": "data"}}],
+                    "template": {"spec": {"containers": [{"name": "db", "image": "harbor-db:v2.15.1"}]}},
+                },
+                "status": {"replicas": 1, "readyReplicas": 1, "observedGeneration": 3},
+            })
+        );
+        assert_eq!(object.metadata.generation, Some(3));
+        assert!(object.metadata.managed_fields.is_none());
+    }
+
+    #[test]
+    fn a_lean_secret_keeps_its_data() {
+        let mut object = live("Secret", serde_json::json!({"data": {"tls.key": "AA=="}}));
+        kind("Secret").lean(&mut object);
+        assert!(object.metadata.managed_fields.is_none());
+        assert_eq!(object.data["data"]["tls.key"], "AA==");
     }
 }
