@@ -27,6 +27,7 @@ pub mod components;
 pub mod error;
 pub mod events;
 pub mod failure;
+pub mod finalizer_first;
 pub mod generated;
 pub mod http;
 pub mod leader;
@@ -264,6 +265,13 @@ pub async fn reconcile(hc: Arc<HarborCluster>, ctx: Arc<Context>) -> Result<Acti
     let namespace = hc.namespace().ok_or(Error::MissingMetadata("namespace"))?;
     let api: Api<HarborCluster> = Api::namespaced(ctx.client.clone(), &namespace);
     let name = hc.name_any();
+    let hc = match finalizer_first::ensure(&ctx, &api, hc).await {
+        Ok(hc) => hc,
+        Err(e) => {
+            ctx.metrics.reconcile_finished(started.elapsed());
+            return Err(e);
+        }
+    };
     let result = finalizer(&api, FINALIZER, hc, |event| async {
         match event {
             Finalizer::Apply(hc) => steps::apply(&hc, &ctx, &namespace, &name).await,
