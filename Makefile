@@ -26,7 +26,7 @@ COMPONENTIZE_PY := $(PORTAL_PY_VENV)/bin/componentize-py
 COMPONENTIZE_PY_STAMP := $(PORTAL_PY_VENV)/.componentize-py-$(COMPONENTIZE_PY_VERSION)
 PORTAL_PY_WASM := target/test-plugins/berth_portal_py.wasm
 
-.PHONY: help render plugins test-plugins portal-py-toolchain test-portal-py test e2e install harbor-check harbor-restore-check harbor-upgrade-check bench bench-hostile bench-swap crd clean-plugins
+.PHONY: help render plugins test-plugins portal-py-toolchain test-portal-py test e2e install harbor-check harbor-restore-check harbor-upgrade-check bench bench-hostile bench-swap bench-fleet crd clean-plugins
 
 ## help: list these targets, one line each
 help:
@@ -129,6 +129,17 @@ bench: plugins test-plugins
 ## bench-hostile: deadline overrun and peak RSS under hostile plugins (README figures)
 bench-hostile: test-plugins
 	$(CARGO) run -q -p berth-tests --bin hostile-bench -- 20 8
+
+## bench-fleet: N HarborClusters (default 100) on a local control plane, a release operator: time, reconciles, writes, CPU, memory
+# `make bench-fleet 1000` or `make bench-fleet N=1000`: a number after the goal is its
+# argument, not a target.
+ifeq (bench-fleet,$(firstword $(MAKECMDGOALS)))
+FLEET_SIZE := $(or $(word 2,$(MAKECMDGOALS)),$(N),100)
+$(eval $(FLEET_SIZE):;@:)
+endif
+bench-fleet: plugins
+	$(CARGO) build --release -q -p berth --bin berth
+	$(CARGO) run -q -p berth-tests --bin fleet-bench -- $(FLEET_SIZE) target/release/berth
 
 ## bench-swap: time a PluginPolicy change re-rendering 100 HarborClusters (needs a control plane)
 bench-swap: test-plugins

@@ -33,7 +33,8 @@ pub struct ControlPlane {
     pub url: String,
 }
 
-fn free_port() -> std::io::Result<u16> {
+/// A port free on loopback now.
+pub fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
@@ -89,8 +90,9 @@ impl ControlPlane {
             format!("--secure-port={api_port}"),
             format!("--cert-dir={}", root.join("certs").display()),
             format!("--etcd-servers={etcd_url}"),
-            // Room for the Services of a hundred HarborClusters (the benchmark); a /24 runs out.
-            "--service-cluster-ip-range=10.96.0.0/16".into(),
+            // Room for the Services of 10,000 HarborClusters (make bench-fleet), the largest
+            // range the API server takes.
+            "--service-cluster-ip-range=10.96.0.0/12".into(),
             "--service-account-issuer=https://kubernetes.default.svc".into(),
             format!("--service-account-key-file={}", root.join("sa.pub").display()),
             format!("--service-account-signing-key-file={}", root.join("sa.key").display()),
