@@ -265,21 +265,18 @@ pub async fn reconcile(hc: Arc<HarborCluster>, ctx: Arc<Context>) -> Result<Acti
     let namespace = hc.namespace().ok_or(Error::MissingMetadata("namespace"))?;
     let api: Api<HarborCluster> = Api::namespaced(ctx.client.clone(), &namespace);
     let name = hc.name_any();
-    let hc = match finalizer_first::ensure(&ctx, &api, hc).await {
-        Ok(hc) => hc,
-        Err(e) => {
-            ctx.metrics.reconcile_finished(started.elapsed());
-            return Err(e);
-        }
-    };
-    let result = finalizer(&api, FINALIZER, hc, |event| async {
-        match event {
-            Finalizer::Apply(hc) => steps::apply(&hc, &ctx, &namespace, &name).await,
-            Finalizer::Cleanup(hc) => cleanup::cleanup(&hc, &ctx, &namespace, &name).await,
-        }
-    })
-    .await
-    .map_err(|e| Error::Finalizer(Box::new(e)));
+    let result = async {
+        let hc = finalizer_first::ensure(&ctx, &api, hc).await?;
+        finalizer(&api, FINALIZER, hc, |event| async {
+            match event {
+                Finalizer::Apply(hc) => steps::apply(&hc, &ctx, &namespace, &name).await,
+                Finalizer::Cleanup(hc) => cleanup::cleanup(&hc, &ctx, &namespace, &name).await,
+            }
+        })
+        .await
+        .map_err(|e| Error::Finalizer(Box::new(e)))
+    }
+    .await;
     ctx.metrics.reconcile_finished(started.elapsed());
     if result.is_ok() {
         ctx.succeeded(&name_key(&namespace, &name));
