@@ -84,7 +84,8 @@ async fn main() -> Result<(), String> {
     let phase = Phase::begin(&client, &operator).await?;
     stream_all(clusters, |i| create_cluster(&client, i)).await?;
     let created = phase.started.elapsed();
-    let applied = view.wait_applied(clusters, 1, PHASE_LIMIT).await.map(|_| phase.started.elapsed())?;
+    view.wait_applied(clusters, 1, PHASE_LIMIT).await?;
+    let applied = phase.started.elapsed();
     let at_applied = operator.metrics()?.since(phase.counters);
     let last_activity = settle(&operator).await?;
     let report = phase.end(&client, &operator, last_activity, &[("POST harborclusters", clusters)]).await?;
@@ -127,7 +128,8 @@ async fn main() -> Result<(), String> {
     // 3. One spec change on every cluster.
     let phase = Phase::begin(&client, &operator).await?;
     stream_all(clusters, |i| change_spec(&client, i)).await?;
-    let reapplied = view.wait_applied(clusters, 2, PHASE_LIMIT).await.map(|_| phase.started.elapsed())?;
+    view.wait_applied(clusters, 2, PHASE_LIMIT).await?;
+    let reapplied = phase.started.elapsed();
     let last_activity = settle(&operator).await?;
     let report = phase.end(&client, &operator, last_activity, &[("PATCH harborclusters", clusters)]).await?;
     let (rss, peak) = operator.rss_mib()?;

@@ -48,13 +48,13 @@ impl View {
         self.0.lock().map(|m| m.values().filter(|s| s.applied && s.generation >= generation).count()).unwrap_or_default()
     }
 
-    /// Waits until `clusters` are applied at `generation` or later; how long that took.
-    pub async fn wait_applied(&self, clusters: usize, generation: i64, timeout: Duration) -> Result<Duration, String> {
+    /// Waits until `clusters` are applied at `generation` or later.
+    pub async fn wait_applied(&self, clusters: usize, generation: i64, timeout: Duration) -> Result<(), String> {
         let started = Instant::now();
         loop {
             let applied = self.applied(generation);
             if applied >= clusters {
-                return Ok(started.elapsed());
+                return Ok(());
             }
             if started.elapsed() > timeout {
                 return Err(format!("only {applied}/{clusters} clusters applied at generation {generation} after {timeout:?}"));
