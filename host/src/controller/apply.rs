@@ -152,22 +152,23 @@ fn marker(kind: &ChildKind, object: &DynamicObject) -> Option<String> {
     }
 }
 
-/// Whether the live object already is what we would apply, and nobody changed it since.
-fn up_to_date(live: &Live, cache: &AppliedCache, namespace: &str, desired: &Desired) -> bool {
-    let Some(object) = live.get(desired.kind.kind, &desired.name) else {
+/// Whether the live object already is what we would apply (its applied hash is `hash`),
+/// and nobody changed it since.
+pub fn up_to_date(live: &Live, cache: &AppliedCache, namespace: &str, kind: &'static ChildKind, name: &str, hash: &str) -> bool {
+    let Some(object) = live.get(kind.kind, name) else {
         return false;
     };
     let applied = object.metadata.annotations.as_ref().and_then(|a| a.get(APPLIED_HASH_ANNOTATION));
-    if applied != Some(&desired.hash) {
+    if applied.map(String::as_str) != Some(hash) {
         return false;
     }
-    let key = (namespace.to_owned(), desired.kind.kind, desired.name.clone());
-    let now = marker(desired.kind, object);
+    let key = (namespace.to_owned(), kind.kind, name.to_owned());
+    let now = marker(kind, object);
     match cache.get(&key) {
-        Some((hash, seen)) if hash == desired.hash => now.as_ref() == Some(&seen) || now.is_none(),
+        Some((seen_hash, seen)) if seen_hash == hash => now.as_ref() == Some(&seen) || now.is_none(),
         // First sight in this process: trust the hash and remember what it looks like.
         _ => {
-            cache.put(key, desired.hash.clone(), now);
+            cache.put(key, hash.to_owned(), now);
             true
         }
     }
@@ -187,7 +188,7 @@ pub async fn apply_all(
     let params = PatchParams::apply(super::FIELD_MANAGER).force();
     let mut patched = 0;
     for desired in objects {
-        if up_to_date(live, &ctx.applied, namespace, desired) {
+        if up_to_date(live, &ctx.applied, namespace, desired.kind, &desired.name, &desired.hash) {
             continue;
         }
         if live.get(desired.kind.kind, &desired.name).is_none() {
@@ -363,9 +364,9 @@ mod tests {
         let cache = AppliedCache::default();
         // First sight trusts the hash; a status update (new resourceVersion, same
         // generation) changes nothing; a spec edit (new generation) is drift.
-        assert!(up_to_date(&live_with(1, "10"), &cache, "ns", &desired));
-        assert!(up_to_date(&live_with(1, "11"), &cache, "ns", &desired));
-        assert!(!up_to_date(&live_with(2, "12"), &cache, "ns", &desired));
-        assert!(!up_to_date(&Live::default(), &cache, "ns", &desired));
+        assert!(up_to_date(&live_with(1, "10"), &cache, "ns", desired.kind, &desired.name, &desired.hash));
+        assert!(up_to_date(&live_with(1, "11"), &cache, "ns", desired.kind, &desired.name, &desired.hash));
+        assert!(!up_to_date(&live_with(2, "12"), &cache, "ns", desired.kind, &desired.name, &desired.hash));
+        assert!(!up_to_date(&Live::default(), &cache, "ns", desired.kind, &desired.name, &desired.hash));
     }
 }

@@ -21,6 +21,7 @@ use super::{Context, HarborCluster};
 use crate::render::CLUSTER_LABEL;
 
 pub async fn cleanup(hc: &HarborCluster, ctx: &Context, namespace: &str, name: &str) -> Result<Action> {
+    ctx.renders.forget(&super::name_key(namespace, name));
     if hc.spec.deletion_policy == DeletionPolicy::Retain {
         ctx.event(
             hc,

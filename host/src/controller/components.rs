@@ -9,6 +9,7 @@ use kube::runtime::controller::Action;
 
 use super::failure::Failure;
 use super::live::Live;
+use super::resources::ChildKind;
 use super::status::{self, ComponentReport};
 use super::steps::Cluster;
 use super::{Context, Error, RESYNC, Result, apply};
@@ -24,6 +25,8 @@ pub struct Applied {
     pub desired: BTreeSet<(String, String)>,
     /// The components that failed.
     pub failed: BTreeSet<String>,
+    /// (kind, name, applied hash) of every object prepared for applying.
+    pub hashes: Vec<(&'static ChildKind, String, String)>,
 }
 
 impl Applied {
@@ -50,7 +53,9 @@ pub async fn apply(
             Ok(render) => {
                 describe_render(&mut report, &render);
                 applied.desired.extend(render.objects.iter().map(|o| (o.kind().to_owned(), o.name().to_owned())));
-                apply_one(ctx, cluster, &render, live).await.map_err(|source| Failure::Apply { component: component.clone(), source })
+                apply_one(ctx, cluster, &render, live, &mut applied.hashes)
+                    .await
+                    .map_err(|source| Failure::Apply { component: component.clone(), source })
             }
             Err(source) => {
                 describe_plan(&mut report, plan.get(&component));
@@ -79,8 +84,10 @@ async fn apply_one(
     cluster: &Cluster<'_>,
     render: &ComponentRender,
     live: &Live,
+    hashes: &mut Vec<(&'static ChildKind, String, String)>,
 ) -> std::result::Result<usize, apply::ApplyError> {
     let desired = apply::prepare(&render.objects, &cluster.owner)?;
+    hashes.extend(desired.iter().map(|d| (d.kind, d.name.clone(), d.hash.clone())));
     apply::apply_all(ctx, cluster.namespace, live, &desired, cluster.name, &cluster.uid).await
 }
 

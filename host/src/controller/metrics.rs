@@ -14,6 +14,8 @@ pub struct Metrics {
     reconciles_finished: AtomicU64,
     render_micros: AtomicU64,
     renders: AtomicU64,
+    /// Reconciles of a settled cluster that skipped the render (see `render_cache`).
+    renders_skipped: AtomicU64,
     failures: Mutex<BTreeMap<&'static str, u64>>,
     writes: Mutex<BTreeMap<(&'static str, String), u64>>,
     plugin_renders: Mutex<BTreeMap<PluginRenderKey, (u64, u64)>>,
@@ -53,6 +55,19 @@ impl Metrics {
     pub fn rendered(&self, elapsed: std::time::Duration) {
         self.render_micros.fetch_add(u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX), Ordering::Relaxed);
         self.renders.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn renders(&self) -> u64 {
+        self.renders.load(Ordering::Relaxed)
+    }
+
+    /// A reconcile found its cluster settled and called no plugin.
+    pub fn render_skipped(&self) {
+        self.renders_skipped.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn renders_skipped(&self) -> u64 {
+        self.renders_skipped.load(Ordering::Relaxed)
     }
 
     /// One plugin render, by plugin, version and outcome.
@@ -129,6 +144,11 @@ impl Metrics {
         );
         let _ = writeln!(out, "berth_render_duration_seconds_sum {}", seconds(&self.render_micros));
         let _ = writeln!(out, "berth_render_duration_seconds_count {}", self.renders.load(Ordering::Relaxed));
+        let _ = writeln!(
+            out,
+            "# HELP berth_renders_skipped_total Reconciles of a settled cluster that called no plugin.\n# TYPE berth_renders_skipped_total counter"
+        );
+        let _ = writeln!(out, "berth_renders_skipped_total {}", self.renders_skipped());
         let _ = writeln!(
             out,
             "# HELP berth_plugin_render_duration_seconds Plugin render time by plugin, version and outcome.\n# TYPE berth_plugin_render_duration_seconds summary"

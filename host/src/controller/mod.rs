@@ -13,7 +13,7 @@
 //! Modules: [`error`] the error type, [`failure`] what status and Warning Events name,
 //! [`resources`] the child kinds, [`children`] their watch caches, [`live`] one
 //! cluster's children as a reconcile sees them, [`generated`] the generated Secrets,
-//! [`apply`] and [`prune`] the writes, [`status`] the status, [`cleanup`] the
+//! [`apply`] and [`prune`] the writes, [`render_cache`] the skip of a settled cluster's render, [`status`] the status, [`cleanup`] the
 //! finalizer's work, [`metrics`] counters, [`rollout`] version-change Events and canary
 //! verdicts, [`policy_sync`] the policy watch, [`events`] publishing Events, [`backup`]
 //! backups and restores, [`upgrade`] a change of `spec.version` step by step.
@@ -35,6 +35,7 @@ pub mod live;
 pub mod metrics;
 pub mod policy_sync;
 pub mod prune;
+pub mod render_cache;
 pub mod resources;
 pub mod rollout;
 pub mod status;
@@ -89,6 +90,8 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// What was applied, to notice changes made by others (see [`apply::AppliedCache`]).
     applied: apply::AppliedCache,
+    /// What each settled cluster's last full reconcile applied, to skip its next render.
+    renders: render_cache::RenderCache,
     /// Consecutive failures per HarborCluster ("namespace/name"), for backoff.
     failures: Mutex<HashMap<String, u32>>,
     /// The children's watch caches, per watch scope, once the controllers run.
@@ -118,6 +121,7 @@ impl Context {
             policy_sources: None,
             metrics: Arc::default(),
             applied: apply::AppliedCache::default(),
+            renders: render_cache::RenderCache::default(),
             failures: Mutex::default(),
             children: std::sync::RwLock::default(),
             restores: std::sync::RwLock::default(),
@@ -413,6 +417,16 @@ fn reconcile_relevant(hc: &HarborCluster) -> Option<u64> {
     Some(hasher.finish())
 }
 
+/// The reference to the HarborCluster `name` in `namespace`, if the store holds it.
+fn held(
+    clusters: &kube::runtime::reflector::Store<HarborCluster>,
+    name: &str,
+    namespace: &str,
+) -> Option<kube::runtime::reflector::ObjectRef<HarborCluster>> {
+    let reference = kube::runtime::reflector::ObjectRef::new(name).within(namespace);
+    clusters.get(&reference).map(|_| reference)
+}
+
 fn controller_for<S, R>(
     ctx: Arc<Context>,
     namespace: Option<String>,
@@ -441,18 +455,24 @@ where
         .reflect(writer)
         .applied_objects()
         .predicate_filter(reconcile_relevant, kube::runtime::utils::PredicateConfig::default());
-    let mut controller = Controller::for_stream(trigger, reader);
+    let mut controller = Controller::for_stream(trigger, reader.clone());
     // A change to any child wakes its HarborCluster, through the stream that also keeps
-    // the child cache the reconcile reads.
+    // the child cache the reconcile reads. By the cluster label, not the owner
+    // reference: data claims and generated Secrets carry none, and a Secret changed by
+    // hand must wake its cluster too. Only a cluster this controller holds is woken (the
+    // children of one being deleted wake nothing).
     for (kind, stream) in child_streams {
-        controller = controller.owns_stream_with(stream, kind.api_resource());
+        let clusters = reader.clone();
+        let wakes = move |child: kube::api::DynamicObject| {
+            let cluster = child.labels().get(crate::render::CLUSTER_LABEL)?;
+            held(&clusters, cluster, &child.namespace()?)
+        };
+        controller = controller.watches_stream_with(stream, wakes, kind.api_resource());
     }
     // A HarborRestore holds its cluster (and lets it go when it completes): each of its
     // changes wakes the cluster it names.
-    let controller = controller.watches_stream(restore_stream, |restore| {
-        let namespace = restore.namespace()?;
-        Some(kube::runtime::reflector::ObjectRef::new(&restore.spec.cluster).within(&namespace))
-    });
+    let clusters = reader.clone();
+    let controller = controller.watches_stream(restore_stream, move |restore| held(&clusters, &restore.spec.cluster, &restore.namespace()?));
     let mut controller = controller
         .reconcile_on(requeued)
         .with_config(controller::Config::default().concurrency(options.concurrency).debounce(options.debounce))

@@ -108,6 +108,12 @@ impl Course {
         hc
     }
 
+    /// No upgrade under way or left failed, and nothing to look at again soon: what
+    /// renders next time is what rendered this time.
+    pub fn quiet(&self) -> bool {
+        self.requeue.is_none() && !self.upgrade.as_ref().is_some_and(|u| matches!(u.phase, UpgradePhase::Running | UpgradePhase::Failed))
+    }
+
     /// Writes the upgrade into the status the reconcile built: the version running, the
     /// upgrade, the history, the `Upgrade` condition and the phase while one is under way.
     pub fn finish_status(&self, status: &mut HarborClusterStatus) {
