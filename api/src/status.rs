@@ -33,6 +33,10 @@ pub struct HarborClusterStatus {
     pub conditions: Vec<StatusCondition>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub components: Vec<ComponentStatus>,
+    /// The shard ("index/count") whose replica reconciles this cluster, when the
+    /// operator runs sharded (`berth run --shards`): the writer of this status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
 }
 
 /// A condition as Kubernetes spells it, without the timestamp that would make status

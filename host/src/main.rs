@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use berth::catalog::Catalog;
-use berth::controller::leader::{LeaderElector, LeaseConfig};
+use berth::controller::leader::LeaseConfig;
 use berth::plugin_dir::PluginDir;
 use berth::policy::{ClusterFacts, Guardrails, Planned, PluginSet, RenderPlan, Selection, Snapshot};
 use berth::render::{ClusterRef, render_planned};
@@ -121,6 +121,14 @@ enum Command {
         /// Where the Lease lives.
         #[arg(long, env = "POD_NAMESPACE", default_value = "berth-system")]
         leader_election_namespace: String,
+        /// Split the fleet into this many shards by a hash of each HarborCluster's uid;
+        /// each replica reconciles one shard, holding its Lease (implies
+        /// --leader-election). Replicas beyond the count stand by.
+        #[arg(long, env = "BERTH_SHARDS", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
+        shards: u32,
+        /// Reconcile this shard (0-based) only; default: whichever shard is free first.
+        #[arg(long, env = "BERTH_SHARD")]
+        shard: Option<u32>,
         /// Harbor upgrades running at once across every watched cluster; the others wait.
         #[arg(long, default_value_t = berth::controller::DEFAULT_MAX_CONCURRENT_UPGRADES)]
         max_concurrent_upgrades: usize,
@@ -320,16 +328,25 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             http_addr,
             leader_election,
             ref leader_election_namespace,
+            shards,
+            shard,
             max_concurrent_upgrades,
         } => {
+            if let Some(index) = shard.filter(|&index| index >= shards) {
+                bail!("--shard {index} is not one of the {shards} shards (0 to {})", shards - 1);
+            }
             let key = cli.cache_key_file.clone().map_or(CacheKey::Ephemeral, CacheKey::File);
             let sandbox = sandbox_with_key(&cli, &key)?;
             let dir = open_plugin_dir(plugins.as_deref())?;
             let catalog = load_catalog(&sandbox, &dir)?;
             let sources = plugin_sources.as_deref().map(open_sources).transpose()?;
             let options = berth::controller::Options { namespaces: namespaces.clone(), concurrency, on_signal: true, ..Default::default() };
-            let lease = leader_election.then(|| LeaseConfig::new(leader_election_namespace, "berth-operator", replica_identity()));
-            operate(sandbox, sources, catalog, options, http_addr, lease, max_concurrent_upgrades)
+            let sharding = (leader_election || shards > 1).then(|| Sharding {
+                lease: LeaseConfig::new(leader_election_namespace, berth::controller::shard::LEADER_LEASE, replica_identity()),
+                count: shards,
+                index: shard,
+            });
+            operate(sandbox, sources, catalog, options, http_addr, sharding, max_concurrent_upgrades)
         }
         Command::Plugins { command: PluginsCommand::Inspect { ref file } } => {
             let sandbox = sandbox(&cli)?;
@@ -571,6 +588,13 @@ fn backup(command: &BackupCommand) -> anyhow::Result<()> {
     })
 }
 
+/// Which shard of how many this replica runs, holding which Lease.
+struct Sharding {
+    lease: LeaseConfig,
+    count: u32,
+    index: Option<u32>,
+}
+
 /// The operator's runtime: the controller until SIGTERM or Ctrl+C, reconciles in flight
 /// allowed to finish.
 fn operate(
@@ -579,7 +603,7 @@ fn operate(
     catalog: Catalog,
     options: berth::controller::Options,
     http_addr: std::net::SocketAddr,
-    lease: Option<LeaseConfig>,
+    sharding: Option<Sharding>,
     max_concurrent_upgrades: usize,
 ) -> anyhow::Result<()> {
     let plugins = Arc::new(PluginSet::new(Snapshot::bundled(&catalog)));
@@ -598,26 +622,16 @@ fn operate(
         // retries its watches by itself. A standby is ready too: it serves no traffic,
         // and a rolling update would wait forever on a replica that cannot lead yet.
         ready.set(true);
-        let outcome = match lease {
+        let outcome = match sharding {
             None => {
                 context.metrics.set_leader(true);
                 berth::controller::run_with(context, options, std::future::pending()).await;
                 Ok(())
             }
-            Some(lease) => {
-                let mut elector = LeaderElector::new(context.client.clone(), lease);
-                tokio::select! {
-                    acquired = elector.acquire() => acquired.context("leader election")?,
-                    () = stop_signal() => {
-                        tracing::info!("stopped while standing by");
-                        server.abort();
-                        return Ok(());
-                    }
-                }
-                context.metrics.set_leader(true);
-                // Losing the Lease ends the process with an error: the pod restarts as a
-                // standby, with none of the lost leader's state.
-                elector.lead(berth::controller::run_with(context, options, std::future::pending())).await.map_err(anyhow::Error::from)
+            // Losing the Lease ends the process with an error: the pod restarts as a
+            // standby, with none of the lost leader's state.
+            Some(Sharding { lease, count, index }) => {
+                berth::controller::shard::run(context, options, lease, count, index, stop_signal()).await.map_err(anyhow::Error::from)
             }
         };
         server.abort();

@@ -1,6 +1,7 @@
 //! Shared fixtures for the cross-crate tests: where the built plugins are, a sandbox,
 //! and rendering an example file through the bundled plugins.
 
+pub mod berth_process;
 pub mod control_plane;
 pub mod day_two;
 pub mod job_runner;

@@ -6,15 +6,14 @@
 //!
 //! Ignored by default; `make e2e` runs it (and builds the `berth` binary it starts).
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use berth::HarborCluster;
 use berth::controller::leader::{LeaderElector, LeaderError, LeaseConfig};
+use berth_tests::berth_process::{BerthProcess, berth_binary, service_account_kubeconfig};
 use berth_tests::control_plane::ControlPlane;
 use berth_tests::operator::{PATIENCE, apply_deploy_file, eventually, fail, install_crd, or_panic, service_account_client};
-use berth_tests::{bundled_plugins, read_example};
+use berth_tests::read_example;
 use futures::channel::oneshot;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
@@ -147,67 +146,8 @@ async fn a_crashed_leader_is_replaced_after_its_lease_and_a_usurped_one_stops() 
 }
 
 /// `berth`, built beside this test (`make e2e` builds it first).
-fn berth_binary() -> Result<PathBuf, String> {
-    let exe = std::env::current_exe().map_err(fail("locating the test binary"))?;
-    let binary = exe.parent().and_then(Path::parent).map(|dir| dir.join("berth")).ok_or("no target directory")?;
-    binary
-        .is_file()
-        .then_some(binary.clone())
-        .ok_or_else(|| format!("{} is missing: run `make e2e`, or `cargo build --workspace --bins` first", binary.display()))
-}
-
-/// A `berth run` process, killed if the test ends first (a panic included), and the
-/// port of its /metrics.
-struct Replica(Child, u16);
-
-impl Replica {
-    /// Its `berth_leader` gauge, once it serves /metrics.
-    fn leader_gauge(&self) -> Option<String> {
-        use std::io::{Read as _, Write as _};
-        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.1)).ok()?;
-        stream.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
-        let mut response = String::new();
-        stream.read_to_string(&mut response).ok()?;
-        response.lines().find_map(|l| l.strip_prefix("berth_leader ")).map(str::to_owned)
-    }
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// One `berth run --leader-election` process acting as the ServiceAccount; its log goes
-/// to `<dir>/<identity>.log`.
-fn start_replica(binary: &Path, dir: &Path, kubeconfig: &Path, identity: &str) -> Result<Replica, String> {
-    let log = std::fs::File::create(dir.join(format!("{identity}.log"))).map_err(fail("log file"))?;
-    // A port free a moment ago; nothing else on this machine races the test for it.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(fail("a free port"))?.port();
-    Command::new(binary)
-        .args(["run", "--leader-election", "--leader-election-namespace", NS, "--log-format", "text"])
-        .arg("--http-addr")
-        .arg(format!("127.0.0.1:{port}"))
-        .arg("--plugins")
-        .arg(bundled_plugins())
-        .arg("--cache-dir")
-        .arg(dir.join("cache"))
-        .env("KUBECONFIG", kubeconfig)
-        .env("POD_NAME", identity)
-        .env("BERTH_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .map(|child| Replica(child, port))
-        .map_err(fail("starting berth run"))
-}
-
-fn logs(dir: &Path) -> String {
-    ["replica-a", "replica-b"]
-        .iter()
-        .map(|r| format!("--- {r}:\n{}", std::fs::read_to_string(dir.join(format!("{r}.log"))).unwrap_or_default()))
-        .collect()
+fn logs(replicas: &[&BerthProcess]) -> String {
+    replicas.iter().map(|r| r.log()).collect()
 }
 
 async fn harbor_cluster(admin: &Client, name: &str) -> Result<(), String> {
@@ -236,14 +176,12 @@ async fn two_berth_processes_one_reconciles_and_sigterm_hands_over() {
     let binary = or_panic(berth_binary());
     let dir = or_panic(tempfile::tempdir().map_err(fail("temporary directory")));
     // The processes act as deploy/rbac.yaml's ServiceAccount, by impersonation.
-    let kubeconfig = plane.kubeconfig_yaml().replace(
-        "    token: ",
-        "    as: system:serviceaccount:berth-system:berth\n    as-groups: [system:serviceaccounts, system:authenticated]\n    token: ",
-    );
-    let kubeconfig_path = dir.path().join("kubeconfig");
-    or_panic(std::fs::write(&kubeconfig_path, kubeconfig).map_err(fail("kubeconfig")));
+    let kubeconfig = or_panic(service_account_kubeconfig(&plane, dir.path()));
+    let start = |identity: &str| {
+        BerthProcess::start(&binary, dir.path(), &kubeconfig, identity, &["--leader-election", "--leader-election-namespace", NS])
+    };
 
-    let mut first = or_panic(start_replica(&binary, dir.path(), &kubeconfig_path, "replica-a"));
+    let mut first = or_panic(start("replica-a"));
     let held_by = |who: &'static str| {
         let admin = admin.clone();
         move || {
@@ -252,45 +190,33 @@ async fn two_berth_processes_one_reconciles_and_sigterm_hands_over() {
         }
     };
     if let Err(e) = eventually("replica-a to lead", held_by("replica-a")).await {
-        panic!("{e}\n{}", logs(dir.path()));
+        panic!("{e}\n{}", first.log());
     }
-    let mut second = or_panic(start_replica(&binary, dir.path(), &kubeconfig_path, "replica-b"));
+    let mut second = or_panic(start("replica-b"));
     or_panic(harbor_cluster(&admin, "first").await);
     if let Err(e) = eventually("the leader to reconcile", || portal_applied(&admin, "first")).await {
-        panic!("{e}\n{}", logs(dir.path()));
+        panic!("{e}\n{}", logs(&[&first, &second]));
     }
     assert_eq!(or_panic(lease(&admin).await).0.as_deref(), Some("replica-a"), "replica-b took over a live leader");
-    assert!(matches!(second.0.try_wait(), Ok(None)), "the standby exited\n{}", logs(dir.path()));
+    assert!(second.running(), "the standby exited\n{}", logs(&[&first, &second]));
     // Monitoring sees exactly one leader.
-    assert_eq!(first.leader_gauge().as_deref(), Some("1"), "replica-a's berth_leader");
-    let standby_gauge = eventually("the standby's /metrics", || async { second.leader_gauge() }).await;
+    assert_eq!(first.metric("berth_leader").as_deref(), Some("1"), "replica-a's berth_leader");
+    let standby_gauge = eventually("the standby's /metrics", || async { second.metric("berth_leader") }).await;
     assert_eq!(or_panic(standby_gauge), "0", "replica-b's berth_leader");
 
     // A rolling update's SIGTERM: replica-a finishes, releases, exits 0.
-    let signalled = Command::new("kill").args(["-TERM", &first.0.id().to_string()]).status();
-    assert!(matches!(signalled, Ok(s) if s.success()), "kill -TERM failed: {signalled:?}");
-    let mut exited = None;
-    for _ in 0..60 {
-        exited = first.0.try_wait().ok().flatten();
-        if exited.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    match exited {
-        Some(status) => assert!(status.success(), "replica-a exited with {status}\n{}", logs(dir.path())),
-        None => panic!("replica-a still running 30 s after SIGTERM\n{}", logs(dir.path())),
-    }
+    let status = or_panic(first.terminate().await);
+    assert!(status.success(), "replica-a exited with {status}\n{}", logs(&[&first, &second]));
     // Well inside the 15 s lease: only the release explains it.
     if let Err(e) = eventually("replica-b to lead", held_by("replica-b")).await {
-        panic!("{e}\n{}", logs(dir.path()));
+        panic!("{e}\n{}", logs(&[&first, &second]));
     }
     // (The gauge follows the Lease write by a moment.)
-    let leading = eventually("replica-b's berth_leader to be 1", || async { (second.leader_gauge()? == "1").then_some(()) }).await;
+    let leading = eventually("replica-b's berth_leader to be 1", || async { (second.metric("berth_leader")? == "1").then_some(()) }).await;
     or_panic(leading);
     or_panic(harbor_cluster(&admin, "second").await);
     if let Err(e) = eventually("the new leader to reconcile", || portal_applied(&admin, "second")).await {
-        panic!("{e}\n{}", logs(dir.path()));
+        panic!("{e}\n{}", logs(&[&first, &second]));
     }
     drop(second);
 }

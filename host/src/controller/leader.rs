@@ -114,6 +114,11 @@ impl LeaderElector {
         }
     }
 
+    /// One attempt to take (or renew) the Lease: whether this replica holds it now.
+    pub async fn try_acquire(&mut self) -> Result<bool, LeaderError> {
+        Ok(self.try_acquire_or_renew().await? == Attempt::Held)
+    }
+
     /// Runs `work` while renewing the Lease. If leadership is lost first, `work` is
     /// dropped (cancelled) and the loss returned; if `work` ends, the Lease is released so
     /// a standby takes over at once instead of after a lease duration.

@@ -13,8 +13,9 @@
 //! Modules: [`error`] the error type, [`failure`] what status and Warning Events name,
 //! [`resources`] the child kinds, [`children`] their watch caches, [`live`] one
 //! cluster's children as a reconcile sees them, [`generated`] the generated Secrets,
-//! [`apply`] and [`prune`] the writes, [`render_cache`] the skip of a settled cluster's render, [`status`] the status, [`cleanup`] the
-//! finalizer's work, [`metrics`] counters, [`rollout`] version-change Events and canary
+//! [`apply`] and [`prune`] the writes, [`render_cache`] the skip of a settled cluster's
+//! render, [`status`] the status, [`cleanup`] the finalizer's work, [`metrics`] counters,
+//! [`shard`] splitting the fleet between replicas, [`rollout`] version-change Events and canary
 //! verdicts, [`policy_sync`] the policy watch, [`events`] publishing Events, [`backup`]
 //! backups and restores, [`upgrade`] a change of `spec.version` step by step.
 
@@ -38,6 +39,7 @@ pub mod prune;
 pub mod render_cache;
 pub mod resources;
 pub mod rollout;
+pub mod shard;
 pub mod status;
 pub mod steps;
 pub mod token_key;
@@ -54,6 +56,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt as _;
+use futures::TryStreamExt as _;
 use kube::api::Api;
 use kube::runtime::WatchStreamExt as _;
 use kube::runtime::controller::{self, Action, Controller};
@@ -109,6 +112,8 @@ pub struct Context {
     pub upgrade_slots: upgrade::slots::Slots,
     /// At most this many upgrades at once (`--max-concurrent-upgrades`).
     pub max_concurrent_upgrades: usize,
+    /// The part of the fleet this replica reconciles; the whole of it until set.
+    shard: std::sync::OnceLock<shard::Shard>,
 }
 
 impl Context {
@@ -130,6 +135,20 @@ impl Context {
             records_namespace: std::env::var("POD_NAMESPACE").unwrap_or_else(|_| "berth-system".to_owned()),
             upgrade_slots: upgrade::slots::Slots::default(),
             max_concurrent_upgrades: DEFAULT_MAX_CONCURRENT_UPGRADES,
+            shard: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The part of the fleet this replica reconciles.
+    pub fn shard(&self) -> shard::Shard {
+        self.shard.get().copied().unwrap_or_default()
+    }
+
+    /// Reconciles only `shard` from now on: set once, before the controllers start (a
+    /// second call is ignored: a replica never changes shard, it restarts).
+    pub fn set_shard(&self, shard: shard::Shard) {
+        if self.shard.set(shard).is_err() {
+            tracing::warn!(%shard, "the shard was already set; keeping the first");
         }
     }
 
@@ -417,6 +436,16 @@ fn reconcile_relevant(hc: &HarborCluster) -> Option<u64> {
     Some(hasher.finish())
 }
 
+/// Whether a watch event is about a cluster of `shard` (the list markers always are).
+fn in_shard(shard: &shard::Shard, event: &watcher::Event<HarborCluster>) -> bool {
+    match event {
+        watcher::Event::Apply(hc) | watcher::Event::Delete(hc) | watcher::Event::InitApply(hc) => {
+            shard.owns(hc.metadata.uid.as_deref().unwrap_or_default())
+        }
+        watcher::Event::Init | watcher::Event::InitDone => true,
+    }
+}
+
 /// The reference to the HarborCluster `name` in `namespace`, if the store holds it.
 fn held(
     clusters: &kube::runtime::reflector::Store<HarborCluster>,
@@ -448,8 +477,12 @@ where
     // The reflector sees every change (status included, so a reconcile compares against
     // the status it wrote last); only changes that can alter the outcome wake a reconcile.
     let (reader, writer) = kube::runtime::reflector::store();
+    // Another shard's clusters never enter the store: not reconciled, not held in memory.
+    let shard = ctx.shard();
     let trigger = watcher(clusters, watcher::Config::default().any_semantic())
         .default_backoff()
+        .try_filter(move |event| std::future::ready(in_shard(&shard, event)))
+
         // Nothing reads a HarborCluster's managedFields; at a fleet's size they are memory.
         .modify(|hc| hc.metadata.managed_fields = None)
         .reflect(writer)
@@ -460,7 +493,7 @@ where
     // the child cache the reconcile reads. By the cluster label, not the owner
     // reference: data claims and generated Secrets carry none, and a Secret changed by
     // hand must wake its cluster too. Only a cluster this controller holds is woken (the
-    // children of one being deleted wake nothing).
+    // children of one being deleted, or of another shard's, wake nothing).
     for (kind, stream) in child_streams {
         let clusters = reader.clone();
         let wakes = move |child: kube::api::DynamicObject| {
@@ -472,7 +505,8 @@ where
     // A HarborRestore holds its cluster (and lets it go when it completes): each of its
     // changes wakes the cluster it names.
     let clusters = reader.clone();
-    let controller = controller.watches_stream(restore_stream, move |restore| held(&clusters, &restore.spec.cluster, &restore.namespace()?));
+    let controller =
+        controller.watches_stream(restore_stream, move |restore| held(&clusters, &restore.spec.cluster, &restore.namespace()?));
     let mut controller = controller
         .reconcile_on(requeued)
         .with_config(controller::Config::default().concurrency(options.concurrency).debounce(options.debounce))

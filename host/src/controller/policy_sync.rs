@@ -217,6 +217,11 @@ async fn publish(
 }
 
 async fn write_status(ctx: &Context, name: &str, status: &PluginPolicyStatus) -> Result<()> {
+    // Every shard loads the same policies into the same status; one writer is enough,
+    // and two would take turns for ever when their views differ for a moment.
+    if ctx.shard().index != 0 {
+        return Ok(());
+    }
     let api: Api<PluginPolicy> = Api::all(ctx.client.clone());
     let patch = serde_json::json!({
         "apiVersion": PluginPolicy::api_version(&()),

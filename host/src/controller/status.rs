@@ -143,6 +143,8 @@ pub fn build(generation: Option<i64>, spec: &HarborClusterSpec, reports: &[Compo
         history: Vec::new(),
         conditions: [ready_condition, rendered, applied, components_ready].into_iter().chain(tls_condition(spec)).collect(),
         components,
+        // The writer fills it in.
+        shard: None,
     }
 }
 
@@ -198,6 +200,7 @@ pub fn invalid_spec(generation: Option<i64>, spec: &HarborClusterSpec, message: 
             condition("Applied", false, "NotAttempted", "nothing is applied for an invalid spec"),
             condition("ComponentsReady", false, "NotAttempted", "nothing is applied for an invalid spec"),
         ],
+        shard: None,
         components: Vec::new(),
     }
 }

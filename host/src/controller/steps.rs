@@ -197,7 +197,9 @@ async fn prune_stale(ctx: &Context, cluster: &Cluster<'_>, live: &Live, applied:
 
 /// Writes status with server-side apply when it differs from the current one: a status
 /// holds no timestamps, so a settled cluster costs no write. Returns whether it wrote.
-async fn write_status(ctx: &Context, hc: &HarborCluster, namespace: &str, new: berth_api::status::HarborClusterStatus) -> Result<bool> {
+async fn write_status(ctx: &Context, hc: &HarborCluster, namespace: &str, mut new: berth_api::status::HarborClusterStatus) -> Result<bool> {
+    let shard = ctx.shard();
+    new.shard = shard.is_split().then(|| shard.to_string());
     if hc.status.as_ref() == Some(&new) {
         return Ok(false);
     }

@@ -35,6 +35,21 @@ use super::error::{Error, is_already_exists};
 use super::{Context, FIELD_MANAGER, HarborCluster};
 use berth_api::backup::{HarborBackup, HarborBackupSpec, HarborRestore};
 
+/// Whether this replica's shard does the work a HarborBackup or HarborRestore asks of
+/// `cluster`: the shard of that cluster, or, while it does not exist, the shard of the
+/// asking object's own uid (so exactly one replica says it is missing).
+pub(crate) async fn in_shard(ctx: &Context, namespace: &str, cluster: &str, asking_uid: Option<&str>) -> error::Result<bool> {
+    let shard = ctx.shard();
+    if !shard.is_split() {
+        return Ok(true);
+    }
+    let clusters: Api<HarborCluster> = Api::namespaced(ctx.client.clone(), namespace);
+    let found =
+        clusters.get_metadata_opt(cluster).await.map_err(BackupError::kube(format!("reading HarborCluster {namespace}/{cluster}")))?;
+    let uid = found.and_then(|c| c.metadata.uid).or_else(|| asking_uid.map(str::to_owned)).unwrap_or_default();
+    Ok(shard.owns(&uid))
+}
+
 /// Label of the HarborBackups a schedule created.
 pub const SCHEDULED_LABEL: &str = "berth.dev/scheduled";
 

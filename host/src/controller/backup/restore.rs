@@ -28,6 +28,10 @@ pub async fn reconcile(restore: Arc<HarborRestore>, ctx: Arc<Context>) -> Result
     if current.phase.is_final() {
         return Ok(Action::await_change());
     }
+    if !super::in_shard(&ctx, &namespace, &restore.spec.cluster, restore.metadata.uid.as_deref()).await? {
+        // The cluster may be created later, in another shard: look again then.
+        return Ok(Action::requeue(std::time::Duration::from_secs(60)));
+    }
     let spec = &restore.spec;
     let source_namespace = spec.backup_namespace.clone().unwrap_or_else(|| namespace.clone());
     let clusters: Api<HarborCluster> = Api::namespaced(ctx.client.clone(), &namespace);

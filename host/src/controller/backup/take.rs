@@ -24,6 +24,9 @@ const FOLLOW: Duration = Duration::from_secs(60);
 pub async fn reconcile(backup: Arc<HarborBackup>, ctx: Arc<Context>) -> Result<Action> {
     let namespace = backup.namespace().ok_or(BackupError::MissingMetadata("HarborBackup", "namespace"))?;
     let name = backup.name_any();
+    if !super::in_shard(&ctx, &namespace, &backup.spec.cluster, backup.metadata.uid.as_deref()).await? {
+        return Ok(Action::await_change());
+    }
     let current = backup.status.clone().unwrap_or_default();
     match current.phase {
         BackupPhase::Complete => {
