@@ -29,14 +29,14 @@ impl ChildKind {
     /// watch cache or a [`super::live::Live`], so the caches grow with the fleet by
     /// metadata and status rather than by whole manifests:
     /// - every kind: `managedFields` (ownership is decided by owner references and labels);
-    /// - a ConfigMap: its data (whether it is current is the applied-hash annotation's to
-    ///   say; its contents are never read back);
+    /// - a ConfigMap or a Secret: its data (whether it is current is the applied-hash
+    ///   annotation's to say; the token-key conversion, the one reader of a Secret's
+    ///   values, reads the Secret from the API server when its annotation says to);
     /// - a Deployment or StatefulSet: its spec but for replicas, selector, claim templates
     ///   (re-applied as they are) and each container's name and image (the upgrade's
     ///   health gate compares them); status stays whole.
     ///
-    /// Secrets keep their data (the token-key conversion reads it). By this kind, not the
-    /// object's own apiVersion and kind: items of a LIST carry none.
+    /// By this kind, not the object's own apiVersion and kind: items of a LIST carry none.
     pub fn lean(&self, object: &mut DynamicObject) {
         object.metadata.managed_fields = None;
         let Some(fields) = object.data.as_object_mut() else { return };
@@ -44,6 +44,10 @@ impl ChildKind {
             ("", "ConfigMap") => {
                 fields.remove("data");
                 fields.remove("binaryData");
+            }
+            ("", "Secret") => {
+                fields.remove("data");
+                fields.remove("stringData");
             }
             ("apps", "Deployment" | "StatefulSet") => {
                 if let Some(spec) = fields.get_mut("spec").and_then(Value::as_object_mut) {
@@ -145,10 +149,13 @@ mod tests {
     }
 
     #[test]
-    fn a_lean_secret_keeps_its_data() {
-        let mut object = live("Secret", serde_json::json!({"data": {"tls.key": "AA=="}}));
+    fn a_lean_secret_keeps_no_values() {
+        let mut object = live("Secret", serde_json::json!({"type": "Opaque", "data": {"tls.key": "AA=="}}));
         kind("Secret").lean(&mut object);
         assert!(object.metadata.managed_fields.is_none());
-        assert_eq!(object.data["data"]["tls.key"], "AA==");
+        assert!(object.data.get("data").is_none(), "{:?}", object.data);
+        // What prune, the render cache and the conversion read stays.
+        assert_eq!(object.data["type"], "Opaque");
+        assert!(object.metadata.annotations.as_ref().is_some_and(|a| a.contains_key("berth.dev/applied-hash")));
     }
 }
