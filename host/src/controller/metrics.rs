@@ -25,6 +25,8 @@ pub struct Metrics {
     day_two: Mutex<BTreeMap<DayTwoKey, (u64, f64)>>,
     /// The last successful backup per cluster ("namespace/name"), as unix seconds.
     last_backup: Mutex<BTreeMap<String, f64>>,
+    /// Clusters woken and not yet reconciled.
+    pub waiting: super::queue::Waiting,
 }
 
 /// (operation, outcome) of a backup or restore.
@@ -132,6 +134,14 @@ impl Metrics {
         let _ = writeln!(out, "berth_leader {}", u8::from(self.leader.load(Ordering::Relaxed)));
         let _ = writeln!(out, "# HELP berth_reconciles_total Reconciles started.\n# TYPE berth_reconciles_total counter");
         let _ = writeln!(out, "berth_reconciles_total {}", self.reconciles());
+        let (depth, oldest) = self.waiting.depth_and_oldest();
+        let _ = writeln!(out, "# HELP berth_queue_depth HarborClusters woken and waiting for a reconcile.\n# TYPE berth_queue_depth gauge");
+        let _ = writeln!(out, "berth_queue_depth {depth}");
+        let _ = writeln!(
+            out,
+            "# HELP berth_queue_oldest_seconds How long the longest-waiting woken HarborCluster has waited.\n# TYPE berth_queue_oldest_seconds gauge"
+        );
+        let _ = writeln!(out, "berth_queue_oldest_seconds {:.3}", oldest.as_secs_f64());
         let _ = writeln!(
             out,
             "# HELP berth_reconcile_duration_seconds Time spent reconciling.\n# TYPE berth_reconcile_duration_seconds summary"

@@ -15,7 +15,7 @@
 //! cluster's children as a reconcile sees them, [`generated`] the generated Secrets,
 //! [`apply`] and [`prune`] the writes, [`render_cache`] the skip of a settled cluster's
 //! render, [`status`] the status, [`cleanup`] the finalizer's work, [`metrics`] counters,
-//! [`shard`] splitting the fleet between replicas, [`rollout`] version-change Events and canary
+//! [`queue`] how long woken clusters wait, [`shard`] splitting the fleet between replicas, [`rollout`] version-change Events and canary
 //! verdicts, [`policy_sync`] the policy watch, [`events`] publishing Events, [`backup`]
 //! backups and restores, [`upgrade`] a change of `spec.version` step by step.
 
@@ -36,6 +36,7 @@ pub mod live;
 pub mod metrics;
 pub mod policy_sync;
 pub mod prune;
+pub mod queue;
 pub mod render_cache;
 pub mod resources;
 pub mod rollout;
@@ -288,6 +289,7 @@ pub async fn reconcile(hc: Arc<HarborCluster>, ctx: Arc<Context>) -> Result<Acti
     let namespace = hc.namespace().ok_or(Error::MissingMetadata("namespace"))?;
     let api: Api<HarborCluster> = Api::namespaced(ctx.client.clone(), &namespace);
     let name = hc.name_any();
+    ctx.metrics.waiting.done(&name_key(&namespace, &name));
     let result = async {
         let hc = finalizer_first::ensure(&ctx, &api, hc).await?;
         finalizer(&api, FINALIZER, hc, |event| async {
@@ -446,14 +448,18 @@ fn in_shard(shard: &shard::Shard, event: &watcher::Event<HarborCluster>) -> bool
     }
 }
 
-/// The reference to the HarborCluster `name` in `namespace`, if the store holds it.
+/// The reference to the HarborCluster `name` in `namespace`, if the store holds it;
+/// it is woken (see [`queue`]).
 fn held(
+    ctx: &Context,
     clusters: &kube::runtime::reflector::Store<HarborCluster>,
     name: &str,
     namespace: &str,
 ) -> Option<kube::runtime::reflector::ObjectRef<HarborCluster>> {
     let reference = kube::runtime::reflector::ObjectRef::new(name).within(namespace);
-    clusters.get(&reference).map(|_| reference)
+    clusters.get(&reference)?;
+    ctx.metrics.waiting.woken(name_key(namespace, name));
+    Some(reference)
 }
 
 fn controller_for<S, R>(
@@ -482,12 +488,23 @@ where
     let trigger = watcher(clusters, watcher::Config::default().any_semantic())
         .default_backoff()
         .try_filter(move |event| std::future::ready(in_shard(&shard, event)))
-
+        .inspect_ok({
+            let ctx = ctx.clone();
+            move |event| {
+                if let watcher::Event::Delete(hc) = event {
+                    ctx.metrics.waiting.done(&name_key(&hc.namespace().unwrap_or_default(), &hc.name_any()));
+                }
+            }
+        })
         // Nothing reads a HarborCluster's managedFields; at a fleet's size they are memory.
         .modify(|hc| hc.metadata.managed_fields = None)
         .reflect(writer)
         .applied_objects()
         .predicate_filter(reconcile_relevant, kube::runtime::utils::PredicateConfig::default());
+    let trigger = {
+        let ctx = ctx.clone();
+        trigger.inspect_ok(move |hc| ctx.metrics.waiting.woken(name_key(&hc.namespace().unwrap_or_default(), &hc.name_any())))
+    };
     let mut controller = Controller::for_stream(trigger, reader.clone());
     // A change to any child wakes its HarborCluster, through the stream that also keeps
     // the child cache the reconcile reads. By the cluster label, not the owner
@@ -495,18 +512,23 @@ where
     // hand must wake its cluster too. Only a cluster this controller holds is woken (the
     // children of one being deleted, or of another shard's, wake nothing).
     for (kind, stream) in child_streams {
-        let clusters = reader.clone();
+        let (clusters, ctx) = (reader.clone(), ctx.clone());
         let wakes = move |child: kube::api::DynamicObject| {
             let cluster = child.labels().get(crate::render::CLUSTER_LABEL)?;
-            held(&clusters, cluster, &child.namespace()?)
+            held(&ctx, &clusters, cluster, &child.namespace()?)
         };
         controller = controller.watches_stream_with(stream, wakes, kind.api_resource());
     }
     // A HarborRestore holds its cluster (and lets it go when it completes): each of its
     // changes wakes the cluster it names.
-    let clusters = reader.clone();
+    let (clusters, woken) = (reader.clone(), ctx.clone());
     let controller =
-        controller.watches_stream(restore_stream, move |restore| held(&clusters, &restore.spec.cluster, &restore.namespace()?));
+        controller.watches_stream(restore_stream, move |restore| held(&woken, &clusters, &restore.spec.cluster, &restore.namespace()?));
+    let requeued = {
+        let ctx = ctx.clone();
+        requeued
+            .inspect(move |cluster| ctx.metrics.waiting.woken(name_key(cluster.namespace.as_deref().unwrap_or_default(), &cluster.name)))
+    };
     let mut controller = controller
         .reconcile_on(requeued)
         .with_config(controller::Config::default().concurrency(options.concurrency).debounce(options.debounce))
