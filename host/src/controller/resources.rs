@@ -28,7 +28,10 @@ impl ChildKind {
     /// Drops what no reconcile reads of a live child of this kind before it is kept in a
     /// watch cache or a [`super::live::Live`], so the caches grow with the fleet by
     /// metadata and status rather than by whole manifests:
-    /// - every kind: `managedFields` (ownership is decided by owner references and labels);
+    /// - every kind: `managedFields` (ownership is decided by owner references and labels),
+    ///   and every annotation but the two a reconcile reads (the applied hash, the token
+    ///   key's format): the rest (plugin, digest, config checksums, a chart's
+    ///   last-applied configuration) is what was applied, which the hash stands for;
     /// - a ConfigMap or a Secret: its data (whether it is current is the applied-hash
     ///   annotation's to say; the token-key conversion, the one reader of a Secret's
     ///   values, reads the Secret from the API server when its annotation says to);
@@ -39,6 +42,9 @@ impl ChildKind {
     /// By this kind, not the object's own apiVersion and kind: items of a LIST carry none.
     pub fn lean(&self, object: &mut DynamicObject) {
         object.metadata.managed_fields = None;
+        if let Some(annotations) = object.metadata.annotations.as_mut() {
+            annotations.retain(|key, _| READ_ANNOTATIONS.contains(&key.as_str()));
+        }
         let Some(fields) = object.data.as_object_mut() else { return };
         match (self.group, self.kind) {
             ("", "ConfigMap") => {
@@ -61,6 +67,9 @@ impl ChildKind {
         }
     }
 }
+
+/// The annotations a reconcile reads off a live child.
+const READ_ANNOTATIONS: [&str; 2] = [super::apply::APPLIED_HASH_ANNOTATION, crate::secrets::KEY_FORMAT_ANNOTATION];
 
 /// A pod template reduced to its containers' names and images.
 fn lean_template(template: &Value) -> Value {
@@ -98,7 +107,9 @@ mod tests {
     fn live(kind: &str, data: serde_json::Value) -> DynamicObject {
         let mut value = serde_json::json!({
             "apiVersion": "v1", "kind": kind,
-            "metadata": {"name": "x", "labels": {"a": "b"}, "annotations": {"berth.dev/applied-hash": "sha256:1"},
+            "metadata": {"name": "x", "labels": {"a": "b"},
+                         "annotations": {"berth.dev/applied-hash": "sha256:1", "berth.dev/plugin-digest": "sha256:2",
+                                         "kubectl.kubernetes.io/last-applied-configuration": "{}"},
                          "managedFields": [{"manager": "berth", "operation": "Apply"}]},
         });
         if let (Some(object), Some(extra)) = (value.as_object_mut(), data.as_object()) {
@@ -114,7 +125,9 @@ mod tests {
         kind("ConfigMap").lean(&mut object);
         assert!(object.metadata.managed_fields.is_none());
         assert_eq!(object.metadata.labels.as_ref().and_then(|l| l.get("a")).map(String::as_str), Some("b"));
-        assert!(object.metadata.annotations.as_ref().is_some_and(|a| a.contains_key("berth.dev/applied-hash")));
+        // Of the annotations, only what a reconcile reads.
+        let annotations: Vec<&String> = object.metadata.annotations.iter().flatten().map(|(k, _)| k).collect();
+        assert_eq!(annotations, ["berth.dev/applied-hash"]);
         assert!(object.data.get("data").is_none() && object.data.get("binaryData").is_none());
     }
 
