@@ -8,9 +8,15 @@
 //! 1. creates one minimal HarborCluster per namespace and waits until every status says
 //!    Applied: time, reconciles, the operator's writes and its requests to the API server
 //!    by verb, its CPU seconds and RSS;
-//! 2. restarts the operator (SIGTERM, start): time until it reconciled every cluster once,
-//!    and its writes while resyncing;
-//! 3. changes every cluster's spec (`logLevel: debug`): time until all are applied again.
+//! 2. touches every cluster (an annotation, no input of its render): each reconcile should
+//!    find its cluster settled, call no plugin and write nothing;
+//! 3. restarts the operator (SIGTERM, start, the precompiled plugins kept as deploy/
+//!    keeps them): time until it reconciled every cluster once, and its writes while
+//!    resyncing;
+//! 4. changes every cluster's spec (`logLevel: debug`): time until all are applied again.
+//!
+//! Throughout, the operator's queue gauges are sampled every second: the most clusters
+//! waiting at once and the longest wait, per phase.
 //!
 //! Prints the figures per cluster and in total; asserts nothing.
 
@@ -64,8 +70,12 @@ async fn main() -> Result<(), String> {
         kubeconfig,
         plugins: workspace().join("target/plugins"),
         cache_dir: work.join("plugin-cache"),
+        cache_key: work.join("plugin-cache.key"),
         log: work.join("operator.log"),
     };
+    let mut key = [0u8; 32];
+    getrandom::fill(&mut key).map_err(fail("random bytes"))?;
+    std::fs::write(&launch.cache_key, key).map_err(fail("cache key"))?;
     println!("fleet benchmark: {clusters} HarborClusters, one per namespace; operator {}", binary.display());
     println!("  machine: {}", machine());
     println!("  control plane: etcd and kube-apiserver only (no kube-controller-manager: no Pods, no garbage collection)");
@@ -106,7 +116,16 @@ async fn main() -> Result<(), String> {
         (rss - rss_idle) * 1024.0 / clusters as f64
     );
 
-    // 2. Restart.
+    // 2. A touch of every cluster: settled, so no plugin and no write.
+    let phase = Phase::begin(&client, &operator).await?;
+    stream_all(clusters, |i| touch(&client, i)).await?;
+    wait_reconciles(&operator, phase.counters, clusters).await?;
+    let last_activity = settle(&operator).await?;
+    let report = phase.end(&client, &operator, last_activity, &[("PATCH harborclusters", clusters)]).await?;
+    println!("\n2. a touch of every cluster (an annotation: nothing its render reads)");
+    report.print(clusters);
+
+    // 3. Restart.
     operator.terminate()?;
     let restarted = Instant::now();
     let mut operator = OperatorProcess::start(&launch)?;
@@ -118,14 +137,16 @@ async fn main() -> Result<(), String> {
     let last_activity = settle(&operator).await?;
     let report = phase.end(&client, &operator, last_activity, &[]).await?;
     println!(
-        "\n2. restart: ready after {:.1} s (plugins compiled again: a new process draws a new cache key); every cluster reconciled once {:.1} s after the process started",
+        "\n3. restart: ready after {:.1} s (plugins loaded from the precompiled cache); every cluster reconciled once {:.1} s after the process started",
         ready.as_secs_f64(),
         resynced.as_secs_f64()
     );
     println!("   writes until every cluster was reconciled: {}", at_resync.writes);
     report.print(clusters);
+    let (rss, peak) = operator.rss_mib()?;
+    println!("   RSS settled {rss:.0} MiB, peak {peak:.0} MiB (one render per cluster since the start)");
 
-    // 3. One spec change on every cluster.
+    // 4. One spec change on every cluster.
     let phase = Phase::begin(&client, &operator).await?;
     stream_all(clusters, |i| change_spec(&client, i)).await?;
     view.wait_applied(clusters, 2, PHASE_LIMIT).await?;
@@ -133,7 +154,7 @@ async fn main() -> Result<(), String> {
     let last_activity = settle(&operator).await?;
     let report = phase.end(&client, &operator, last_activity, &[("PATCH harborclusters", clusters)]).await?;
     let (rss, peak) = operator.rss_mib()?;
-    println!("\n3. spec change on every cluster: all re-applied {:.1} s after the first change", reapplied.as_secs_f64());
+    println!("\n4. spec change on every cluster: all re-applied {:.1} s after the first change", reapplied.as_secs_f64());
     report.print(clusters);
     println!("   RSS {rss:.0} MiB, peak {peak:.0} MiB");
 
@@ -173,6 +194,27 @@ async fn change_spec(client: &Client, i: usize) -> Result<(), String> {
     let api: Api<HarborCluster> = Api::namespaced(client.clone(), &namespace_of(i));
     let patch = json!({"spec": {"logLevel": "debug"}});
     api.patch(CLUSTER, &PatchParams::default(), &Patch::Merge(&patch)).await.map_err(fail("changing a spec")).map(drop)
+}
+
+async fn touch(client: &Client, i: usize) -> Result<(), String> {
+    let api: Api<HarborCluster> = Api::namespaced(client.clone(), &namespace_of(i));
+    let patch = json!({"metadata": {"annotations": {"bench.berth.dev/touched": "1"}}});
+    api.patch(CLUSTER, &PatchParams::default(), &Patch::Merge(&patch)).await.map_err(fail("touching a cluster")).map(drop)
+}
+
+/// Until the operator started `clusters` more reconciles than it had at `before`.
+async fn wait_reconciles(operator: &OperatorProcess, before: Counters, clusters: usize) -> Result<(), String> {
+    let started = Instant::now();
+    loop {
+        let done = operator.metrics()?.since(before).reconciles;
+        if done >= clusters as f64 {
+            return Ok(());
+        }
+        if started.elapsed() > PHASE_LIMIT {
+            return Err(format!("only {done}/{clusters} reconciles after the touch"));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// Until the operator logged a successful reconcile of `clusters` distinct clusters.
@@ -219,6 +261,7 @@ struct Phase {
 impl Phase {
     async fn begin(client: &Client, operator: &OperatorProcess) -> Result<Phase, String> {
         let (counters, cpu) = (operator.metrics()?, operator.cpu_seconds()?);
+        operator.take_queue_peak();
         Phase::begin_at(client, counters, cpu, Instant::now()).await
     }
 
@@ -252,7 +295,8 @@ impl Phase {
         }
         let counters = operator.metrics()?.since(self.counters);
         let cpu = operator.cpu_seconds()? - self.cpu;
-        Ok(Report { counters, cpu, by_verb, by_request, took: last_activity.saturating_duration_since(self.started) })
+        let queue_peak = operator.take_queue_peak();
+        Ok(Report { counters, cpu, by_verb, by_request, took: last_activity.saturating_duration_since(self.started), queue_peak })
     }
 }
 
@@ -263,6 +307,8 @@ struct Report {
     /// By "VERB resource".
     by_request: BTreeMap<String, f64>,
     took: Duration,
+    /// (most clusters waiting at once, longest wait in seconds), sampled every second.
+    queue_peak: (f64, f64),
 }
 
 impl Report {
@@ -291,6 +337,10 @@ impl Report {
         println!("   API server requests by verb, in all (per cluster): {}", verbs.join(", "));
         println!("   the most frequent: {}", top.join(", "));
         println!("   operator CPU {:.1} s ({:.1} ms per cluster)", self.cpu, self.cpu * 1000.0 / n);
+        println!(
+            "   renders skipped (settled clusters): {}; queue: at most {} clusters waiting at once, the longest wait {:.1} s",
+            c.renders_skipped, self.queue_peak.0, self.queue_peak.1
+        );
     }
 }
 

@@ -17,6 +17,9 @@ pub struct Launch {
     pub kubeconfig: PathBuf,
     pub plugins: PathBuf,
     pub cache_dir: PathBuf,
+    /// The key that signs the precompiled plugins, kept across restarts as deploy/ keeps
+    /// it in a Secret: a restart loads the plugins instead of compiling them.
+    pub cache_key: PathBuf,
     pub log: PathBuf,
 }
 
@@ -25,6 +28,10 @@ pub struct OperatorProcess {
     port: u16,
     /// Clusters ("namespace/name") this process reconciled successfully.
     reconciled: Arc<Mutex<HashSet<String>>>,
+    /// The most clusters waiting at once and the longest wait seen since last taken,
+    /// sampled every second; the sampler stops when this is dropped.
+    queue_peak: Arc<Mutex<(f64, f64)>>,
+    sampling: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl OperatorProcess {
@@ -35,6 +42,8 @@ impl OperatorProcess {
             .arg(&launch.plugins)
             .arg("--cache-dir")
             .arg(&launch.cache_dir)
+            .arg("--cache-key-file")
+            .arg(&launch.cache_key)
             .args(["--http-addr", &format!("127.0.0.1:{port}"), "--log-format", "json"])
             .env("KUBECONFIG", &launch.kubeconfig)
             // The operator's own default (info, with its audit line per render) and the
@@ -62,7 +71,22 @@ impl OperatorProcess {
                 }
             }
         });
-        Ok(OperatorProcess { child, port, reconciled })
+        let queue_peak = Arc::new(Mutex::new((0.0, 0.0)));
+        let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let (peak, running) = (queue_peak.clone(), sampling.clone());
+        std::thread::spawn(move || {
+            while running.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Ok((200, text)) = http_get(port, "/metrics") {
+                    let gauges = Counters::parse(&text);
+                    if let Ok(mut peak) = peak.lock() {
+                        peak.0 = f64::max(peak.0, gauges.queue_depth);
+                        peak.1 = f64::max(peak.1, gauges.queue_oldest_seconds);
+                    }
+                }
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        });
+        Ok(OperatorProcess { child, port, reconciled, queue_peak, sampling })
     }
 
     /// Until /readyz answers: the plugins are loaded (and compiled, on a cold cache).
@@ -88,6 +112,11 @@ impl OperatorProcess {
             return Err(format!("/metrics answered {code}"));
         }
         Ok(Counters::parse(&text))
+    }
+
+    /// (most clusters waiting at once, longest wait in seconds) since the last call.
+    pub fn take_queue_peak(&self) -> (f64, f64) {
+        self.queue_peak.lock().map(|mut peak| std::mem::take(&mut *peak)).unwrap_or_default()
     }
 
     pub fn reconciled(&self) -> usize {
@@ -130,6 +159,7 @@ impl OperatorProcess {
 
 impl Drop for OperatorProcess {
     fn drop(&mut self) {
+        self.sampling.store(false, std::sync::atomic::Ordering::Relaxed);
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -155,6 +185,10 @@ pub struct Counters {
     pub reconciles: f64,
     pub writes: f64,
     pub renders: f64,
+    pub renders_skipped: f64,
+    /// Gauges, not counters: what the queue looked like when read.
+    pub queue_depth: f64,
+    pub queue_oldest_seconds: f64,
 }
 
 impl Counters {
@@ -170,6 +204,9 @@ impl Counters {
             reconciles: sum("berth_reconciles_total "),
             writes: sum("berth_api_writes_total{"),
             renders: sum("berth_render_duration_seconds_count "),
+            renders_skipped: sum("berth_renders_skipped_total "),
+            queue_depth: sum("berth_queue_depth "),
+            queue_oldest_seconds: sum("berth_queue_oldest_seconds "),
         }
     }
 
@@ -178,6 +215,9 @@ impl Counters {
             reconciles: self.reconciles - before.reconciles,
             writes: self.writes - before.writes,
             renders: self.renders - before.renders,
+            renders_skipped: self.renders_skipped - before.renders_skipped,
+            queue_depth: self.queue_depth,
+            queue_oldest_seconds: self.queue_oldest_seconds,
         }
     }
 }

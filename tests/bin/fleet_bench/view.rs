@@ -51,10 +51,16 @@ impl View {
     /// Waits until `clusters` are applied at `generation` or later.
     pub async fn wait_applied(&self, clusters: usize, generation: i64, timeout: Duration) -> Result<(), String> {
         let started = Instant::now();
+        let mut said = Instant::now();
         loop {
             let applied = self.applied(generation);
             if applied >= clusters {
                 return Ok(());
+            }
+            // A long phase shows it is moving (to stderr: the figures are stdout's).
+            if said.elapsed() >= Duration::from_secs(30) {
+                eprintln!("   ... {applied}/{clusters} Applied at generation {generation} after {:.0} s", started.elapsed().as_secs_f64());
+                said = Instant::now();
             }
             if started.elapsed() > timeout {
                 return Err(format!("only {applied}/{clusters} clusters applied at generation {generation} after {timeout:?}"));
