@@ -39,7 +39,7 @@ fn workspace() -> &'static Path {
 /// The bundled plugins from target/plugins, loaded once per test binary. A minute's
 /// deadline: a render takes a millisecond, and a busy machine must not fail a test
 /// whose subject is not time.
-fn catalog() -> &'static Catalog {
+pub fn catalog() -> &'static Catalog {
     static SHARED: OnceLock<(Sandbox, Catalog)> = OnceLock::new();
     let (_, catalog) = SHARED.get_or_init(|| {
         let dir = workspace().join("target/plugins");

@@ -124,14 +124,6 @@ impl RenderCache {
             entries.remove(key);
         }
     }
-
-    pub fn len(&self) -> usize {
-        self.0.lock().map(|e| e.len()).unwrap_or_default()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// The resourceVersion of each generated Secret, if every one of them is live (one
@@ -145,4 +137,91 @@ pub fn secret_versions(names: impl IntoIterator<Item = String>, live: &Live) -> 
             Some((name, version))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controller::fixtures::{self, NAME, NAMESPACE, UID};
+    use crate::policy::{ClusterFacts, Snapshot};
+    use kube::Resource as _;
+    use kube::api::DynamicObject;
+
+    fn plan(hc: &crate::controller::HarborCluster) -> RenderPlan {
+        let labels = Default::default();
+        Snapshot::bundled(fixtures::catalog()).plan(&ClusterFacts { uid: UID, labels: &labels, spec: &hc.spec })
+    }
+
+    fn inputs(hc: &crate::controller::HarborCluster, plan: &RenderPlan) -> Inputs {
+        let uid = hc.metadata.uid.clone().unwrap_or_default();
+        let owner = hc.controller_owner_ref(&()).unwrap_or_else(|| panic!("no owner reference"));
+        Inputs::of(&Cluster { hc, namespace: NAMESPACE, name: NAME, uid, owner }, plan)
+    }
+
+    #[test]
+    fn the_inputs_follow_the_spec_the_uid_and_the_plan() {
+        let hc = fixtures::cluster();
+        let base = inputs(&hc, &plan(&hc));
+        assert_eq!(base, inputs(&hc, &plan(&hc)), "the same cluster and plan make the same key");
+
+        let mut scaled = hc.clone();
+        scaled.spec.core.replicas = Some(2);
+        assert_ne!(base, inputs(&scaled, &plan(&scaled)), "a spec change");
+
+        let mut recreated = hc.clone();
+        recreated.metadata.uid = Some("another-uid".to_owned());
+        assert_ne!(base, inputs(&recreated, &plan(&hc)), "the same name, another cluster");
+
+        let mut fewer = plan(&hc);
+        fewer.components.pop();
+        assert_ne!(base, inputs(&hc, &fewer), "another plan");
+
+        // Labels and annotations feed no render but the plan's choice, which is keyed.
+        let mut labelled = hc.clone();
+        labelled.metadata.annotations = Some([("touched".to_owned(), "1".to_owned())].into());
+        assert_eq!(base, inputs(&labelled, &plan(&labelled)));
+    }
+
+    fn live(objects: &[(&str, &str, &str, Option<&str>)]) -> Live {
+        let mut live = Live::default();
+        for (kind, name, version, hash) in objects {
+            let api_version = if *kind == "Deployment" { "apps/v1" } else { "v1" };
+            let mut value = fixtures::child(api_version, kind, name, "core", *kind != "Secret");
+            value["metadata"]["resourceVersion"] = serde_json::json!(version);
+            if let Some(hash) = hash {
+                value["metadata"]["annotations"] = serde_json::json!({apply::APPLIED_HASH_ANNOTATION: hash});
+            }
+            let object: DynamicObject = serde_json::from_value(value).unwrap_or_else(|e| panic!("{e}"));
+            let child = fixtures::kind(api_version, kind);
+            live.objects.insert((child.kind, (*name).to_owned()), (child, object));
+        }
+        live
+    }
+
+    #[test]
+    fn settled_only_while_every_object_and_secret_is_as_applied_and_nothing_is_stale() {
+        let hc = fixtures::cluster();
+        let owner = hc.controller_owner_ref(&()).unwrap_or_else(|| panic!("no owner reference"));
+        let cluster = Cluster { hc: &hc, namespace: NAMESPACE, name: NAME, uid: UID.to_owned(), owner };
+        let settled = Settled {
+            inputs: inputs(&hc, &plan(&hc)),
+            secrets: [("demo-harbor-core".to_owned(), "7".to_owned())].into(),
+            objects: vec![(fixtures::kind("apps/v1", "Deployment"), "demo-harbor-core".to_owned(), "sha256:a".to_owned())],
+            reports: Vec::new(),
+        };
+        let applied = AppliedCache::default();
+        let as_applied = [("Secret", "demo-harbor-core", "7", None), ("Deployment", "demo-harbor-core", "3", Some("sha256:a"))];
+        assert!(settled.still_applied(&applied, &cluster, &live(&as_applied)));
+
+        let secret_replaced = [("Secret", "demo-harbor-core", "8", None), as_applied[1]];
+        assert!(!settled.still_applied(&applied, &cluster, &live(&secret_replaced)), "a generated Secret changed");
+        let secret_gone = [as_applied[1]];
+        assert!(!settled.still_applied(&applied, &cluster, &live(&secret_gone)), "a generated Secret deleted");
+        let other_hash = [as_applied[0], ("Deployment", "demo-harbor-core", "3", Some("sha256:b"))];
+        assert!(!settled.still_applied(&applied, &cluster, &live(&other_hash)), "a child applied from another render");
+        let object_gone = [as_applied[0]];
+        assert!(!settled.still_applied(&applied, &cluster, &live(&object_gone)), "a child deleted");
+        let stale = [as_applied[0], as_applied[1], ("ConfigMap", "demo-harbor-old", "1", Some("sha256:c"))];
+        assert!(!settled.still_applied(&applied, &cluster, &live(&stale)), "an owned child left to prune");
+    }
 }

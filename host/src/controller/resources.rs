@@ -29,15 +29,16 @@ impl ChildKind {
     /// watch cache or a [`super::live::Live`], so the caches grow with the fleet by
     /// metadata and status rather than by whole manifests:
     /// - every kind: `managedFields` (ownership is decided by owner references and labels),
-    ///   and every annotation but the two a reconcile reads (the applied hash, the token
-    ///   key's format): the rest (plugin, digest, config checksums, a chart's
-    ///   last-applied configuration) is what was applied, which the hash stands for;
-    /// - a ConfigMap or a Secret: its data (whether it is current is the applied-hash
-    ///   annotation's to say; the token-key conversion, the one reader of a Secret's
-    ///   values, reads the Secret from the API server when its annotation says to);
+    ///   its uid and creation time, and every annotation but the two a reconcile reads
+    ///   (the applied hash, the token key's format): the rest (plugin, digest, config
+    ///   checksums, a chart's last-applied configuration) is what was applied, which the
+    ///   hash stands for;
     /// - a Deployment or StatefulSet: its spec but for replicas, selector, claim templates
     ///   (re-applied as they are) and each container's name and image (the upgrade's
-    ///   health gate compares them); status stays whole.
+    ///   health gate compares them), and its status but for the replica counts;
+    /// - any other kind: its whole body (a ConfigMap's or a Secret's data included: the
+    ///   token-key conversion, the one reader of a Secret's values, reads the Secret
+    ///   from the API server when its annotation says to).
     ///
     /// By this kind, not the object's own apiVersion and kind: items of a LIST carry none.
     pub fn lean(&self, object: &mut DynamicObject) {
@@ -45,28 +46,30 @@ impl ChildKind {
         if let Some(annotations) = object.metadata.annotations.as_mut() {
             annotations.retain(|key, _| READ_ANNOTATIONS.contains(&key.as_str()));
         }
+        (object.metadata.uid, object.metadata.creation_timestamp) = (None, None);
         let Some(fields) = object.data.as_object_mut() else { return };
         match (self.group, self.kind) {
-            ("", "ConfigMap") => {
-                fields.remove("data");
-                fields.remove("binaryData");
-            }
-            ("", "Secret") => {
-                fields.remove("data");
-                fields.remove("stringData");
-            }
             ("apps", "Deployment" | "StatefulSet") => {
+                fields.retain(|key, _| matches!(key.as_str(), "spec" | "status"));
                 if let Some(spec) = fields.get_mut("spec").and_then(Value::as_object_mut) {
                     spec.retain(|key, _| matches!(key.as_str(), "replicas" | "selector" | "volumeClaimTemplates" | "template"));
                     if let Some(template) = spec.get_mut("template") {
                         *template = lean_template(template);
                     }
                 }
+                if let Some(status) = fields.get_mut("status").and_then(Value::as_object_mut) {
+                    status.retain(|key, _| WORKLOAD_STATUS.contains(&key.as_str()));
+                }
             }
-            _ => {}
+            // Nothing else of a child's body is read: its metadata says whose it is, and
+            // the applied hash whether it is current.
+            _ => fields.clear(),
         }
     }
 }
+
+/// The replica counts a workload's status is read for (readiness, the upgrade's gates).
+const WORKLOAD_STATUS: [&str; 5] = ["observedGeneration", "replicas", "readyReplicas", "updatedReplicas", "availableReplicas"];
 
 /// The annotations a reconcile reads off a live child.
 const READ_ANNOTATIONS: [&str; 2] = [super::apply::APPLIED_HASH_ANNOTATION, crate::secrets::KEY_FORMAT_ANNOTATION];
@@ -107,7 +110,7 @@ mod tests {
     fn live(kind: &str, data: serde_json::Value) -> DynamicObject {
         let mut value = serde_json::json!({
             "apiVersion": "v1", "kind": kind,
-            "metadata": {"name": "x", "labels": {"a": "b"},
+            "metadata": {"name": "x", "resourceVersion": "7", "labels": {"a": "b"},
                          "annotations": {"berth.dev/applied-hash": "sha256:1", "berth.dev/plugin-digest": "sha256:2",
                                          "kubectl.kubernetes.io/last-applied-configuration": "{}"},
                          "managedFields": [{"manager": "berth", "operation": "Apply"}]},
@@ -142,7 +145,8 @@ mod tests {
                     "containers": [{"name": "db", "image": "harbor-db:v2.15.1", "env": [{"name": "A", "value": "b"}]}],
                     "volumes": [{"name": "data"}]}},
             },
-            "status": {"replicas": 1, "readyReplicas": 1, "observedGeneration": 3},
+            "status": {"replicas": 1, "readyReplicas": 1, "observedGeneration": 3,
+                       "conditions": [{"type": "Available", "message": "a long sentence", "lastTransitionTime": "2026-12-01T00:00:00Z"}]},
         }))
         .unwrap_or_else(|e| panic!("{e}"));
         child_kind("apps/v1", "StatefulSet").unwrap_or_else(|| panic!("a child kind")).lean(&mut object);
@@ -162,13 +166,19 @@ mod tests {
     }
 
     #[test]
-    fn a_lean_secret_keeps_no_values() {
-        let mut object = live("Secret", serde_json::json!({"type": "Opaque", "data": {"tls.key": "AA=="}}));
-        kind("Secret").lean(&mut object);
-        assert!(object.metadata.managed_fields.is_none());
-        assert!(object.data.get("data").is_none(), "{:?}", object.data);
+    fn a_lean_secret_or_service_keeps_its_metadata_alone() {
+        let mut secret = live("Secret", serde_json::json!({"type": "Opaque", "data": {"tls.key": "AA=="}}));
+        secret.metadata.uid = Some("u".to_owned());
+        kind("Secret").lean(&mut secret);
+        assert_eq!(secret.data, serde_json::json!({}));
+        assert!(secret.metadata.managed_fields.is_none() && secret.metadata.uid.is_none());
         // What prune, the render cache and the conversion read stays.
-        assert_eq!(object.data["type"], "Opaque");
-        assert!(object.metadata.annotations.as_ref().is_some_and(|a| a.contains_key("berth.dev/applied-hash")));
+        assert!(secret.metadata.annotations.as_ref().is_some_and(|a| a.contains_key("berth.dev/applied-hash")));
+        assert_eq!(secret.metadata.resource_version.as_deref(), Some("7"));
+
+        let mut service = live("Service", serde_json::json!({"spec": {"ports": [{"port": 80}], "clusterIP": "10.0.0.1"}}));
+        kind("Service").lean(&mut service);
+        assert_eq!(service.data, serde_json::json!({}));
+        assert_eq!(service.metadata.labels.as_ref().and_then(|l| l.get("a")).map(String::as_str), Some("b"));
     }
 }
