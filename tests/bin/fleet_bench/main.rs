@@ -116,6 +116,14 @@ async fn main() -> Result<(), String> {
         (rss - rss_idle) * 1024.0 / clusters as f64
     );
 
+    let cached = cached_json(&client).await?;
+    println!(
+        "   what the operator keeps per cluster, as JSON: {:.1} KiB of lean children ({:.1} objects) and {:.1} KiB of HarborCluster",
+        cached.children_bytes / 1024.0 / clusters as f64,
+        cached.children as f64 / clusters as f64,
+        cached.cluster_bytes / 1024.0 / clusters as f64
+    );
+
     // 2. A touch of every cluster: settled, so no plugin and no write.
     let phase = Phase::begin(&client, &operator).await?;
     stream_all(clusters, |i| touch(&client, i)).await?;
@@ -161,6 +169,35 @@ async fn main() -> Result<(), String> {
     operator.terminate()?;
     drop(plane);
     Ok(())
+}
+
+/// The JSON size of what the operator's caches hold: every child as `ChildKind::lean`
+/// leaves it, every HarborCluster without its managedFields. Memory is a multiple of it
+/// (maps, strings, allocator); the figure says what the caches are made of.
+struct Cached {
+    children: usize,
+    children_bytes: f64,
+    cluster_bytes: f64,
+}
+
+async fn cached_json(client: &Client) -> Result<Cached, String> {
+    let mut cached = Cached { children: 0, children_bytes: 0.0, cluster_bytes: 0.0 };
+    let labelled = ListParams::default().labels(berth::render::CLUSTER_LABEL);
+    for kind in berth::controller::resources::CHILD_KINDS {
+        let api: Api<kube::api::DynamicObject> = Api::all_with(client.clone(), &kind.api_resource());
+        // A kind the API server does not serve (the Gateway API) has no children.
+        let Ok(list) = api.list(&labelled).await else { continue };
+        for mut object in list.items {
+            kind.lean(&mut object);
+            cached.children += 1;
+            cached.children_bytes += serde_json::to_vec(&object).map_err(fail("JSON"))?.len() as f64;
+        }
+    }
+    for mut hc in Api::<HarborCluster>::all(client.clone()).list(&ListParams::default()).await.map_err(fail("listing"))?.items {
+        hc.metadata.managed_fields = None;
+        cached.cluster_bytes += serde_json::to_vec(&hc).map_err(fail("JSON"))?.len() as f64;
+    }
+    Ok(cached)
 }
 
 /// Runs `make(i)` for every cluster index, [`PARALLEL`] at a time.
