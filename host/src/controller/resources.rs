@@ -29,10 +29,12 @@ impl ChildKind {
     /// watch cache or a [`super::live::Live`], so the caches grow with the fleet by
     /// metadata and status rather than by whole manifests:
     /// - every kind: `managedFields` (ownership is decided by owner references and labels),
-    ///   its uid and creation time, and every annotation but the two a reconcile reads
-    ///   (the applied hash, the token key's format): the rest (plugin, digest, config
-    ///   checksums, a chart's last-applied configuration) is what was applied, which the
-    ///   hash stands for;
+    ///   its uid and creation time, every label but Berth's own (`berth.dev/`: cluster,
+    ///   component, generated, upgrade; the chart's and `app.kubernetes.io/` labels are
+    ///   for selectors and people, never read back), and every annotation but the two a
+    ///   reconcile reads (the applied hash, the token key's format): the rest (plugin,
+    ///   digest, config checksums, a chart's last-applied configuration) is what was
+    ///   applied, which the hash stands for;
     /// - a Deployment or StatefulSet: its spec but for replicas, selector, claim templates
     ///   (re-applied as they are) and each container's name and image (the upgrade's
     ///   health gate compares them), and its status but for the replica counts;
@@ -43,6 +45,9 @@ impl ChildKind {
     /// By this kind, not the object's own apiVersion and kind: items of a LIST carry none.
     pub fn lean(&self, object: &mut DynamicObject) {
         object.metadata.managed_fields = None;
+        if let Some(labels) = object.metadata.labels.as_mut() {
+            labels.retain(|key, _| key.starts_with(BERTH_LABELS));
+        }
         if let Some(annotations) = object.metadata.annotations.as_mut() {
             annotations.retain(|key, _| READ_ANNOTATIONS.contains(&key.as_str()));
         }
@@ -70,6 +75,9 @@ impl ChildKind {
 
 /// The replica counts a workload's status is read for (readiness, the upgrade's gates).
 const WORKLOAD_STATUS: [&str; 5] = ["observedGeneration", "replicas", "readyReplicas", "updatedReplicas", "availableReplicas"];
+
+/// The prefix of the labels a reconcile reads off a live child.
+const BERTH_LABELS: &str = "berth.dev/";
 
 /// The annotations a reconcile reads off a live child.
 const READ_ANNOTATIONS: [&str; 2] = [super::apply::APPLIED_HASH_ANNOTATION, crate::secrets::KEY_FORMAT_ANNOTATION];
@@ -110,7 +118,8 @@ mod tests {
     fn live(kind: &str, data: serde_json::Value) -> DynamicObject {
         let mut value = serde_json::json!({
             "apiVersion": "v1", "kind": kind,
-            "metadata": {"name": "x", "resourceVersion": "7", "labels": {"a": "b"},
+            "metadata": {"name": "x", "resourceVersion": "7",
+                         "labels": {"berth.dev/cluster": "demo", "app.kubernetes.io/name": "harbor", "heritage": "Helm"},
                          "annotations": {"berth.dev/applied-hash": "sha256:1", "berth.dev/plugin-digest": "sha256:2",
                                          "kubectl.kubernetes.io/last-applied-configuration": "{}"},
                          "managedFields": [{"manager": "berth", "operation": "Apply"}]},
@@ -127,7 +136,9 @@ mod tests {
         object.types = None;
         kind("ConfigMap").lean(&mut object);
         assert!(object.metadata.managed_fields.is_none());
-        assert_eq!(object.metadata.labels.as_ref().and_then(|l| l.get("a")).map(String::as_str), Some("b"));
+        // Of the labels, Berth's own.
+        let labels: Vec<&String> = object.metadata.labels.iter().flatten().map(|(k, _)| k).collect();
+        assert_eq!(labels, ["berth.dev/cluster"]);
         // Of the annotations, only what a reconcile reads.
         let annotations: Vec<&String> = object.metadata.annotations.iter().flatten().map(|(k, _)| k).collect();
         assert_eq!(annotations, ["berth.dev/applied-hash"]);
@@ -179,6 +190,6 @@ mod tests {
         let mut service = live("Service", serde_json::json!({"spec": {"ports": [{"port": 80}], "clusterIP": "10.0.0.1"}}));
         kind("Service").lean(&mut service);
         assert_eq!(service.data, serde_json::json!({}));
-        assert_eq!(service.metadata.labels.as_ref().and_then(|l| l.get("a")).map(String::as_str), Some("b"));
+        assert_eq!(service.metadata.labels.as_ref().and_then(|l| l.get("berth.dev/cluster")).map(String::as_str), Some("demo"));
     }
 }
