@@ -29,7 +29,8 @@ struct Cli {
     no_cache: bool,
     /// The key that signs precompiled artifacts: a file of 32 or more random bytes outside
     /// the cache directory (a read-only mounted Secret in a cluster). Default: for `run`, a
-    /// key drawn per process (a restart recompiles); for the other commands,
+    /// key drawn per process (a restart recompiles), also when the file named does not
+    /// exist (an optional Secret not created); for the other commands,
     /// $XDG_CONFIG_HOME/berth/cache.key, created on first use.
     #[arg(long, global = true, env = "BERTH_CACHE_KEY_FILE")]
     cache_key_file: Option<PathBuf>,
@@ -335,7 +336,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             if let Some(index) = shard.filter(|&index| index >= shards) {
                 bail!("--shard {index} is not one of the {shards} shards (0 to {})", shards - 1);
             }
-            let key = cli.cache_key_file.clone().map_or(CacheKey::Ephemeral, CacheKey::File);
+            let key = operator_cache_key(cli.cache_key_file.as_deref());
             let sandbox = sandbox_with_key(&cli, &key)?;
             let dir = open_plugin_dir(plugins.as_deref())?;
             let catalog = load_catalog(&sandbox, &dir)?;
@@ -637,6 +638,21 @@ fn operate(
         server.abort();
         outcome
     })
+}
+
+/// The operator's cache key: the file named, or a key of its own when there is none or
+/// the file does not exist. deploy/ mounts the key from an optional Secret: without it
+/// the operator still starts, and only pays a compile per plugin at each start; a key
+/// drawn per process is never weaker than a shared one.
+fn operator_cache_key(file: Option<&Path>) -> CacheKey {
+    match file {
+        Some(file) if file.exists() => CacheKey::File(file.to_owned()),
+        Some(file) => {
+            tracing::warn!(file = %file.display(), "no cache key there: plugins are compiled at each start (create the Secret to keep them)");
+            CacheKey::Ephemeral
+        }
+        None => CacheKey::Ephemeral,
+    }
 }
 
 /// This replica's name in the Lease.
