@@ -137,8 +137,11 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), LeaderError> {
     let stop = futures::FutureExt::shared(Box::pin(shutdown));
+    let count = count.max(1);
+    // `berth run` refuses such an index; a caller of the library gets any free shard.
+    let index = index.filter(|&i| i < count);
     let (shard, mut elector) = tokio::select! {
-        acquired = acquire(&ctx.client, &base, count.max(1), index) => acquired,
+        acquired = acquire(&ctx.client, &base, count, index) => acquired,
         () = stop.clone() => {
             tracing::info!("stopped while standing by");
             return Ok(());
