@@ -31,6 +31,28 @@ pub fn service_account_kubeconfig(plane: &ControlPlane, dir: &Path) -> Result<Pa
     Ok(path)
 }
 
+/// What a test's `berth run` processes share: the binary, a directory for their logs and
+/// plugin cache, and a kubeconfig acting as deploy/rbac.yaml's ServiceAccount.
+pub struct Launcher {
+    binary: PathBuf,
+    dir: tempfile::TempDir,
+    kubeconfig: PathBuf,
+}
+
+impl Launcher {
+    pub fn new(plane: &ControlPlane) -> Result<Launcher, String> {
+        let binary = berth_binary()?;
+        let dir = tempfile::tempdir().map_err(fail("temporary directory"))?;
+        let kubeconfig = service_account_kubeconfig(plane, dir.path())?;
+        Ok(Launcher { binary, dir, kubeconfig })
+    }
+
+    /// `berth run <args>` as `identity`.
+    pub fn start(&self, identity: &str, args: &[&str]) -> Result<BerthProcess, String> {
+        BerthProcess::start(&self.binary, self.dir.path(), &self.kubeconfig, identity, args)
+    }
+}
+
 pub struct BerthProcess {
     child: Child,
     port: u16,

@@ -59,6 +59,25 @@ pub async fn install_crd(client: &Client, yaml: Result<String, serde_yaml::Error
     crds.create(&PostParams::default(), &crd).await.map_err(fail("creating the CRD")).map(drop)
 }
 
+/// A control plane (with garbage collection when `gc`) serving the HarborCluster CRD,
+/// with `namespaces` created.
+pub async fn plane_with_clusters(gc: bool, namespaces: &[&str]) -> Result<(ControlPlane, Client), String> {
+    let plane = ControlPlane::start(gc).await?;
+    let client = plane.client()?;
+    install_crd(&client, berth::crd::harbor_cluster_crd_yaml()).await?;
+    for ns in namespaces {
+        let namespace: k8s_openapi::api::core::v1::Namespace =
+            serde_json::from_value(serde_json::json!({"metadata": {"name": ns}})).map_err(fail("namespace"))?;
+        Api::<k8s_openapi::api::core::v1::Namespace>::all(client.clone())
+            .create(&PostParams::default(), &namespace)
+            .await
+            .map_err(fail("namespace"))?;
+    }
+    let clusters: Api<berth::HarborCluster> = Api::all(client.clone());
+    eventually("the CRD to be served", || async { clusters.list(&kube::api::ListParams::default()).await.ok() }).await?;
+    Ok((plane, client))
+}
+
 /// A permissive stand-in for the Gateway API HTTPRoute CRD (which a bare API server
 /// lacks): it lets the dry run check the route's envelope, not its schema.
 pub fn httproute_crd() -> Value {
@@ -104,9 +123,12 @@ impl Operator {
     }
 
     pub fn with_context(context: Context) -> Operator {
+        Operator::with_options(context, Options { debounce: Duration::from_millis(200), ..Options::default() })
+    }
+
+    pub fn with_options(context: Context, options: Options) -> Operator {
         let context = Arc::new(context);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let options = Options { debounce: Duration::from_millis(200), ..Options::default() };
         let task = tokio::spawn(run_with(context.clone(), options, async move {
             let _ = stopped.await;
         }));

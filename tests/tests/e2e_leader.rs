@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use berth::HarborCluster;
 use berth::controller::leader::{LeaderElector, LeaderError, LeaseConfig};
-use berth_tests::berth_process::{BerthProcess, berth_binary, service_account_kubeconfig};
+use berth_tests::berth_process::{BerthProcess, Launcher};
 use berth_tests::control_plane::ControlPlane;
 use berth_tests::operator::{PATIENCE, apply_deploy_file, eventually, fail, install_crd, or_panic, service_account_client};
 use berth_tests::read_example;
@@ -173,13 +173,9 @@ async fn two_berth_processes_one_reconciles_and_sigterm_hands_over() {
     let namespace: Namespace =
         or_panic(serde_json::from_value(serde_json::json!({"metadata": {"name": "registry"}})).map_err(fail("namespace")));
     or_panic(Api::<Namespace>::all(admin.clone()).create(&PostParams::default(), &namespace).await.map_err(fail("namespace")));
-    let binary = or_panic(berth_binary());
-    let dir = or_panic(tempfile::tempdir().map_err(fail("temporary directory")));
     // The processes act as deploy/rbac.yaml's ServiceAccount, by impersonation.
-    let kubeconfig = or_panic(service_account_kubeconfig(&plane, dir.path()));
-    let start = |identity: &str| {
-        BerthProcess::start(&binary, dir.path(), &kubeconfig, identity, &["--leader-election", "--leader-election-namespace", NS])
-    };
+    let launcher = or_panic(Launcher::new(&plane));
+    let start = |identity: &str| launcher.start(identity, &["--leader-election", "--leader-election-namespace", NS]);
 
     let mut first = or_panic(start("replica-a"));
     let held_by = |who: &'static str| {

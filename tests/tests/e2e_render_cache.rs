@@ -9,11 +9,11 @@
 use berth::HarborCluster;
 use berth::policy::Snapshot;
 use berth_tests::control_plane::ControlPlane;
-use berth_tests::operator::{Operator, eventually, fail, install_crd, or_panic};
+use berth_tests::operator::{Operator, eventually, fail, or_panic, plane_with_clusters};
 use berth_tests::policies::{PORTAL_NEXT, digest_of, plugin_bytes};
 use berth_tests::{catalog_with_portal, read_example, shared_catalog, shared_sandbox};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt as _};
 use serde_json::json;
@@ -22,14 +22,7 @@ const NS: &str = "registry";
 const NAME: &str = "demo";
 
 async fn plane() -> Result<(ControlPlane, Client), String> {
-    let plane = ControlPlane::start(false).await?;
-    let client = plane.client()?;
-    install_crd(&client, berth::crd::harbor_cluster_crd_yaml()).await?;
-    let namespace: Namespace = serde_json::from_value(json!({"metadata": {"name": NS}})).map_err(fail("namespace"))?;
-    Api::<Namespace>::all(client.clone()).create(&PostParams::default(), &namespace).await.map_err(fail("namespace"))?;
-    let clusters: Api<HarborCluster> = Api::all(client.clone());
-    eventually("the CRD to be served", || async { clusters.list(&ListParams::default()).await.ok() }).await?;
-    Ok((plane, client))
+    plane_with_clusters(false, &[NS]).await
 }
 
 fn clusters(client: &Client) -> Api<HarborCluster> {

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use berth::HarborCluster;
 use berth::controller::shard::Shard;
-use berth_tests::berth_process::{BerthProcess, berth_binary, service_account_kubeconfig};
+use berth_tests::berth_process::{BerthProcess, Launcher};
 use berth_tests::control_plane::ControlPlane;
 use berth_tests::operator::{apply_deploy_file, eventually, fail, install_crd, or_panic};
 use berth_tests::read_example;
@@ -107,10 +107,8 @@ fn or_logs<T>(result: Result<T, String>, processes: &[&BerthProcess]) -> T {
 #[ignore = "needs etcd and kube-apiserver (KUBEBUILDER_ASSETS)"]
 async fn two_shards_split_the_fleet_and_a_standby_takes_over_a_killed_replica() {
     let (plane, admin) = or_panic(plane().await);
-    let binary = or_panic(berth_binary());
-    let dir = or_panic(tempfile::tempdir().map_err(fail("temporary directory")));
-    let kubeconfig = or_panic(service_account_kubeconfig(&plane, dir.path()));
-    let start = |identity: &str| BerthProcess::start(&binary, dir.path(), &kubeconfig, identity, &["--shards", "2"]);
+    let launcher = or_panic(Launcher::new(&plane));
+    let start = |identity: &str| launcher.start(identity, &["--shards", "2"]);
 
     let mut first = or_panic(start("replica-a"));
     let mut second = or_panic(start("replica-b"));
@@ -175,10 +173,8 @@ fn record_writers(admin: &Client) -> (Writers, tokio::task::JoinHandle<()>) {
 #[ignore = "needs etcd and kube-apiserver (KUBEBUILDER_ASSETS)"]
 async fn changing_the_shard_count_under_load_hands_over_with_one_writer_at_a_time() {
     let (plane, admin) = or_panic(plane().await);
-    let binary = or_panic(berth_binary());
-    let dir = or_panic(tempfile::tempdir().map_err(fail("temporary directory")));
-    let kubeconfig = or_panic(service_account_kubeconfig(&plane, dir.path()));
-    let start = |identity: &str, count: &str| BerthProcess::start(&binary, dir.path(), &kubeconfig, identity, &["--shards", count]);
+    let launcher = or_panic(Launcher::new(&plane));
+    let start = |identity: &str, count: &str| launcher.start(identity, &["--shards", count]);
 
     let mut old = [or_panic(start("two-a", "2")), or_panic(start("two-b", "2"))];
     or_panic(create_fleet(&admin).await);

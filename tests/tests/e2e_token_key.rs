@@ -11,13 +11,13 @@ use std::collections::BTreeMap;
 
 use berth::HarborCluster;
 use berth_tests::control_plane::ControlPlane;
-use berth_tests::operator::{Operator, eventually, fail, install_crd, or_panic, wait_event};
+use berth_tests::operator::{Operator, eventually, fail, or_panic, plane_with_clusters, wait_event};
 use berth_tests::{read_example, shared_catalog};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::api::core::v1::Secret;
 use kube::Client;
-use kube::api::{Api, ListParams, PostParams};
+use kube::api::{Api, PostParams};
 use rsa::pkcs1::DecodeRsaPrivateKey as _;
 use rsa::pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _, LineEnding};
 use serde_json::json;
@@ -27,14 +27,7 @@ const CORE: &str = "demo-harbor-core";
 const BACKUP: &str = "demo-harbor-core-token-key-backup";
 
 async fn plane() -> Result<(ControlPlane, Client), String> {
-    let plane = ControlPlane::start(false).await?;
-    let client = plane.client()?;
-    install_crd(&client, berth::crd::harbor_cluster_crd_yaml()).await?;
-    let namespace: Namespace = serde_json::from_value(json!({"metadata": {"name": NS}})).map_err(fail("namespace"))?;
-    Api::<Namespace>::all(client.clone()).create(&PostParams::default(), &namespace).await.map_err(fail("namespace"))?;
-    let clusters: Api<HarborCluster> = Api::all(client.clone());
-    eventually("the CRD to be served", || async { clusters.list(&ListParams::default()).await.ok() }).await?;
-    Ok((plane, client))
+    plane_with_clusters(false, &[NS]).await
 }
 
 /// The core Secret as Berth 0.1 generated it: every value of today's inventory, with the
