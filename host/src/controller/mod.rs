@@ -15,8 +15,9 @@
 //! cluster's children as a reconcile sees them, [`generated`] the generated Secrets,
 //! [`apply`] and [`prune`] the writes, [`render_cache`] the skip of a settled cluster's
 //! render, [`status`] the status, [`cleanup`] the finalizer's work, [`metrics`] counters,
-//! [`queue`] how long woken clusters wait, [`shard`] splitting the fleet between replicas, [`rollout`] version-change Events and canary
-//! verdicts, [`policy_sync`] the policy watch, [`events`] publishing Events, [`backup`]
+//! [`queue`] how long woken clusters wait, [`shard`] splitting the fleet between
+//! replicas, [`rollout`] version-change Events and canary verdicts, [`policy_sync`] the
+//! policy watch, [`events`] publishing Events, [`backup`]
 //! backups and restores, [`upgrade`] a change of `spec.version` step by step.
 
 pub mod apply;
@@ -309,6 +310,11 @@ pub async fn reconcile(hc: Arc<HarborCluster>, ctx: Arc<Context>) -> Result<Acti
     result
 }
 
+/// A HarborCluster's key ("namespace/name") in the per-cluster maps.
+fn key_of(hc: &HarborCluster) -> String {
+    name_key(&hc.namespace().unwrap_or_default(), &hc.name_any())
+}
+
 fn name_key(namespace: &str, name: &str) -> String {
     format!("{namespace}/{name}")
 }
@@ -316,7 +322,7 @@ fn name_key(namespace: &str, name: &str) -> String {
 /// Requeues a failed reconcile with exponential backoff per HarborCluster.
 pub fn error_policy(hc: Arc<HarborCluster>, error: &Error, ctx: Arc<Context>) -> Action {
     ctx.metrics.failure(error.metric_label());
-    let delay = ctx.backoff(&name_key(&hc.namespace().unwrap_or_default(), &hc.name_any()));
+    let delay = ctx.backoff(&key_of(&hc));
     tracing::warn!(cluster = %hc.name_any(), namespace = ?hc.namespace(), error = %error, error_chain = ?error, retry_in = ?delay, "reconcile failed");
     Action::requeue(delay)
 }
@@ -439,7 +445,7 @@ fn reconcile_relevant(hc: &HarborCluster) -> Option<u64> {
 }
 
 /// Whether a watch event is about a cluster of `shard` (the list markers always are).
-fn in_shard(shard: &shard::Shard, event: &watcher::Event<HarborCluster>) -> bool {
+fn event_in_shard(shard: &shard::Shard, event: &watcher::Event<HarborCluster>) -> bool {
     match event {
         watcher::Event::Apply(hc) | watcher::Event::Delete(hc) | watcher::Event::InitApply(hc) => {
             shard.owns(hc.metadata.uid.as_deref().unwrap_or_default())
@@ -487,12 +493,12 @@ where
     let shard = ctx.shard();
     let trigger = watcher(clusters, watcher::Config::default().any_semantic())
         .default_backoff()
-        .try_filter(move |event| std::future::ready(in_shard(&shard, event)))
+        .try_filter(move |event| std::future::ready(event_in_shard(&shard, event)))
         .inspect_ok({
             let ctx = ctx.clone();
             move |event| {
                 if let watcher::Event::Delete(hc) = event {
-                    ctx.metrics.waiting.done(&name_key(&hc.namespace().unwrap_or_default(), &hc.name_any()));
+                    ctx.metrics.waiting.done(&key_of(hc));
                 }
             }
         })
@@ -503,7 +509,7 @@ where
         .predicate_filter(reconcile_relevant, kube::runtime::utils::PredicateConfig::default());
     let trigger = {
         let ctx = ctx.clone();
-        trigger.inspect_ok(move |hc| ctx.metrics.waiting.woken(name_key(&hc.namespace().unwrap_or_default(), &hc.name_any())))
+        trigger.inspect_ok(move |hc| ctx.metrics.waiting.woken(key_of(hc)))
     };
     let mut controller = Controller::for_stream(trigger, reader.clone());
     // A change to any child wakes its HarborCluster, through the stream that also keeps
