@@ -21,6 +21,7 @@ pub mod error_chain;
 pub mod labels;
 pub mod manifest;
 pub mod names;
+pub mod oci;
 pub mod plugin_dir;
 pub mod policy;
 pub mod render;
