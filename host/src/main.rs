@@ -15,6 +15,8 @@ use berth::render::{ClusterRef, render_planned};
 use berth::sandbox::{CacheKey, Digest, EngineSettings, Limits, Plugin, Sandbox};
 use clap::{Parser, Subcommand};
 
+mod oci_commands;
+
 #[derive(Parser)]
 #[command(name = "berth", version, about = "A Kubernetes operator for Harbor with sandboxed WebAssembly renderers")]
 struct Cli {
@@ -220,14 +222,62 @@ enum SecretsCommand {
 #[derive(Subcommand)]
 enum PluginsCommand {
     /// Print a plugin's name, version, component, contract, digest, imports and exports.
-    Inspect { file: PathBuf },
+    /// TARGET is a .wasm file or an OCI reference (registry/repository:tag or @sha256:…).
+    Inspect {
+        target: String,
+        #[command(flatten)]
+        registry: oci_commands::RegistryArgs,
+    },
     /// Check a plugin against the digest a policy pins, then load it as the operator
-    /// would (import allow-list, contract, describe). Exits non-zero if anything fails.
+    /// would (import allow-list, contract, describe). TARGET is a .wasm file or an OCI
+    /// reference; with --key, a reference must carry a signature by one of the keys.
+    /// Exits non-zero if anything fails.
     Verify {
-        file: PathBuf,
-        /// The expected digest, "sha256:<64 hex digits>".
+        target: String,
+        /// The expected .wasm digest, "sha256:<64 hex digits>".
         #[arg(long)]
         digest: String,
+        /// A cosign public key (PEM); repeat for several, any one suffices.
+        #[arg(long)]
+        key: Vec<PathBuf>,
+        #[command(flatten)]
+        registry: oci_commands::RegistryArgs,
+    },
+    /// Push a plugin to an OCI registry as a Wasm artifact (config
+    /// application/vnd.wasm.config.v0+json, one application/wasm layer). Prints the
+    /// manifest and .wasm digests and the PluginPolicy version that names it.
+    Push {
+        file: PathBuf,
+        reference: String,
+        #[command(flatten)]
+        registry: oci_commands::RegistryArgs,
+    },
+    /// Sign a pushed plugin with a cosign private key ($COSIGN_PASSWORD decrypts it),
+    /// stored as cosign stores it: the tag sha256-<manifest digest>.sig.
+    Sign {
+        reference: String,
+        /// The private key: from `berth plugins keygen` or `cosign generate-key-pair`.
+        #[arg(long)]
+        key: PathBuf,
+        #[command(flatten)]
+        registry: oci_commands::RegistryArgs,
+    },
+    /// Generate a cosign-compatible ECDSA P-256 key pair: PREFIX.key, encrypted with
+    /// $COSIGN_PASSWORD, and PREFIX.pub.
+    Keygen {
+        #[arg(long, default_value = "cosign")]
+        output_prefix: PathBuf,
+    },
+    /// Pull a plugin and write its .wasm; with --verify-key, only if one of the keys
+    /// signed it.
+    Pull {
+        reference: String,
+        #[arg(long)]
+        verify_key: Vec<PathBuf>,
+        #[arg(short = 'o', long)]
+        output: Option<PathBuf>,
+        #[command(flatten)]
+        registry: oci_commands::RegistryArgs,
     },
     /// Shadow render: render the cluster's component with two plugin versions and show
     /// which objects and fields would change.
@@ -349,14 +399,44 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             });
             operate(sandbox, sources, catalog, options, http_addr, sharding, max_concurrent_upgrades)
         }
-        Command::Plugins { command: PluginsCommand::Inspect { ref file } } => {
+        Command::Plugins { command: PluginsCommand::Inspect { ref target, ref registry } } => {
             let sandbox = sandbox(&cli)?;
-            inspect(&sandbox, file)
+            if Path::new(target).exists() {
+                return inspect(&sandbox, Path::new(target));
+            }
+            let plugin = oci_commands::load_pulled(&sandbox, target, None, &[], registry)?;
+            println!("reference:        {target}");
+            print_plugin(&plugin);
+            Ok(())
         }
-        Command::Plugins { command: PluginsCommand::Verify { ref file, ref digest } } => {
-            // Never the precompiled cache: what is verified is compiled from the file itself.
+        Command::Plugins { command: PluginsCommand::Verify { ref target, ref digest, ref key, ref registry } } => {
+            // Never the precompiled cache: what is verified is compiled from the bytes themselves.
             let sandbox = Sandbox::new(EngineSettings::default(), None).context("starting the WebAssembly sandbox")?;
-            verify(&sandbox, file, digest)
+            if Path::new(target).exists() {
+                if !key.is_empty() {
+                    bail!("--key checks a registry's signatures; {target} is a file");
+                }
+                return verify(&sandbox, Path::new(target), digest);
+            }
+            let plugin = oci_commands::load_pulled(&sandbox, target, Some(digest), key, registry)?;
+            println!("verified:         {target} matches {digest}; imports within the allow-list; contract and describe() valid");
+            print_plugin(&plugin);
+            Ok(())
+        }
+        Command::Plugins { command: PluginsCommand::Push { ref file, ref reference, ref registry } } => {
+            let sandbox = Sandbox::new(EngineSettings::default(), None).context("starting the WebAssembly sandbox")?;
+            let (name, wasm) = read_plugin_file(file)?;
+            let plugin = sandbox
+                .load(&name, &wasm, None, Limits::default())
+                .with_context(|| format!("{} is not a plugin the operator would load; not pushed", file.display()))?;
+            oci_commands::push(&plugin, wasm, reference, registry)
+        }
+        Command::Plugins { command: PluginsCommand::Sign { ref reference, ref key, ref registry } } => {
+            oci_commands::sign(reference, key, registry)
+        }
+        Command::Plugins { command: PluginsCommand::Keygen { ref output_prefix } } => oci_commands::keygen(output_prefix),
+        Command::Plugins { command: PluginsCommand::Pull { ref reference, ref verify_key, ref output, ref registry } } => {
+            oci_commands::pull(reference, verify_key, output.as_deref(), registry)
         }
         Command::Plugins { command: PluginsCommand::Diff { ref from, ref to, ref file, ref namespace } } => {
             let sandbox = sandbox(&cli)?;
@@ -480,8 +560,8 @@ fn offline_snapshot(
         for path in policy_files {
             policies.extend(berth::manifest::read_policies(path)?);
         }
-        let no_config_maps = BTreeMap::new();
-        let sources = berth::policy::build::Sources { dir: plugin_sources, config_maps: &no_config_maps };
+        let (no_config_maps, no_oci) = (BTreeMap::new(), BTreeMap::new());
+        let sources = berth::policy::build::Sources { dir: plugin_sources, config_maps: &no_config_maps, oci: &no_oci };
         snapshot = berth::policy::build::build(sandbox, &snapshot, &policies, &sources);
         for (policy, status) in &snapshot.policy_status {
             for component in &status.components {
@@ -608,7 +688,14 @@ fn operate(
     max_concurrent_upgrades: usize,
 ) -> anyhow::Result<()> {
     let plugins = Arc::new(PluginSet::new(Snapshot::bundled(&catalog)));
-    let sources = berth::controller::policy_sync::PolicySources { sandbox: Arc::new(sandbox), dir: plugin_sources.map(Arc::new) };
+    // Pulled plugins are kept beside the precompiled cache, so a restart pulls nothing
+    // and a registry outage does not take plugins away; without a cache, in memory only.
+    let store = match sandbox.cache_dir() {
+        Some(dir) => Some(Arc::new(berth::oci::store::ContentStore::open(&dir.join("oci")).context("opening the plugin store")?)),
+        None => None,
+    };
+    let pull = berth::controller::plugin_pull::PullSettings { store, limits: Default::default() };
+    let sources = berth::controller::policy_sync::PolicySources { sandbox: Arc::new(sandbox), dir: plugin_sources.map(Arc::new), pull };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     runtime.block_on(async {
         let client = kube::Client::try_default().await.context("no Kubernetes configuration (kubeconfig or in-cluster)")?;
@@ -784,7 +871,9 @@ fn init_logging(format: Option<&str>, operator: bool) {
     use tracing_subscriber::EnvFilter;
     // The operator logs its work (one audit line per render among it); the one-shot
     // commands only warnings, so their stdout stays the YAML or report asked for.
-    let default = if operator { "info" } else { "warn" };
+    // sigstore warns at every fetch that the registry has no referrers API (no Sigstore
+    // bundles there); only its errors say something about our signatures.
+    let default = if operator { "info,sigstore=error" } else { "warn,sigstore=error" };
     let filter = EnvFilter::try_from_env("BERTH_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let json = match format {
         Some(f) => f == "json",

@@ -118,7 +118,7 @@ impl Operator {
     pub fn with_policies(client: &Client) -> Operator {
         let plugins = Arc::new(PluginSet::new(Snapshot::bundled(crate::shared_catalog())));
         let dir = PluginDir::open(&crate::test_plugins()).unwrap_or_else(|e| panic!("{e}"));
-        let sources = PolicySources { sandbox: Arc::new(crate::sandbox()), dir: Some(Arc::new(dir)) };
+        let sources = PolicySources { sandbox: Arc::new(crate::sandbox()), dir: Some(Arc::new(dir)), pull: Default::default() };
         Operator::with_context(Context::new(client.clone(), plugins).with_policy(sources))
     }
 

@@ -24,7 +24,7 @@ fn snapshot_with(policies: &[PluginPolicy]) -> Snapshot {
 fn snapshot_after(previous: &Snapshot, policies: &[PluginPolicy]) -> Snapshot {
     let dir = PluginDir::open(&test_plugins()).unwrap_or_else(|e| panic!("{e}"));
     let config_maps = BTreeMap::new();
-    build::build(shared_sandbox(), previous, policies, &Sources { dir: Some(&dir), config_maps: &config_maps })
+    build::build(shared_sandbox(), previous, policies, &Sources { dir: Some(&dir), config_maps: &config_maps, oci: &BTreeMap::new() })
 }
 
 fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {

@@ -27,6 +27,10 @@ pub struct Metrics {
     last_backup: Mutex<BTreeMap<String, f64>>,
     /// Clusters woken and not yet reconciled.
     pub waiting: super::queue::Waiting,
+    /// OCI plugin sources fetched, by where the bytes came from.
+    plugin_pulls: Mutex<BTreeMap<&'static str, u64>>,
+    /// OCI plugin sources refused, by reason.
+    plugin_pull_failures: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 /// (operation, outcome) of a backup or restore.
@@ -119,6 +123,24 @@ impl Metrics {
         }
     }
 
+    /// An OCI plugin source fetched: "registry", "store" or "store_registry_unreachable".
+    pub fn plugin_pulled(&self, origin: &'static str) {
+        if let Ok(mut pulls) = self.plugin_pulls.lock() {
+            *pulls.entry(origin).or_default() += 1;
+        }
+    }
+
+    /// An OCI plugin source refused (RegistryUnreachable, DigestMismatch, Unsigned, ...).
+    pub fn plugin_pull_failed(&self, reason: &'static str) {
+        if let Ok(mut failures) = self.plugin_pull_failures.lock() {
+            *failures.entry(reason).or_default() += 1;
+        }
+    }
+
+    pub fn plugin_pull_failures(&self) -> BTreeMap<&'static str, u64> {
+        self.plugin_pull_failures.lock().map(|f| f.clone()).unwrap_or_default()
+    }
+
     pub fn total_writes(&self) -> u64 {
         self.writes.lock().map(|w| w.values().sum()).unwrap_or_default()
     }
@@ -196,6 +218,20 @@ impl Metrics {
         );
         for (cluster, at) in self.last_backup.lock().map(|l| l.clone()).unwrap_or_default() {
             let _ = writeln!(out, "berth_backup_last_success_timestamp_seconds{{cluster=\"{cluster}\"}} {at}");
+        }
+        let _ = writeln!(
+            out,
+            "# HELP berth_plugin_pulls_total OCI plugin sources fetched, by where the bytes came from.\n# TYPE berth_plugin_pulls_total counter"
+        );
+        for (origin, n) in self.plugin_pulls.lock().map(|p| p.clone()).unwrap_or_default() {
+            let _ = writeln!(out, "berth_plugin_pulls_total{{origin=\"{origin}\"}} {n}");
+        }
+        let _ = writeln!(
+            out,
+            "# HELP berth_plugin_pull_failures_total OCI plugin sources refused, by reason.\n# TYPE berth_plugin_pull_failures_total counter"
+        );
+        for (reason, n) in self.plugin_pull_failures() {
+            let _ = writeln!(out, "berth_plugin_pull_failures_total{{reason=\"{reason}\"}} {n}");
         }
         out
     }

@@ -35,6 +35,7 @@ pub mod http;
 pub mod leader;
 pub mod live;
 pub mod metrics;
+pub mod plugin_pull;
 pub mod policy_sync;
 pub mod prune;
 pub mod queue;
@@ -354,10 +355,10 @@ pub async fn run_with(ctx: Arc<Context>, options: Options, shutdown: impl Future
     let mut follow_policies = None;
     if ctx.policy_sources.is_some() {
         match policy_sync::resync(&ctx).await {
-            Ok((true, policies)) => follow_policies = Some(policies),
+            Ok(policy_sync::Resynced { served: true, policies, .. }) => follow_policies = Some(policies),
             // Followed anyway: the watch retries with backoff and picks the policies up
             // once the CRD is installed, without a restart.
-            Ok((false, _)) => {
+            Ok(policy_sync::Resynced { served: false, .. }) => {
                 tracing::warn!("the PluginPolicy API is not served (CRD not installed): bundled plugins until it is");
                 follow_policies = Some(Vec::new());
             }

@@ -18,6 +18,7 @@ use kube::runtime::{WatchStreamExt as _, watcher};
 use kube::{Resource as _, ResourceExt as _};
 
 use super::error::{api_message, is_not_found};
+use super::plugin_pull::{self, PullSettings};
 use super::{Context, Error, FIELD_MANAGER, HarborCluster, Result};
 use crate::plugin_dir::PluginDir;
 use crate::policy::build::{self, Sources};
@@ -30,12 +31,26 @@ use crate::sandbox::Sandbox;
 pub struct PolicySources {
     pub sandbox: Arc<Sandbox>,
     pub dir: Option<Arc<PluginDir>>,
+    /// OCI sources: the local store and the bounds of a pull.
+    pub pull: PullSettings,
 }
 
 /// Changes arriving closer together than this are handled as one rebuild.
 const DEBOUNCE: Duration = Duration::from_millis(100);
 /// Retry after a failed rebuild (the API server unreachable, say).
 const RETRY: Duration = Duration::from_secs(5);
+/// A registry that could not be reached is asked again after 5 s, then twice as long
+/// each time up to this.
+const REGISTRY_RETRY_MAX: Duration = Duration::from_secs(300);
+
+/// What a resync found.
+pub struct Resynced {
+    /// The PluginPolicy API is served (its CRD is installed).
+    pub served: bool,
+    pub policies: Vec<PluginPolicy>,
+    /// A registry could not be reached: rebuild later.
+    pub retry: bool,
+}
 
 /// A HarborCluster to reconcile again, for the controllers' `reconcile_on` streams.
 pub type Requeue = futures::channel::mpsc::UnboundedSender<ObjectRef<HarborCluster>>;
@@ -43,12 +58,12 @@ pub type Requeue = futures::channel::mpsc::UnboundedSender<ObjectRef<HarborClust
 /// Builds the snapshot the current policies describe and swaps it in. Returns false
 /// when the PluginPolicy API is not served (its CRD is not installed): the operator then
 /// runs on its bundled plugins.
-pub async fn resync(ctx: &Context) -> Result<(bool, Vec<PluginPolicy>)> {
-    let Some(sources) = ctx.policy_sources.clone() else { return Ok((false, Vec::new())) };
+pub async fn resync(ctx: &Context) -> Result<Resynced> {
+    let Some(sources) = ctx.policy_sources.clone() else { return Ok(Resynced { served: false, policies: Vec::new(), retry: false }) };
     let api: Api<PluginPolicy> = Api::all(ctx.client.clone());
     let policies = match api.list(&ListParams::default()).await {
         Ok(list) => list.items,
-        Err(e) if is_not_found(&e) => return Ok((false, Vec::new())),
+        Err(e) if is_not_found(&e) => return Ok(Resynced { served: false, policies: Vec::new(), retry: false }),
         Err(e) => return Err(Error::kube("listing PluginPolicies")(e)),
     };
     let mut fetched = BTreeMap::new();
@@ -56,19 +71,20 @@ pub async fn resync(ctx: &Context) -> Result<(bool, Vec<PluginPolicy>)> {
         let bytes = fetch_config_map(ctx, &source).await;
         fetched.insert(source, bytes);
     }
-    let previous = ctx.plugins.current();
     let started = Instant::now();
+    let pulled = plugin_pull::fetch_all(ctx, &sources.pull, build::oci_requests(&policies)).await;
+    let previous = ctx.plugins.current();
     let list = policies.clone();
     let next = tokio::task::spawn_blocking(move || {
         let dir = sources.dir.as_deref();
-        build::build(&sources.sandbox, &previous, &list, &Sources { dir, config_maps: &fetched })
+        build::build(&sources.sandbox, &previous, &list, &Sources { dir, config_maps: &fetched, oci: &pulled.results })
     })
     .await
     .map_err(Error::Join)?;
     let generation = next.generation;
     ctx.plugins.swap(next);
     tracing::info!(generation, elapsed_ms = started.elapsed().as_millis() as u64, "plugin snapshot swapped in");
-    Ok((true, policies))
+    Ok(Resynced { served: true, policies, retry: pulled.retry })
 }
 
 async fn fetch_config_map(ctx: &Context, source: &ConfigMapSource) -> Result<Vec<u8>, String> {
@@ -118,6 +134,7 @@ pub async fn run(
     let mut swapped = ctx.plugins.subscribe();
     let mut shutdown = pin!(shutdown);
     let mut rebuild_at: Option<tokio::time::Instant> = None;
+    let mut registry_retry = RETRY;
     tracing::info!("following PluginPolicies and plugin ConfigMaps");
     // The initial snapshot's statuses and requeues are due as well.
     let mut published = ctx.plugins.current();
@@ -141,7 +158,16 @@ pub async fn run(
             () = wait => {
                 rebuild_at = None;
                 match resync(&ctx).await {
-                    Ok((_, listed)) => policies = listed,
+                    Ok(resynced) => {
+                        policies = resynced.policies;
+                        if resynced.retry {
+                            tracing::info!(retry_in_s = registry_retry.as_secs(), "a plugin registry was unreachable; rebuilding later");
+                            rebuild_at = Some(tokio::time::Instant::now() + registry_retry);
+                            registry_retry = (registry_retry * 2).min(REGISTRY_RETRY_MAX);
+                        } else {
+                            registry_retry = RETRY;
+                        }
+                    }
                     Err(e) => {
                         tracing::warn!(error = %e, error_chain = ?e, "rebuilding the plugin snapshot failed; retrying");
                         rebuild_at = Some(tokio::time::Instant::now() + RETRY);

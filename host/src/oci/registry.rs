@@ -6,7 +6,7 @@ use std::future::Future;
 use futures::StreamExt as _;
 use oci_client::client::{ClientConfig, ClientProtocol, Config, ImageLayer};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
-use oci_client::manifest::{OciImageManifest, OciManifest};
+use oci_client::manifest::OciImageManifest;
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 use sha2::{Digest as _, Sha256};
@@ -116,16 +116,23 @@ pub async fn pull(client: &Client, reference: &Reference, auth: &RegistryAuth, l
 }
 
 /// Pushes `wasm` as a Wasm OCI artifact with `config` (see [`artifact::config_blob`]).
-/// Returns the manifest digest: what a signature signs and a reference can pin.
+/// Returns the manifest digest: what a signature signs and a reference can pin. The
+/// manifest is pushed as the bytes hashed here, so the digest is exactly the registry's.
 pub async fn push(client: &Client, reference: &Reference, auth: &RegistryAuth, wasm: Vec<u8>, config: Vec<u8>) -> Result<String, OciError> {
+    let fail = |e| classify(reference, e);
     let layers = [ImageLayer::new(wasm, WASM_LAYER_MEDIA_TYPE.to_owned(), None)];
     let config = Config::new(config, WASM_CONFIG_MEDIA_TYPE.to_owned(), None);
     let mut manifest = OciImageManifest::build(&layers, &config, None);
     manifest.media_type = Some(OCI_MANIFEST_MEDIA_TYPE.to_owned());
-    let body = serde_json::to_vec(&OciManifest::Image(manifest.clone()))
+    let body = serde_json::to_vec(&manifest)
         .map_err(|e| OciError::NotWasmArtifact { reference: reference.to_string(), problem: e.to_string() })?;
+    client.store_auth_if_needed(reference.resolve_registry(), auth).await;
+    for (layer, descriptor) in layers.iter().zip(&manifest.layers) {
+        client.push_blob(reference, layer.data.clone(), &descriptor.digest).await.map_err(fail)?;
+    }
+    client.push_blob(reference, config.data.clone(), &manifest.config.digest).await.map_err(fail)?;
     let digest = sha256(&body);
-    client.push(reference, &layers, config, auth, Some(manifest)).await.map_err(|e| classify(reference, e))?;
+    client.push_manifest_raw(reference, body, http::HeaderValue::from_static(OCI_MANIFEST_MEDIA_TYPE)).await.map_err(fail)?;
     Ok(digest)
 }
 

@@ -15,8 +15,8 @@ use berth_api::status::StatusCondition;
 
 use super::guardrails::Guardrails;
 use super::resource::{
-    ComponentPolicySpec, ComponentPolicyStatus, ConfigMapSource, LimitsSpec, PluginPolicy, PluginPolicyStatus, PluginVersionSpec,
-    ROLLOUT_BLOCKED, ROLLOUT_PROGRESSING, ROLLOUT_ROLLED_BACK, RefusedVersion, RolloutStatus,
+    ComponentPolicySpec, ComponentPolicyStatus, ConfigMapSource, LimitsSpec, OciSource, PluginPolicy, PluginPolicyStatus,
+    PluginVersionSpec, ROLLOUT_BLOCKED, ROLLOUT_PROGRESSING, ROLLOUT_ROLLED_BACK, RefusedVersion, RolloutStatus, SignaturePolicySpec,
 };
 use super::snapshot::{ActiveRollout, ComponentChoice, Snapshot};
 use crate::error_chain::error_chain;
@@ -31,6 +31,68 @@ pub struct Sources<'a> {
     pub dir: Option<&'a PluginDir>,
     /// ConfigMap sources the caller fetched: the binaryData value, or why it could not.
     pub config_maps: &'a BTreeMap<ConfigMapSource, Result<Vec<u8>, String>>,
+    /// OCI sources the caller fetched (digest and signatures already checked), by
+    /// component and version.
+    pub oci: &'a BTreeMap<OciVersion, Result<OciBytes, Refusal>>,
+}
+
+/// A version with an OCI source: (component, version).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct OciVersion {
+    pub component: String,
+    pub version: String,
+}
+
+/// An OCI source's .wasm as fetched.
+#[derive(Debug, Clone)]
+pub struct OciBytes {
+    pub wasm: Vec<u8>,
+    /// "oci:<reference>@<manifest digest>", for logs.
+    pub label: String,
+    /// Set when the registry was unreachable and the local store stood in for it.
+    pub unreachable: Option<String>,
+}
+
+/// Why a source was refused: a stable reason and a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub reason: String,
+    pub message: String,
+}
+
+/// A version with an OCI source, with what is needed to fetch it.
+pub struct OciRequest<'a> {
+    pub key: OciVersion,
+    pub source: &'a OciSource,
+    /// The .wasm digest the version pins (a version without one is refused unfetched).
+    pub digest: &'a str,
+    pub signatures: Option<&'a SignaturePolicySpec>,
+}
+
+/// The signature requirement of a component: its own, else its policy's.
+pub fn signatures_for<'a>(policy: &'a PluginPolicy, component: &'a ComponentPolicySpec) -> Option<&'a SignaturePolicySpec> {
+    component.signatures.as_ref().or(policy.spec.signatures.as_ref()).filter(|s| s.required)
+}
+
+/// Every OCI source the policies name, for the caller to fetch first (the first policy
+/// by name that lists a component governs it; the others are not fetched).
+pub fn oci_requests(policies: &[PluginPolicy]) -> Vec<OciRequest<'_>> {
+    let owners = super::resource::owners(policies);
+    policies
+        .iter()
+        .flat_map(|p| p.spec.components.iter().map(move |c| (p, c)))
+        .filter(|(p, c)| owners.get(&c.component) == p.metadata.name.as_ref())
+        .flat_map(|(p, c)| {
+            c.versions.iter().filter_map(move |v| {
+                Some(OciRequest {
+                    key: OciVersion { component: c.component.clone(), version: v.version.clone() },
+                    source: v.source.oci.as_ref()?,
+                    digest: v.digest.as_deref()?,
+                    signatures: signatures_for(p, c),
+                })
+            })
+        })
+        .collect()
 }
 
 /// Every ConfigMap source the policies name, for the caller to fetch first.
@@ -64,6 +126,7 @@ pub fn build(sandbox: &Sandbox, previous: &Snapshot, policies: &[PluginPolicy], 
         let mut status = PluginPolicyStatus { observed_generation: policy.metadata.generation, ..Default::default() };
         let mut conflicts = Vec::new();
         let mut problems = Vec::new();
+        let mut unreachable = Vec::new();
         for spec in &policy.spec.components {
             if owners.get(&spec.component) != Some(&policy_name) {
                 conflicts.push(format!(
@@ -87,8 +150,14 @@ pub fn build(sandbox: &Sandbox, previous: &Snapshot, policies: &[PluginPolicy], 
                     continue;
                 }
             };
+            let signatures = signatures_for(policy, spec);
             let (choice, component_status, newly_compiled) =
-                build_component(sandbox, previous, &policy_name, spec, guardrails, sources, previous_rollout);
+                build_component(sandbox, previous, &policy_name, spec, signatures, guardrails, sources, previous_rollout);
+            unreachable.extend(spec.versions.iter().filter(|v| component_status.ready_versions.contains(&v.version)).filter_map(|v| {
+                let key = OciVersion { component: spec.component.clone(), version: v.version.clone() };
+                let note = sources.oci.get(&key)?.as_ref().ok()?.unreachable.as_ref()?;
+                Some(format!("{} {}: {note}", spec.component, v.version))
+            }));
             compiled += newly_compiled;
             if !component_status.refused.is_empty() {
                 problems.extend(component_status.refused.iter().map(|r| format!("{} {}: {}", spec.component, r.version, r.reason)));
@@ -118,6 +187,14 @@ pub fn build(sandbox: &Sandbox, previous: &Snapshot, policies: &[PluginPolicy], 
                 conflicts.into_iter().chain(problems).collect::<Vec<_>>().join("; ")
             },
         ));
+        if !unreachable.is_empty() {
+            status.conditions.push(condition(
+                "SourcesReachable",
+                false,
+                "RegistryUnreachable",
+                format!("served from the local plugin store, retrying the registry: {}", unreachable.join("; ")),
+            ));
+        }
         next.policy_status.insert(policy_name, status);
     }
     tracing::info!(
@@ -171,11 +248,13 @@ fn harbor_versions(
 
 /// One component: its ready versions, stable plugin, rollout and status. Also returns
 /// how many plugins it had to load anew.
+#[allow(clippy::too_many_arguments)]
 fn build_component(
     sandbox: &Sandbox,
     previous: &Snapshot,
     policy: &str,
     spec: &ComponentPolicySpec,
+    signatures: Option<&SignaturePolicySpec>,
     guardrails: Arc<Guardrails>,
     sources: &Sources<'_>,
     recorded_rollout: Option<RolloutStatus>,
@@ -185,7 +264,7 @@ fn build_component(
     let mut ready: BTreeMap<String, Plugin> = BTreeMap::new();
     let mut loaded_now = 0;
     for version in &spec.versions {
-        match load_version(sandbox, previous, component, version, sources) {
+        match load_version(sandbox, previous, component, version, signatures.is_some(), sources) {
             Ok((plugin, fresh)) => {
                 loaded_now += usize::from(fresh);
                 status.ready_versions.push(version.version.clone());
@@ -315,15 +394,23 @@ fn load_version(
     previous: &Snapshot,
     component: &str,
     spec: &PluginVersionSpec,
+    signatures_required: bool,
     sources: &Sources<'_>,
 ) -> Result<(Plugin, bool), RefusedVersion> {
     let refuse = |reason: &str, message: String| RefusedVersion { version: spec.version.clone(), reason: reason.to_owned(), message };
     let expected = spec.digest.as_deref().map(|d| d.parse::<Digest>().map_err(|e| refuse("InvalidDigest", e.to_string()))).transpose()?;
     let limits = limits(sandbox, spec.limits.as_ref()).map_err(|m| refuse("InvalidLimits", m))?;
     let source = &spec.source;
-    let set = [source.bundled.is_some(), source.file.is_some(), source.config_map.is_some()].iter().filter(|s| **s).count();
+    let set =
+        [source.bundled.is_some(), source.file.is_some(), source.config_map.is_some(), source.oci.is_some()].iter().filter(|s| **s).count();
     if set != 1 {
-        return Err(refuse("InvalidSource", format!("source must name exactly one of bundled, file, configMap ({set} given)")));
+        return Err(refuse("InvalidSource", format!("source must name exactly one of bundled, file, configMap, oci ({set} given)")));
+    }
+    if signatures_required && (source.file.is_some() || source.config_map.is_some()) {
+        return Err(refuse(
+            "Unsigned",
+            "signatures are required and only an oci source carries them (a file or configMap source cannot be signed)".to_owned(),
+        ));
     }
 
     let plugin = if source.bundled.is_some() {
@@ -339,11 +426,11 @@ fn load_version(
         if limits == bundled.limits() { (bundled.clone(), false) } else { (bundled.with_limits(limits), false) }
     } else {
         let expected =
-            expected.ok_or_else(|| refuse("DigestRequired", "a file or configMap source must name its sha256 digest".to_owned()))?;
+            expected.ok_or_else(|| refuse("DigestRequired", "a file, configMap or oci source must name its sha256 digest".to_owned()))?;
         // The source is read and hashed on every rebuild, so a source that no longer
         // matches its digest is reported even while the plugin loaded from it earlier
         // keeps working; only the compile is skipped for a known digest.
-        let (label, bytes) = read_source(spec, sources).map_err(|m| refuse("SourceUnavailable", m))?;
+        let (label, bytes) = read_source(component, spec, sources).map_err(|r| refuse(&r.reason, r.message))?;
         let actual = Digest::of(&bytes);
         if actual != expected {
             return Err(refuse("PluginDigestMismatch", format!("{label} has digest {actual}, not the {expected} the policy names")));
@@ -374,8 +461,21 @@ fn load_version(
     Ok(plugin)
 }
 
-/// The bytes of a file or ConfigMap source, and a label for logs.
-fn read_source(spec: &PluginVersionSpec, sources: &Sources<'_>) -> Result<(String, Vec<u8>), String> {
+/// The bytes of a file, ConfigMap or OCI source, and a label for logs.
+fn read_source(component: &str, spec: &PluginVersionSpec, sources: &Sources<'_>) -> Result<(String, Vec<u8>), Refusal> {
+    let unavailable = |message: String| Refusal { reason: "SourceUnavailable".to_owned(), message };
+    if spec.source.oci.is_some() {
+        let key = OciVersion { component: component.to_owned(), version: spec.version.clone() };
+        return match sources.oci.get(&key) {
+            Some(Ok(fetched)) => Ok((fetched.label.clone(), fetched.wasm.clone())),
+            Some(Err(refusal)) => Err(refusal.clone()),
+            None => Err(unavailable("the oci source was not fetched".to_owned())),
+        };
+    }
+    read_local_source(spec, sources).map_err(unavailable)
+}
+
+fn read_local_source(spec: &PluginVersionSpec, sources: &Sources<'_>) -> Result<(String, Vec<u8>), String> {
     if let Some(file) = &spec.source.file {
         let dir = sources.dir.ok_or_else(|| "the operator has no plugin source directory (--plugin-sources)".to_owned())?;
         let bytes = dir.read(&file.name).map_err(|e| error_chain(&e))?;
