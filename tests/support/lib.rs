@@ -9,6 +9,7 @@ pub mod kubelet;
 pub mod operator;
 pub mod policies;
 pub mod postgres;
+pub mod registry;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
