@@ -30,8 +30,8 @@ use berth_tests::policies::{PORTAL_BROKEN, PORTAL_NEXT, apply_policy, plugin_byt
 use berth_tests::registry::Registry;
 use berth_tests::{read_example, shared_catalog, test_plugins};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
-use kube::api::{Api, ListParams, PostParams};
 use kube::Client;
+use kube::api::{Api, ListParams, PostParams};
 use oci_client::secrets::RegistryAuth;
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
@@ -163,7 +163,9 @@ async fn a_signed_plugin_from_the_registry_renders_and_refused_versions_never_re
     let key_secret: Secret = or_panic(
         serde_json::from_value(json!({"metadata": {"name": "vendor-key"}, "stringData": {"cosign.pub": public}})).map_err(fail("secret")),
     );
-    or_panic(Api::<Secret>::namespaced(client.clone(), "berth-system").create(&PostParams::default(), &key_secret).await.map_err(fail("secret")));
+    or_panic(
+        Api::<Secret>::namespaced(client.clone(), "berth-system").create(&PostParams::default(), &key_secret).await.map_err(fail("secret")),
+    );
     let keys = json!([{"secretRef": {"namespace": "berth-system", "name": "vendor-key", "key": "cosign.pub"}}]);
 
     let next = plugin_bytes(PORTAL_NEXT);

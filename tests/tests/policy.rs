@@ -189,6 +189,60 @@ fn a_digest_mismatch_is_refused_and_never_replaces_the_working_plugin() {
 }
 
 #[test]
+fn with_signatures_required_file_sources_are_refused_as_unsigned_and_bundled_stays_trusted() {
+    let cluster = read_example("minimal.yaml");
+    let keys = json!([{"pem": "-----BEGIN PUBLIC KEY-----\n-----END PUBLIC KEY-----\n"}]);
+    let signed_only = policy(
+        "portal",
+        json!({"signatures": {"required": true, "keys": keys}, "components": [{
+            "component": "portal", "stable": "0.2.0",
+            "versions": [{"version": "0.1.0", "source": {"bundled": {}}}, file_version("0.2.0", PORTAL_NEXT)],
+        }]}),
+    );
+    let snapshot = snapshot_with(&[signed_only]);
+    assert_eq!(refusals(&snapshot, "portal"), vec![("0.2.0".to_owned(), "Unsigned".to_owned())]);
+    // The refused stable never takes over: the bundled plugin keeps rendering.
+    assert_eq!(portal_choice(&snapshot, "u", &labels(&[]), &cluster), Ok((Selection::Stable, "0.1.0".to_owned())));
+    // A component's own requirement overrides the policy's.
+    let relaxed = policy(
+        "portal",
+        json!({"signatures": {"required": true, "keys": keys}, "components": [{
+            "component": "portal", "stable": "0.2.0", "signatures": {"required": false},
+            "versions": [file_version("0.2.0", PORTAL_NEXT)],
+        }]}),
+    );
+    assert_eq!(portal_choice(&snapshot_with(&[relaxed]), "u", &labels(&[]), &cluster), Ok((Selection::Stable, "0.2.0".to_owned())));
+}
+
+#[test]
+fn an_oci_source_that_was_not_fetched_is_refused_with_the_fetch_reason() {
+    let version = json!({"version": "0.2.0", "digest": digest_of(PORTAL_NEXT), "source": {"oci": {"reference": "localhost:1/p:0.2.0"}}});
+    let oci = policy("portal", json!({"components": [{"component": "portal", "stable": "0.2.0", "versions": [version]}]}));
+    let requests = build::oci_requests(std::slice::from_ref(&oci));
+    assert_eq!(requests.len(), 1);
+    let key = requests[0].key.clone();
+    let dir = PluginDir::open(&test_plugins()).unwrap_or_else(|e| panic!("{e}"));
+    let refused = BTreeMap::from([(
+        key.clone(),
+        Err(build::Refusal { reason: "RegistryUnreachable".to_owned(), message: "connection refused".to_owned() }),
+    )]);
+    let previous = Snapshot::bundled(shared_catalog());
+    let sources = Sources { dir: Some(&dir), config_maps: &BTreeMap::new(), oci: &refused };
+    let snapshot = build::build(shared_sandbox(), &previous, std::slice::from_ref(&oci), &sources);
+    assert_eq!(refusals(&snapshot, "portal"), vec![("0.2.0".to_owned(), "RegistryUnreachable".to_owned())]);
+    // Fetched (the digest is still checked by the build), it is ready.
+    let fetched = BTreeMap::from([(
+        key,
+        Ok(build::OciBytes { wasm: plugin_bytes(PORTAL_NEXT), label: "oci@test".to_owned(), unreachable: Some("down".to_owned()) }),
+    )]);
+    let sources = Sources { dir: Some(&dir), config_maps: &BTreeMap::new(), oci: &fetched };
+    let snapshot = build::build(shared_sandbox(), &previous, std::slice::from_ref(&oci), &sources);
+    assert!(refusals(&snapshot, "portal").is_empty());
+    let reachable = snapshot.policy_status["portal"].conditions.iter().find(|c| c.type_ == "SourcesReachable");
+    assert_eq!(reachable.map(|c| c.status.as_str()), Some("False"));
+}
+
+#[test]
 fn a_plugin_that_is_not_what_the_policy_says_is_refused() {
     let wrong = policy(
         "wrong",
