@@ -115,6 +115,44 @@ pub async fn pull(client: &Client, reference: &Reference, auth: &RegistryAuth, l
     .await
 }
 
+/// Signature payloads are a few hundred bytes each; cosign adds one layer per signature.
+const MAX_SIGNATURE_LAYERS: usize = 64;
+const MAX_SIGNATURE_LAYER_BYTES: i64 = 64 << 10;
+
+/// Checks a cosign `.sig` manifest's size, layer count and layer sizes, so that what
+/// sigstore then downloads in full is bounded.
+pub async fn signature_manifest(client: &Client, tag: &Reference, auth: &RegistryAuth, limits: &PullLimits) -> Result<(), OciError> {
+    bounded(tag, limits, async {
+        let accepted = [OCI_MANIFEST_MEDIA_TYPE, "application/vnd.docker.distribution.manifest.v2+json"];
+        let (raw, _) = client.pull_manifest_raw(tag, auth, &accepted).await.map_err(|e| classify(tag, e))?;
+        if raw.len() as u64 > limits.manifest_bytes {
+            return Err(OciError::TooLarge {
+                what: format!("the signature manifest {tag}"),
+                size: raw.len() as u64,
+                limit: limits.manifest_bytes,
+            });
+        }
+        let manifest: OciImageManifest = serde_json::from_slice(&raw)
+            .map_err(|e| OciError::BadSignature { reference: tag.to_string(), problem: format!("signature manifest: {e}") })?;
+        if manifest.layers.len() > MAX_SIGNATURE_LAYERS {
+            return Err(OciError::TooLarge {
+                what: format!("the signature manifest {tag} (layers)"),
+                size: manifest.layers.len() as u64,
+                limit: MAX_SIGNATURE_LAYERS as u64,
+            });
+        }
+        if let Some(layer) = manifest.layers.iter().find(|l| !(0..=MAX_SIGNATURE_LAYER_BYTES).contains(&l.size)) {
+            return Err(OciError::TooLarge {
+                what: format!("a signature layer of {tag}"),
+                size: u64::try_from(layer.size).unwrap_or(u64::MAX),
+                limit: MAX_SIGNATURE_LAYER_BYTES as u64,
+            });
+        }
+        Ok(())
+    })
+    .await
+}
+
 /// Pushes `wasm` as a Wasm OCI artifact with `config` (see [`artifact::config_blob`]).
 /// Returns the manifest digest: what a signature signs and a reference can pin. The
 /// manifest is pushed as the bytes hashed here, so the digest is exactly the registry's.

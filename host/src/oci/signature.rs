@@ -123,13 +123,14 @@ pub async fn fetch(
     insecure: bool,
     limits: &PullLimits,
 ) -> Result<Vec<StoredSignature>, OciError> {
-    // The .sig tag first, with our own client: its absence is "unsigned", while sigstore
-    // reports a missing tag and a failing registry alike as no signatures.
+    // The .sig manifest first, with our own client: its absence is "unsigned" (sigstore
+    // reports a missing tag and a failing registry alike as no signatures), and its size
+    // is checked before sigstore downloads every layer it lists.
     let tag = signature_reference(reference, digest);
-    match registry::resolve(client, &tag, auth, limits).await {
+    match registry::signature_manifest(client, &tag, auth, limits).await {
         Err(OciError::NotFound { .. }) => return Ok(Vec::new()),
         Err(e) => return Err(e),
-        Ok(_) => {}
+        Ok(()) => {}
     }
     let target = oci_reference(reference, digest)?;
     let auth = Auth::from(auth);
