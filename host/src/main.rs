@@ -66,7 +66,7 @@ enum Command {
         #[arg(long)]
         emit_secrets: bool,
         /// PluginPolicy file(s) to apply offline: selection, pins, rollouts and
-        /// guardrails (ConfigMap sources are not read offline).
+        /// guardrails (ConfigMap and OCI sources are not read offline).
         #[arg(long)]
         policy: Vec<PathBuf>,
         /// Where PluginPolicy `file` sources are (kept apart from the bundled plugins,
