@@ -78,6 +78,15 @@ pub async fn plane_with_clusters(gc: bool, namespaces: &[&str]) -> Result<(Contr
     Ok((plane, client))
 }
 
+/// As [`plane_with_clusters`], serving the PluginPolicy CRD too.
+pub async fn plane_with_policies(gc: bool, namespaces: &[&str]) -> Result<(ControlPlane, Client), String> {
+    let (plane, client) = plane_with_clusters(gc, namespaces).await?;
+    install_crd(&client, berth::crd::plugin_policy_crd_yaml()).await?;
+    let policies: Api<berth::policy::PluginPolicy> = Api::all(client.clone());
+    eventually("the PluginPolicy CRD to be served", || async { policies.list(&kube::api::ListParams::default()).await.ok() }).await?;
+    Ok((plane, client))
+}
+
 /// A permissive stand-in for the Gateway API HTTPRoute CRD (which a bare API server
 /// lacks): it lets the dry run check the route's envelope, not its schema.
 pub fn httproute_crd() -> Value {

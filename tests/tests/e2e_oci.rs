@@ -25,13 +25,13 @@ use berth::plugin_dir::PluginDir;
 use berth::policy::{PluginPolicy, PluginSet, Snapshot};
 use berth::sandbox::{CacheKey, EngineSettings, Sandbox};
 use berth_tests::control_plane::ControlPlane;
-use berth_tests::operator::{Operator, eventually, fail, install_crd, or_panic, wait_event};
+use berth_tests::operator::{Operator, eventually, fail, or_panic, plane_with_policies, wait_event};
 use berth_tests::policies::{PORTAL_BROKEN, PORTAL_NEXT, apply_policy, plugin_bytes, policy};
 use berth_tests::registry::Registry;
 use berth_tests::{read_example, shared_catalog, test_plugins};
-use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::api::core::v1::Secret;
 use kube::Client;
-use kube::api::{Api, ListParams, PostParams};
+use kube::api::{Api, PostParams};
 use oci_client::secrets::RegistryAuth;
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
@@ -49,22 +49,7 @@ fn registry() -> Option<Registry> {
 }
 
 async fn plane() -> Result<(ControlPlane, Client), String> {
-    let plane = ControlPlane::start(false).await?;
-    let client = plane.client()?;
-    install_crd(&client, berth::crd::harbor_cluster_crd_yaml()).await?;
-    install_crd(&client, berth::crd::plugin_policy_crd_yaml()).await?;
-    for ns in [NS, "berth-system"] {
-        let namespace: Namespace = serde_json::from_value(json!({"metadata": {"name": ns}})).map_err(fail("namespace"))?;
-        Api::<Namespace>::all(client.clone()).create(&PostParams::default(), &namespace).await.map_err(fail("namespace"))?;
-    }
-    let policies: Api<PluginPolicy> = Api::all(client.clone());
-    let clusters: Api<HarborCluster> = Api::all(client.clone());
-    eventually("the CRDs to be served", || async {
-        policies.list(&ListParams::default()).await.ok()?;
-        clusters.list(&ListParams::default()).await.ok()
-    })
-    .await?;
-    Ok((plane, client))
+    plane_with_policies(false, &[NS, "berth-system"]).await
 }
 
 /// The operator with its precompiled cache and plugin store under `state` (kept across

@@ -14,7 +14,7 @@ use berth::HarborCluster;
 use berth::policy::PluginPolicy;
 use berth_tests::control_plane::ControlPlane;
 use berth_tests::operator::{
-    Operator, apply_deploy_file, events, eventually, fail, install_crd, or_panic, service_account_client, wait_event,
+    Operator, apply_deploy_file, events, eventually, fail, install_crd, or_panic, plane_with_policies, service_account_client, wait_event,
 };
 use berth_tests::policies::{
     GUARDRAIL_BREAKER, PORTAL_BROKEN, PORTAL_NEXT, VENDOR_NETWORKPOLICY, apply_policy, digest_of, file_version, plugin_bytes, policy,
@@ -34,22 +34,7 @@ const NS: &str = "registry";
 /// A control plane with both CRDs served and the namespaces `registry` and
 /// `berth-system`.
 async fn plane() -> Result<(ControlPlane, Client), String> {
-    let plane = ControlPlane::start(true).await?;
-    let client = plane.client()?;
-    install_crd(&client, berth::crd::harbor_cluster_crd_yaml()).await?;
-    install_crd(&client, berth::crd::plugin_policy_crd_yaml()).await?;
-    for ns in [NS, "berth-system"] {
-        let namespace: Namespace = serde_json::from_value(json!({"metadata": {"name": ns}})).map_err(fail("namespace"))?;
-        Api::<Namespace>::all(client.clone()).create(&PostParams::default(), &namespace).await.map_err(fail("namespace"))?;
-    }
-    let policies: Api<PluginPolicy> = Api::all(client.clone());
-    let clusters: Api<HarborCluster> = Api::all(client.clone());
-    eventually("the CRDs to be served", || async {
-        policies.list(&ListParams::default()).await.ok()?;
-        clusters.list(&ListParams::default()).await.ok()
-    })
-    .await?;
-    Ok((plane, client))
+    plane_with_policies(true, &[NS, "berth-system"]).await
 }
 
 /// The example vendor policy as shipped, and its plugin gzip-compressed in the ConfigMap
@@ -371,9 +356,15 @@ async fn the_vendor_plugin_from_a_configmap_applies_its_network_policies() {
         let owner = np.owner_references().first().map(|o| (o.kind.clone(), o.name.clone()));
         assert_eq!(owner, Some(("HarborCluster".to_owned(), "demo".to_owned())));
     }
-    let hc = or_panic(Api::<HarborCluster>::namespaced(client.clone(), NS).get("demo").await.map_err(fail("get")));
-    let component = hc.status.unwrap_or_default().components.into_iter().find(|c| c.name == "network-policy");
-    assert_eq!(component.map(|c| (c.plugin, c.selection)), Some(("vendor-networkpolicy".to_owned(), Some("stable".to_owned()))));
+    // The status is written after the objects are applied: wait for it, not a moment.
+    let component = or_panic(
+        eventually("the network-policy component in demo's status", || async {
+            let hc = Api::<HarborCluster>::namespaced(client.clone(), NS).get_opt("demo").await.ok()??;
+            hc.status?.components.into_iter().find(|c| c.name == "network-policy")
+        })
+        .await,
+    );
+    assert_eq!((component.plugin, component.selection), ("vendor-networkpolicy".to_owned(), Some("stable".to_owned())));
     operator.stop().await;
 }
 
