@@ -278,6 +278,19 @@ def deployment(name, labels, selector, replica_count, spec, pod):
     }
 
 
+def disruption_budget(name, labels, selector, replica_count):
+    """A PodDisruptionBudget for more than one replica (node drains evict one pod at a
+    time); None for one, where a budget would block every drain."""
+    if replica_count <= 1:
+        return None
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": meta(name, labels),
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": dict(selector)}},
+    }
+
+
 def to_json(obj):
     """Compact JSON: apiVersion and kind first, then keys in code-point order at every
     depth (the Rust portal's order), non-ASCII written as is."""
@@ -357,7 +370,8 @@ def nginx_conf(port, ipv4, ipv6):
 
 
 def render(harbor_version, spec_json, topology):
-    """Renders the portal: a list of JSON objects (ConfigMap, Deployment, Service).
+    """Renders the portal: a list of JSON objects (ConfigMap, Deployment, Service, and a
+    PodDisruptionBudget for more than one replica).
 
     `topology` is the WIT `topology` record as dicts and lists. Raises InvalidSpec,
     Unsupported or Internal, in the order the Rust portal checks: spec, Harbor version,
@@ -421,4 +435,8 @@ def render(harbor_version, spec_json, topology):
         selector,
         [service_port(portal["scheme"], portal["service_port"], port)],
     )
-    return [to_json(config), to_json(workload), to_json(service)]
+    objects = [to_json(config), to_json(workload), to_json(service)]
+    budget = disruption_budget(portal["name"], labels, selector, replica_count)
+    if budget is not None:
+        objects.append(to_json(budget))
+    return objects

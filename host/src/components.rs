@@ -65,7 +65,7 @@ pub const BUNDLED: &[BundledComponent] = &[
         name_suffixes: &[],
         named_by_spec: no_name,
         // The Job is an upgrade's schema migration (a task render).
-        kinds: &["ConfigMap", "Service", "Deployment", "Job"],
+        kinds: &["ConfigMap", "Service", "Deployment", "PodDisruptionBudget", "Job"],
     },
     BundledComponent {
         name: "jobservice",
@@ -80,7 +80,7 @@ pub const BUNDLED: &[BundledComponent] = &[
         }],
         name_suffixes: &[],
         named_by_spec: no_name,
-        kinds: &["ConfigMap", "PersistentVolumeClaim", "Service", "Deployment"],
+        kinds: &["ConfigMap", "PersistentVolumeClaim", "Service", "Deployment", "PodDisruptionBudget"],
     },
     BundledComponent {
         name: "portal",
@@ -95,7 +95,7 @@ pub const BUNDLED: &[BundledComponent] = &[
         }],
         name_suffixes: &[],
         named_by_spec: no_name,
-        kinds: &["ConfigMap", "Service", "Deployment"],
+        kinds: &["ConfigMap", "Service", "Deployment", "PodDisruptionBudget"],
     },
     BundledComponent {
         name: "registry",
@@ -120,7 +120,7 @@ pub const BUNDLED: &[BundledComponent] = &[
         ],
         name_suffixes: &["registryctl"],
         named_by_spec: no_name,
-        kinds: &["ConfigMap", "PersistentVolumeClaim", "Service", "Deployment"],
+        kinds: &["ConfigMap", "PersistentVolumeClaim", "Service", "Deployment", "PodDisruptionBudget"],
     },
     BundledComponent {
         name: "trivy",
@@ -135,7 +135,7 @@ pub const BUNDLED: &[BundledComponent] = &[
         }],
         name_suffixes: &[],
         named_by_spec: no_name,
-        kinds: &["Service", "StatefulSet"],
+        kinds: &["Service", "StatefulSet", "PodDisruptionBudget"],
     },
     BundledComponent {
         name: "exporter",
@@ -150,7 +150,7 @@ pub const BUNDLED: &[BundledComponent] = &[
         }],
         name_suffixes: &[],
         named_by_spec: no_name,
-        kinds: &["ConfigMap", "Service", "Deployment"],
+        kinds: &["ConfigMap", "Service", "Deployment", "PodDisruptionBudget"],
     },
     BundledComponent {
         name: "database",
@@ -196,7 +196,7 @@ pub const BUNDLED: &[BundledComponent] = &[
         name_suffixes: &["nginx", "ingress", "route"],
         // The user-facing Service, `harbor` by default as in the chart.
         named_by_spec: |spec| Some(&spec.expose.service.name),
-        kinds: &["ConfigMap", "Service", "Deployment", "Ingress", "HTTPRoute"],
+        kinds: &["ConfigMap", "Service", "Deployment", "PodDisruptionBudget", "Ingress", "HTTPRoute"],
     },
     BundledComponent {
         name: "backup",
@@ -235,6 +235,8 @@ pub const KINDS: &[Kind] = &[
     Kind { group: "", version: "v1", kind: "Service", plural: "services", prunable: true },
     Kind { group: "apps", version: "v1", kind: "Deployment", plural: "deployments", prunable: true },
     Kind { group: "apps", version: "v1", kind: "StatefulSet", plural: "statefulsets", prunable: true },
+    // One per component running more than one replica.
+    Kind { group: "policy", version: "v1", kind: "PodDisruptionBudget", plural: "poddisruptionbudgets", prunable: true },
     Kind { group: "networking.k8s.io", version: "v1", kind: "Ingress", plural: "ingresses", prunable: true },
     Kind { group: "gateway.networking.k8s.io", version: "v1", kind: "HTTPRoute", plural: "httproutes", prunable: true },
     // Only the backup component's task renders return Jobs; those belong to their
@@ -312,7 +314,18 @@ mod tests {
     fn the_default_guardrail_allows_what_the_bundled_plugins_return_and_no_secret() {
         assert_eq!(
             bundled_kinds(),
-            ["ConfigMap", "PersistentVolumeClaim", "Service", "Deployment", "StatefulSet", "Ingress", "HTTPRoute", "Job", "VolumeSnapshot"]
+            [
+                "ConfigMap",
+                "PersistentVolumeClaim",
+                "Service",
+                "Deployment",
+                "StatefulSet",
+                "PodDisruptionBudget",
+                "Ingress",
+                "HTTPRoute",
+                "Job",
+                "VolumeSnapshot"
+            ]
         );
     }
 }

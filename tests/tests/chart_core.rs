@@ -72,7 +72,11 @@ fn core_result(rendered: &ClusterRender) -> &Result<ComponentRender, ComponentEr
 fn core_of(rendered: &ClusterRender) -> Core {
     let render = core_result(rendered).as_ref().unwrap_or_else(|e| panic!("core failed: {e}"));
     let kinds: Vec<&str> = render.objects.iter().map(|o| o.kind()).collect();
-    assert_eq!(kinds, ["ConfigMap", "Deployment", "Service"]);
+    // Beyond the chart: a disruption budget when core runs more than one replica.
+    assert!(
+        kinds == ["ConfigMap", "Deployment", "Service"] || kinds == ["ConfigMap", "Deployment", "Service", "PodDisruptionBudget"],
+        "{kinds:?}"
+    );
     let value = |i: usize| serde_json::Value::Object(render.objects[i].object.clone());
     let cm: ConfigMap = serde_json::from_value(value(0)).unwrap_or_else(|e| panic!("ConfigMap: {e}"));
     Core {

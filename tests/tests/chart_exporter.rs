@@ -40,6 +40,7 @@ fn every_object_deserializes_into_its_kubernetes_type() {
             "ConfigMap" => serde_json::from_value::<ConfigMap>(value).map(drop),
             "Deployment" => serde_json::from_value::<Deployment>(value).map(drop),
             "Service" => serde_json::from_value::<Service>(value).map(drop),
+            "PodDisruptionBudget" => serde_json::from_value::<k8s_openapi::api::policy::v1::PodDisruptionBudget>(value).map(drop),
             other => panic!("unexpected kind {other}"),
         };
         parsed.unwrap_or_else(|e| panic!("{kind} {name}: {e}"));

@@ -64,6 +64,7 @@ fn assert_every_object_deserializes(objects: &[RenderedObject]) {
             "Ingress" => serde_json::from_value::<Ingress>(value).map(drop),
             // Not modelled by k8s-openapi; its shape is asserted field by field.
             "HTTPRoute" => Ok(()),
+            "PodDisruptionBudget" => serde_json::from_value::<k8s_openapi::api::policy::v1::PodDisruptionBudget>(value).map(drop),
             other => panic!("unexpected kind {other}"),
         };
         parsed.unwrap_or_else(|e| panic!("{} {}: {e}", o.kind(), o.name()));

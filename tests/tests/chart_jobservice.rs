@@ -46,6 +46,7 @@ fn every_object_deserializes_into_its_kubernetes_type() {
                 "PersistentVolumeClaim" => serde_json::from_value::<PersistentVolumeClaim>(value).map(drop),
                 "Deployment" => serde_json::from_value::<Deployment>(value).map(drop),
                 "Service" => serde_json::from_value::<Service>(value).map(drop),
+                "PodDisruptionBudget" => serde_json::from_value::<k8s_openapi::api::policy::v1::PodDisruptionBudget>(value).map(drop),
                 other => panic!("unexpected kind {other}"),
             };
             parsed.unwrap_or_else(|e| panic!("{example}: {kind} {name}: {e}"));
@@ -165,7 +166,7 @@ fn production_scales_with_database_and_stdout_loggers_and_hides_the_redis_passwo
     let rendered = render_cluster(&read_example("production.yaml"));
     let objects = objects(&rendered);
     let kinds: Vec<&str> = objects.iter().map(|(k, _, _)| k.as_str()).collect();
-    assert_eq!(kinds, ["ConfigMap", "ConfigMap", "Deployment", "Service"], "no PVC without the file logger");
+    assert_eq!(kinds, ["ConfigMap", "ConfigMap", "Deployment", "Service", "PodDisruptionBudget"], "no PVC without the file logger");
 
     let config: ConfigMap = find(&objects, "ConfigMap", "harbor-prod-jobservice");
     let text = data(&config, "config.yml");

@@ -157,13 +157,15 @@ fn a_disabled_scanner_is_not_rendered() {
 
 #[test]
 fn every_trivy_object_deserializes_into_its_kubernetes_type() {
-    for example in ["minimal.yaml", "production.yaml"] {
+    // production.yaml runs two scanners: they get a disruption budget as well.
+    for (example, count) in [("minimal.yaml", 2), ("production.yaml", 3)] {
         let objects = trivy_objects(&rendered(example));
-        assert_eq!(objects.len(), 2, "{example}");
+        assert_eq!(objects.len(), count, "{example}");
         for (kind, value) in objects {
             let parsed = match kind.as_str() {
                 "StatefulSet" => serde_json::from_value::<StatefulSet>(value).map(drop),
                 "Service" => serde_json::from_value::<Service>(value).map(drop),
+                "PodDisruptionBudget" => serde_json::from_value::<k8s_openapi::api::policy::v1::PodDisruptionBudget>(value).map(drop),
                 other => panic!("unexpected kind {other}"),
             };
             parsed.unwrap_or_else(|e| panic!("{example} {kind}: {e}"));

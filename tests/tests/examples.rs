@@ -2,6 +2,7 @@
 //! types, secure defaults, and that the components agree on the names and Secrets they
 //! share.
 
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use std::collections::BTreeMap;
 
 use berth_tests::{assert_golden, read_example, render, render_yaml, shared_catalog};
@@ -65,6 +66,7 @@ fn every_object_deserializes_into_its_kubernetes_type() {
                 "StatefulSet" => serde_json::from_value::<StatefulSet>(o.clone()).map(drop),
                 "PersistentVolumeClaim" => serde_json::from_value::<PersistentVolumeClaim>(o.clone()).map(drop),
                 "Ingress" => serde_json::from_value::<Ingress>(o.clone()).map(drop),
+                "PodDisruptionBudget" => serde_json::from_value::<PodDisruptionBudget>(o.clone()).map(drop),
                 // Gateway API is not in k8s-openapi; its shape is checked by the expose tests.
                 "HTTPRoute" => Ok(()),
                 other => panic!("{example}: unexpected kind {other}"),

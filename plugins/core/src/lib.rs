@@ -21,8 +21,6 @@ use config::{APP_CONF_KEY, APP_CONF_PATH, METRICS_PORT};
 const COMPONENT: &str = "core";
 /// Core runs schema migrations before it answers pings; the chart allows an hour.
 const STARTUP_FAILURE_THRESHOLD: i32 = 360;
-/// Lets in-flight uploads and token requests finish on rollout (the chart's value).
-const TERMINATION_GRACE_SECONDS: i64 = 120;
 const PING_PATH: &str = "/api/v2.0/ping";
 /// Go's Redis pool drops idle connections before a proxy or server timeout does.
 const REDIS_URL_SUFFIX: &str = "?idle_timeout_seconds=30";
@@ -70,7 +68,7 @@ impl Renderer for Core {
         let mut pod = PodSpec {
             containers: vec![container],
             security_context: Some(k8s::pod_security(HARBOR_UID)),
-            termination_grace_period_seconds: Some(TERMINATION_GRACE_SECONDS),
+            termination_grace_period_seconds: Some(k8s::TERMINATION_GRACE_SECONDS),
             volumes: Some(volumes(req)?),
             ..PodSpec::default()
         };
@@ -86,6 +84,9 @@ impl Renderer for Core {
 
         let mut out = Rendered::default();
         out.object(&config_map)?.object(&deployment)?.object(&service)?;
+        if let Some(budget) = k8s::disruption_budget(&core.name, &labels, &selector, replicas) {
+            out.object(&budget)?;
+        }
         Ok(out)
     }
 

@@ -126,6 +126,7 @@ impl Renderer for Database {
             init_containers: Some(vec![permissions]),
             containers: vec![container],
             security_context: Some(k8s::pod_security(POSTGRES_UID)),
+            termination_grace_period_seconds: Some(k8s::TERMINATION_GRACE_SECONDS),
             volumes: Some(volumes),
             ..PodSpec::default()
         };

@@ -41,6 +41,7 @@ fn renders_a_statefulset_and_its_service() {
     let pod = &out[0]["spec"]["template"]["spec"];
     assert_eq!(pod["securityContext"]["runAsUser"], 999);
     assert_eq!(pod["securityContext"]["fsGroup"], 999);
+    assert_eq!(pod["terminationGracePeriodSeconds"], 120, "the chart's: a checkpoint finishes before SIGKILL");
     assert_eq!(pod["volumes"][0]["emptyDir"]["sizeLimit"], "512Mi");
     assert_eq!(out[0]["spec"]["volumeClaimTemplates"][0]["metadata"]["name"], "database-data");
 }

@@ -87,6 +87,9 @@ impl Renderer for Exporter {
 
         let mut out = Rendered::default();
         out.object(&env_config)?.object(&deployment)?.object(&service)?;
+        if let Some(budget) = k8s::disruption_budget(&me.name, &labels, &selector, replicas) {
+            out.object(&budget)?;
+        }
         Ok(out)
     }
 }

@@ -99,6 +99,9 @@ pub(crate) fn render(out: &mut Rendered, req: &RenderRequest, backends: &Backend
     let deployment = k8s::deployment(&nginx.name, &labels, &selector, replicas, spec, pod);
 
     out.object(&config)?.object(&deployment)?.object(&service(expose, &labels, &selector))?;
+    if let Some(budget) = k8s::disruption_budget(&nginx.name, &labels, &selector, replicas) {
+        out.object(&budget)?;
+    }
     Ok(())
 }
 

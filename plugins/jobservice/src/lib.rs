@@ -145,6 +145,7 @@ impl Renderer for Jobservice {
         let mut pod = PodSpec {
             containers: vec![container],
             security_context: Some(k8s::pod_security(HARBOR_UID)),
+            termination_grace_period_seconds: Some(k8s::TERMINATION_GRACE_SECONDS),
             volumes: Some(vec![
                 Volume {
                     name: "jobservice-config".to_owned(),
@@ -180,6 +181,9 @@ impl Renderer for Jobservice {
             out.object(pvc)?;
         }
         out.object(&deployment)?.object(&service)?;
+        if let Some(budget) = k8s::disruption_budget(&me.name, &labels, &selector, replicas) {
+            out.object(&budget)?;
+        }
         Ok(out)
     }
 }

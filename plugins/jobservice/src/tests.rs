@@ -41,6 +41,7 @@ fn default_file_logger_renders_a_claim_and_recreates() {
     assert_eq!(kinds, ["ConfigMap", "ConfigMap", "PersistentVolumeClaim", "Deployment", "Service"]);
     assert_eq!(out[2]["spec"]["resources"]["requests"]["storage"], "1Gi");
     assert_eq!(out[3]["spec"]["strategy"]["type"], "Recreate");
+    assert_eq!(out[3]["spec"]["template"]["spec"]["terminationGracePeriodSeconds"], 120);
     let volumes = &out[3]["spec"]["template"]["spec"]["volumes"];
     assert_eq!(volumes[1]["persistentVolumeClaim"]["claimName"], "demo-harbor-jobservice");
 }

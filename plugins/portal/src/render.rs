@@ -91,6 +91,9 @@ impl Renderer for Portal {
 
         let mut out = Rendered::default();
         out.object(&config)?.object(&deployment)?.object(&service)?;
+        if let Some(budget) = k8s::disruption_budget(&portal.name, &labels, &selector, replicas) {
+            out.object(&budget)?;
+        }
         Ok(out)
     }
 }

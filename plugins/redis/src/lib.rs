@@ -69,8 +69,13 @@ impl Renderer for Redis {
             DataVolume::Template(claim) => (Some(vec![*claim]), None),
             DataVolume::Existing(volume) => (None, Some(vec![*volume])),
         };
-        let mut pod =
-            PodSpec { containers: vec![container], security_context: Some(k8s::pod_security(REDIS_UID)), volumes, ..PodSpec::default() };
+        let mut pod = PodSpec {
+            containers: vec![container],
+            security_context: Some(k8s::pod_security(REDIS_UID)),
+            termination_grace_period_seconds: Some(k8s::TERMINATION_GRACE_SECONDS),
+            volumes,
+            ..PodSpec::default()
+        };
         k8s::apply_pod_settings(&mut pod, pod_settings, topology);
 
         let statefulset =

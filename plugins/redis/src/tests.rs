@@ -31,6 +31,7 @@ fn renders_a_statefulset_and_its_service() {
     let kinds: Vec<&str> = out.iter().map(|o| o["kind"].as_str().unwrap_or_default()).collect();
     assert_eq!(kinds, ["StatefulSet", "Service"]);
     assert_eq!(out[0]["spec"]["template"]["spec"]["securityContext"]["runAsUser"], 999);
+    assert_eq!(out[0]["spec"]["template"]["spec"]["terminationGracePeriodSeconds"], 120);
     assert_eq!(out[1]["spec"]["ports"][0]["port"], 6379);
 }
 

@@ -14,7 +14,7 @@ use berth_sdk::k8s::{self, HARBOR_UID};
 use berth_sdk::k8s_openapi::api::apps::v1::DeploymentStrategy;
 use berth_sdk::k8s_openapi::api::core::v1::{
     ConfigMapVolumeSource, Container, ContainerPort, KeyToPath, PersistentVolumeClaim, PersistentVolumeClaimSpec,
-    PersistentVolumeClaimVolumeSource, PodSpec, SecretVolumeSource, Volume, VolumeMount, VolumeResourceRequirements,
+    PersistentVolumeClaimVolumeSource, PodSecurityContext, PodSpec, SecretVolumeSource, Volume, VolumeMount, VolumeResourceRequirements,
 };
 use berth_sdk::k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use berth_sdk::spec::{HarborClusterSpec, StorageType};
@@ -93,6 +93,9 @@ impl Renderer for Registry {
             out.object(&data_claim(spec, &registry.name, &labels))?;
         }
         out.object(&deployment)?.object(&service)?;
+        if let Some(budget) = k8s::disruption_budget(&registry.name, &labels, &selector, replicas) {
+            out.object(&budget)?;
+        }
         Ok(out)
     }
 }
@@ -196,7 +199,12 @@ fn pod(req: &RenderRequest, ports: &Ports, claim: Option<&str>) -> Result<PodSpe
 
     let mut pod = PodSpec {
         containers: vec![registry_container, controller_container],
-        security_context: Some(k8s::pod_security(HARBOR_UID)),
+        // The kubelet would otherwise re-chown the whole blob volume at every start.
+        security_context: Some(PodSecurityContext {
+            fs_group_change_policy: Some("OnRootMismatch".to_owned()),
+            ..k8s::pod_security(HARBOR_UID)
+        }),
+        termination_grace_period_seconds: Some(k8s::TERMINATION_GRACE_SECONDS),
         volumes: Some(volumes),
         ..PodSpec::default()
     };

@@ -54,7 +54,7 @@ fn filesystem_storage_gets_a_claim_and_recreate() {
 fn an_existing_claim_is_mounted_not_created_and_rwx_rolls() {
     let objects = objects(json!({"registry": {"replicas": 2}, "storage": {"filesystem":
         {"size": "10Gi", "accessMode": "ReadWriteMany", "existingClaim": "blobs"}}}));
-    assert_eq!(kinds(&objects), ["ConfigMap", "Deployment", "Service"]);
+    assert_eq!(kinds(&objects), ["ConfigMap", "Deployment", "Service", "PodDisruptionBudget"]);
     let pod = &objects[1]["spec"]["template"]["spec"];
     assert!(pod["volumes"].as_array().into_iter().flatten().any(|v| v["persistentVolumeClaim"]["claimName"] == "blobs"));
     assert_eq!(objects[1]["spec"]["strategy"]["type"], "RollingUpdate");
@@ -112,4 +112,26 @@ fn each_spec_error_names_its_field() {
 fn rendering_is_deterministic() {
     let spec = json!({"metrics": {"enabled": true}, "storage": {"type": "s3", "s3": {"bucket": "b", "region": "r"}}});
     assert_eq!(objects(spec.clone()), objects(spec));
+}
+
+#[test]
+fn the_pod_keeps_the_charts_grace_and_skips_the_recursive_chown() {
+    let objects = objects(json!({}));
+    let pod = &objects[2]["spec"]["template"]["spec"];
+    assert_eq!(pod["terminationGracePeriodSeconds"], 120);
+    assert_eq!(pod["securityContext"]["fsGroupChangePolicy"], "OnRootMismatch");
+    assert_eq!(pod["securityContext"]["fsGroup"], 10000);
+}
+
+#[test]
+fn replicas_behind_object_storage_get_a_disruption_budget() {
+    let s3 = json!({"registry": {"replicas": 3}, "storage": {"type": "s3", "s3": {"bucket": "b", "region": "r"}}});
+    let objects = objects(s3);
+    assert_eq!(kinds(&objects), ["ConfigMap", "Deployment", "Service", "PodDisruptionBudget"]);
+    let budget = &objects[3];
+    assert_eq!(budget["apiVersion"], "policy/v1");
+    assert_eq!(budget["metadata"]["name"], "demo-harbor-registry");
+    assert_eq!(budget["spec"]["maxUnavailable"], 1);
+    assert_eq!(budget["spec"]["selector"]["matchLabels"], objects[1]["spec"]["selector"]["matchLabels"]);
+    assert!(!kinds(&self::objects(json!({}))).contains(&"PodDisruptionBudget"), "one replica: no budget");
 }

@@ -8,6 +8,7 @@ use k8s_openapi::api::core::v1::{
     Capabilities, ConfigMap, EnvVar, EnvVarSource, HTTPGetAction, LocalObjectReference, PersistentVolumeClaim, PodSecurityContext, PodSpec,
     PodTemplateSpec, Probe, SeccompProfile, SecretKeySelector, SecurityContext, Service, ServicePort, ServiceSpec,
 };
+use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
@@ -204,6 +205,32 @@ pub fn deployment(
     }
 }
 
+/// The grace period the chart gives the pods that hold work in flight (core, database,
+/// Redis, jobservice, registry): uploads, token requests, jobs and checkpoints finish
+/// before SIGKILL.
+pub const TERMINATION_GRACE_SECONDS: i64 = 120;
+
+/// A PodDisruptionBudget for a component running more than one replica: node drains and
+/// cluster upgrades evict at most one of its pods at a time. None for one replica (a
+/// budget there would block every drain). Beyond the chart, which renders none by
+/// default.
+pub fn disruption_budget(
+    name: &str,
+    labels: &BTreeMap<String, String>,
+    selector: &BTreeMap<String, String>,
+    replicas: i32,
+) -> Option<PodDisruptionBudget> {
+    (replicas > 1).then(|| PodDisruptionBudget {
+        metadata: meta(name, labels),
+        spec: Some(PodDisruptionBudgetSpec {
+            max_unavailable: Some(IntOrString::Int(1)),
+            selector: Some(LabelSelector { match_labels: Some(selector.clone()), ..LabelSelector::default() }),
+            ..PodDisruptionBudgetSpec::default()
+        }),
+        ..PodDisruptionBudget::default()
+    })
+}
+
 /// A StatefulSet of `pod` governed by the Service `service_name`, with the
 /// component's pod labels and annotations and its claim templates.
 #[allow(clippy::too_many_arguments)]
@@ -235,5 +262,24 @@ pub fn stateful_set(
             ..StatefulSetSpec::default()
         }),
         ..StatefulSet::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_budget_only_for_more_than_one_replica_evicting_one_pod_at_a_time() {
+        let labels = BTreeMap::from([("app".to_owned(), "harbor".to_owned())]);
+        let selector = BTreeMap::from([("component".to_owned(), "core".to_owned())]);
+        assert!(disruption_budget("demo-harbor-core", &labels, &selector, 1).is_none());
+        assert!(disruption_budget("demo-harbor-core", &labels, &selector, 0).is_none());
+        let budget = disruption_budget("demo-harbor-core", &labels, &selector, 3).unwrap_or_default();
+        let spec = budget.spec.unwrap_or_default();
+        assert_eq!(spec.max_unavailable, Some(IntOrString::Int(1)));
+        assert_eq!(spec.min_available, None);
+        assert_eq!(spec.selector.and_then(|s| s.match_labels), Some(selector));
+        assert_eq!(budget.metadata.name.as_deref(), Some("demo-harbor-core"));
     }
 }

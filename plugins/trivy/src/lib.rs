@@ -90,6 +90,9 @@ impl Renderer for Trivy {
         );
 
         out.object(&statefulset)?.object(&service)?;
+        if let Some(budget) = k8s::disruption_budget(&trivy.name, &labels, &selector, replicas) {
+            out.object(&budget)?;
+        }
         Ok(out)
     }
 }
