@@ -9,6 +9,8 @@
 //! - [`manifest`]: reading HarborCluster files and writing multi-document YAML.
 //! - [`names`]: Kubernetes name rules, and bounding outside text.
 //! - [`crd`]: the generated CustomResourceDefinition.
+//! - [`helm_import`]: the HarborCluster that reproduces a Helm chart install.
+//! - [`oci`]: plugins as OCI artifacts: pull, push, signatures, the local store.
 
 pub mod backup_cli;
 pub mod catalog;
@@ -18,6 +20,7 @@ pub mod controller;
 pub mod crd;
 pub mod diff;
 pub mod error_chain;
+pub mod helm_import;
 pub mod labels;
 pub mod manifest;
 pub mod names;

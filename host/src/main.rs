@@ -94,6 +94,22 @@ enum Command {
         #[command(subcommand)]
         command: UpgradeCommand,
     },
+    /// Print the HarborCluster that reproduces a Harbor Helm chart install (chart 1.19),
+    /// from its values file or from the release record in the cluster. Values it cannot
+    /// carry are listed on stderr with the reason.
+    Import {
+        /// The values file the release was installed with (`helm get values RELEASE -o yaml`).
+        #[arg(long, conflicts_with = "from_cluster", required_unless_present = "from_cluster")]
+        helm_values: Option<PathBuf>,
+        /// Read the values from the release's record in the cluster (kubeconfig).
+        #[arg(long)]
+        from_cluster: bool,
+        /// The release name: the HarborCluster's name, so every object keeps its name.
+        #[arg(long)]
+        release: String,
+        #[arg(short = 'n', long, default_value = "default")]
+        namespace: String,
+    },
     /// Print a CustomResourceDefinition (HarborCluster by default).
     Crd {
         /// HarborCluster, PluginPolicy, HarborBackup or HarborRestore.
@@ -399,6 +415,25 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             });
             operate(sandbox, sources, catalog, options, http_addr, sharding, max_concurrent_upgrades)
         }
+        Command::Import { ref helm_values, from_cluster, ref release, ref namespace } => {
+            let values = match helm_values {
+                Some(path) => {
+                    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                    serde_yaml::from_str::<serde_json::Value>(&text).with_context(|| format!("{} is not YAML", path.display()))?
+                }
+                None if from_cluster => release_values(release, namespace)?,
+                None => bail!("give --helm-values FILE or --from-cluster"),
+            };
+            let imported = berth::helm_import::import(values, release, namespace)?;
+            print!("{}", serde_yaml::to_string(&imported.manifest).context("writing YAML")?);
+            if !imported.notes.is_empty() {
+                eprintln!("# {} chart value(s) not carried:", imported.notes.len());
+                for note in &imported.notes {
+                    eprintln!("#   {}: {}", note.path, note.reason);
+                }
+            }
+            Ok(())
+        }
         Command::Plugins { command: PluginsCommand::Inspect { ref target, ref registry } } => {
             let sandbox = sandbox(&cli)?;
             if Path::new(target).exists() {
@@ -443,6 +478,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             shadow_diff(&sandbox, from, to, file, namespace)
         }
     }
+}
+
+/// The user-supplied values of a Helm release, from its record in `namespace`.
+fn release_values(release: &str, namespace: &str) -> anyhow::Result<serde_json::Value> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the async runtime")?;
+    runtime.block_on(async {
+        let client = kube::Client::try_default().await.context("no Kubernetes configuration (kubeconfig or in-cluster)")?;
+        Ok(berth::helm_import::values_from_cluster(&client, release, namespace).await?)
+    })
 }
 
 /// The sandbox of an interactive command: its cache signed with the user's key file.
