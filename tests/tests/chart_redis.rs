@@ -68,7 +68,7 @@ fn minimal_redis_follows_the_chart_contract() {
 #[test]
 fn the_valkey_flavor_switches_the_image() {
     let mut cluster = read_example("minimal.yaml");
-    cluster.spec.redis.internal.flavor = RedisFlavor::Valkey;
+    cluster.spec.redis.internal.flavor = Some(RedisFlavor::Valkey);
     let sts: StatefulSet = object(&rendered(&cluster), "StatefulSet");
     assert_eq!(redis_container(&sts).image.as_deref(), Some("docker.io/goharbor/valkey-photon:v2.15.1"));
 }

@@ -153,9 +153,10 @@ pub struct InternalRedis {
     pub pod: ComponentSpec,
     #[serde(default = "default_redis_volume")]
     pub volume: VolumeSpec,
-    /// redis (redis-photon) or valkey (valkey-photon).
-    #[serde(default)]
-    pub flavor: RedisFlavor,
+    /// redis (redis-photon) or valkey (valkey-photon). Absent: the chart's default for
+    /// `spec.version` ([`RedisFlavor::chart_default`]): valkey from Harbor 2.15.2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flavor: Option<RedisFlavor>,
 }
 
 impl Default for InternalRedis {
@@ -177,6 +178,23 @@ pub enum RedisFlavor {
     Valkey,
 }
 
+/// The first Harbor release whose chart runs valkey-photon as the internal Redis (chart
+/// 1.19.2, Harbor 2.15.2; 1.19.1 ran redis-photon). A chart that changes the default
+/// again adds a line here, with the release it changed in.
+const VALKEY_SINCE: [u32; 3] = [2, 15, 2];
+
+impl RedisFlavor {
+    /// The flavor the official chart runs for Harbor `version` ("2.15.2"); redis when the
+    /// version does not parse (the spec check names that field).
+    pub fn chart_default(version: &str) -> RedisFlavor {
+        let parts: Vec<u32> = version.split('.').filter_map(|p| p.parse().ok()).collect();
+        match <[u32; 3]>::try_from(parts) {
+            Ok(v) if v >= VALKEY_SINCE => RedisFlavor::Valkey,
+            _ => RedisFlavor::Redis,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
@@ -196,4 +214,23 @@ pub struct ExternalRedis {
     /// Connect with TLS (rediss://).
     #[serde(default)]
     pub tls: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RedisFlavor;
+
+    #[test]
+    fn the_chart_switched_to_valkey_at_harbor_2_15_2() {
+        for (version, flavor) in [
+            ("2.13.4", RedisFlavor::Redis),
+            ("2.15.1", RedisFlavor::Redis),
+            ("2.15.2", RedisFlavor::Valkey),
+            ("2.16.0", RedisFlavor::Valkey),
+            ("3.0.0", RedisFlavor::Valkey),
+            ("not-a-version", RedisFlavor::Redis),
+        ] {
+            assert_eq!(RedisFlavor::chart_default(version), flavor, "{version}");
+        }
+    }
 }

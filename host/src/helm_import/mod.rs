@@ -470,8 +470,11 @@ fn redis(v: &Values, spec: &mut Map<String, Value>) -> Result<(), ImportError> {
             if let Some(volume) = volume(v, "persistence.persistentVolumeClaim.redis", "1Gi") {
                 internal.insert("volume".to_owned(), volume);
             }
-            if v.str("redis.internal.image.repository").is_some_and(|r| r.contains("valkey")) {
-                internal.insert("flavor".to_owned(), json!("valkey"));
+            // Absent, the chart's default for the version holds, as in Berth.
+            match v.str("redis.internal.image.repository") {
+                Some(r) if r.contains("valkey-photon") => drop(internal.insert("flavor".to_owned(), json!("valkey"))),
+                Some(r) if r.contains("redis-photon") => drop(internal.insert("flavor".to_owned(), json!("redis"))),
+                _ => {}
             }
             redis.insert("internal".to_owned(), Value::Object(internal));
             for (field, _) in REDIS_INDICES {

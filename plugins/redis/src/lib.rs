@@ -44,7 +44,7 @@ impl Renderer for Redis {
 
         let container = Container {
             name: COMPONENT.to_owned(),
-            image: Some(image(spec, redis)?),
+            image: Some(image(spec, &req.spec.version, redis)?),
             image_pull_policy: Some(topology.image_pull_policy.clone()),
             env: (!spec.pod.env.is_empty()).then(|| spec.pod.env.clone()),
             ports: Some(vec![ContainerPort {
@@ -95,12 +95,12 @@ impl Renderer for Redis {
 
 /// The user's image, else the topology's redis-photon, or its valkey-photon sibling
 /// (same registry, repository and tag) for the valkey flavor.
-fn image(spec: &InternalRedis, redis: &ComponentTopology) -> Result<String, RenderError> {
+fn image(spec: &InternalRedis, version: &str, redis: &ComponentTopology) -> Result<String, RenderError> {
     if let Some(image) = &spec.pod.image {
         return Ok(image.clone());
     }
     let redis_image = redis.image(COMPONENT)?;
-    match spec.flavor {
+    match spec.flavor.unwrap_or_else(|| RedisFlavor::chart_default(version)) {
         RedisFlavor::Redis => Ok(redis_image.to_owned()),
         RedisFlavor::Valkey => valkey_image(redis_image).ok_or_else(|| {
             RenderError::invalid(

@@ -65,3 +65,18 @@ fn invalid_input_names_its_field() {
         }
     }
 }
+
+#[test]
+fn without_a_flavor_the_charts_default_for_the_version_decides() {
+    let at = |version: &str| {
+        let mut spec = spec_with(serde_json::json!({}));
+        spec["version"] = serde_json::json!(version);
+        image_of(spec)
+    };
+    assert_eq!(at("2.15.1"), "mirror.local:5000/goharbor/redis-photon:v2.15.1");
+    assert_eq!(at("2.15.2"), "mirror.local:5000/goharbor/valkey-photon:v2.15.2");
+    assert_eq!(at("2.14.4"), "mirror.local:5000/goharbor/redis-photon:v2.14.4");
+    let mut pinned = spec_with(serde_json::json!({"flavor": "redis"}));
+    pinned["version"] = serde_json::json!("2.15.2");
+    assert_eq!(image_of(pinned), "mirror.local:5000/goharbor/redis-photon:v2.15.2", "an explicit flavor wins");
+}
