@@ -23,6 +23,17 @@ pub fn binary() -> Result<PathBuf, String> {
         .ok_or_else(|| "docker-registry is not on the PATH (install Debian's docker-registry package, or set REGISTRY_BIN)".to_owned())
 }
 
+/// A registry for `suite`, or None after printing why the suite is skipped.
+pub fn start_or_skip(suite: &str) -> Option<Registry> {
+    match Registry::start() {
+        Ok(registry) => Some(registry),
+        Err(reason) => {
+            println!("{suite}: SKIPPED: {reason}");
+            None
+        }
+    }
+}
+
 /// A running registry, killed on drop.
 pub struct Registry {
     bin: PathBuf,

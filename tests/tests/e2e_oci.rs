@@ -39,13 +39,7 @@ use zeroize::Zeroizing;
 const NS: &str = "registry";
 
 fn registry() -> Option<Registry> {
-    match Registry::start() {
-        Ok(registry) => Some(registry),
-        Err(reason) => {
-            println!("e2e_oci: SKIPPED: {reason}");
-            None
-        }
-    }
+    berth_tests::registry::start_or_skip("e2e_oci")
 }
 
 async fn plane() -> Result<(ControlPlane, Client), String> {
@@ -238,4 +232,35 @@ async fn a_restart_with_the_registry_down_renders_from_the_local_store() {
     let (status, message) = condition(&client, "SourcesReachable").await.unwrap_or_default();
     assert_eq!(status, "False", "{message}");
     second.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs etcd and kube-apiserver (KUBEBUILDER_ASSETS) and docker-registry"]
+async fn a_tag_moved_to_other_bytes_is_refused_and_the_running_version_stays() {
+    let Some(reg) = registry() else { return };
+    let (_plane, client) = or_panic(plane().await);
+    let state = or_panic(tempfile::tempdir().map_err(fail("tempdir")));
+    let (private, public) = or_panic(signature::keygen(b"").map_err(fail("keygen")));
+    let keys = json!([{"pem": public}]);
+    let next = plugin_bytes(PORTAL_NEXT);
+    let tag = format!("{}/vendor/portal:stable", reg.host());
+    publish(&tag, next.clone(), Some(&private)).await;
+    let operator = operator(&client, state.path());
+    or_panic(apply_policy(&client, &portal_policy("0.2.0", vec![oci_version("0.2.0", &tag, &next)], keys.clone())).await);
+    or_panic(create_cluster(&client, "demo").await);
+    or_panic(wait_portal(&client, "demo", "0.2.0").await);
+
+    // The vendor (or whoever can push) moves the tag to other, signed, bytes; the policy
+    // still pins 0.2.0's digest. The next rebuild (any policy edit) sees the move.
+    publish(&tag, plugin_bytes(PORTAL_BROKEN), Some(&private)).await;
+    let mut edited = portal_policy("0.2.0", vec![oci_version("0.2.0", &tag, &next)], keys);
+    edited.spec.guardrails = Some(Default::default());
+    or_panic(apply_policy(&client, &edited).await);
+    let (reason, message) = or_panic(refusal(&client, "0.2.0").await);
+    assert_eq!(reason, "DigestMismatch", "{message}");
+    assert_eq!(portal_version(&client, "demo").await.as_deref(), Some("0.2.0"), "the plugin loaded before keeps rendering");
+    // A new cluster gets it too: the moved tag is never followed.
+    or_panic(create_cluster(&client, "demo2").await);
+    or_panic(wait_portal(&client, "demo2", "0.2.0").await);
+    operator.stop().await;
 }

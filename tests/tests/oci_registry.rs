@@ -18,13 +18,7 @@ use sigstore::cosign::verification_constraint::PublicKeyVerifier;
 use zeroize::Zeroizing;
 
 fn registry() -> Option<Registry> {
-    match Registry::start() {
-        Ok(registry) => Some(registry),
-        Err(reason) => {
-            println!("oci registry tests: SKIPPED: {reason}");
-            None
-        }
-    }
+    berth_tests::registry::start_or_skip("oci registry tests")
 }
 
 fn plugin(name: &str) -> Vec<u8> {
