@@ -824,3 +824,34 @@ async fn a_kind_served_after_start_is_watched_without_a_restart() {
     );
     operator.stop().await;
 }
+
+/// A Deployment created as RollingUpdate carries the API server's defaulted
+/// `strategy.rollingUpdate`, which no server-side apply of ours owns or can remove: the
+/// switch to Recreate (here jobservice's move to the file job logger on a ReadWriteOnce
+/// claim) must clear it, or the apply is refused for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs etcd, kube-apiserver and kube-controller-manager (KUBEBUILDER_ASSETS)"]
+async fn a_deployment_switched_to_recreate_drops_its_rolling_update() {
+    let (_plane, client) = or_panic(plane().await);
+    let operator = Operator::start(&client, shared_catalog().clone());
+    let mut cluster = minimal(NS, &[]);
+    cluster.spec.jobservice.job_loggers = vec![berth_api::spec::JobLogger::Database];
+    or_panic(create(&client, &cluster).await);
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), NS);
+    let strategy = || async {
+        let spec = deployments.get("demo-harbor-jobservice").await.ok()?.spec?;
+        let strategy = spec.strategy?;
+        Some((strategy.type_.unwrap_or_default(), strategy.rolling_update.is_some()))
+    };
+    let rolling =
+        or_panic(eventually("jobservice as RollingUpdate", || async { strategy().await.filter(|s| s.0 == "RollingUpdate") }).await);
+    assert!(rolling.1, "the API server defaults rollingUpdate: {rolling:?}");
+
+    or_panic(patch_cluster(&client, NS, json!({"spec": {"jobservice": {"jobLoggers": ["file"]}}})).await);
+    let recreate = or_panic(eventually("jobservice as Recreate", || async { strategy().await.filter(|s| s.0 == "Recreate") }).await);
+    assert!(!recreate.1, "rollingUpdate cleared: {recreate:?}");
+    let hc = or_panic(converged(&client, NS).await);
+    let jobservice = hc.status.unwrap_or_default().components.into_iter().find(|c| c.name == "jobservice");
+    assert!(jobservice.is_some_and(|c| c.message.is_none_or(|m| !m.contains("rollingUpdate"))), "no apply error left");
+    operator.stop().await;
+}

@@ -195,13 +195,18 @@ pub async fn apply_all(
             refuse_foreign(ctx, namespace, desired, cluster, owner_uid).await?;
         }
         let object = keep_claim_template_metadata(live, desired);
+        let body = object.as_ref().unwrap_or(&desired.object);
+        let api = desired.kind.api(&ctx.client, namespace);
         ctx.metrics.write("patch", desired.kind.kind);
-        let applied = desired
-            .kind
-            .api(&ctx.client, namespace)
-            .patch(&desired.name, &params, &Patch::Apply(object.as_ref().unwrap_or(&desired.object)))
-            .await
-            .map_err(ApplyError::api(desired))?;
+        let applied = match api.patch(&desired.name, &params, &Patch::Apply(body)).await {
+            Err(e) if switches_to_recreate(desired, &e) => {
+                clear_rolling_update(ctx, &api, desired).await?;
+                ctx.metrics.write("patch", desired.kind.kind);
+                api.patch(&desired.name, &params, &Patch::Apply(body)).await
+            }
+            other => other,
+        }
+        .map_err(ApplyError::api(desired))?;
         ctx.applied.put(
             (namespace.to_owned(), desired.kind.kind, desired.name.clone()),
             desired.hash.clone(),
@@ -210,6 +215,36 @@ pub async fn apply_all(
         patched += 1;
     }
     Ok(patched)
+}
+
+/// Whether the API server refused a Deployment moving to the Recreate strategy because
+/// the live object still has `strategy.rollingUpdate`. The API server defaulted that field
+/// when the Deployment was created (or another manager, Helm, set it), so no manager of
+/// ours owns it and a server-side apply cannot remove it, not even by sending null.
+fn switches_to_recreate(desired: &Desired, error: &kube::Error) -> bool {
+    let recreate = desired.object.get("spec").and_then(|s| s.pointer("/strategy/type")).and_then(Value::as_str) == Some("Recreate");
+    let kube::Error::Api(status) = error else { return false };
+    recreate
+        && desired.kind.kind == "Deployment"
+        && status.code == 422
+        && status.details.as_ref().is_some_and(|d| d.causes.iter().any(|c| c.field == "spec.strategy.rollingUpdate"))
+}
+
+/// Moves the Deployment to Recreate and removes `rollingUpdate` in one merge patch (null
+/// deletes a field there), so the apply that follows is valid. The strategy is ours to
+/// set: the rendered object says Recreate.
+async fn clear_rolling_update(ctx: &Context, api: &kube::Api<kube::api::DynamicObject>, desired: &Desired) -> Result<(), ApplyError> {
+    tracing::info!(deployment = %desired.name, "clearing strategy.rollingUpdate to switch the Deployment to Recreate");
+    let patch = serde_json::json!({"spec": {"strategy": {"type": "Recreate", "rollingUpdate": null}}});
+    ctx.metrics.write("patch", desired.kind.kind);
+    api.patch(
+        &desired.name,
+        &PatchParams { field_manager: Some(super::FIELD_MANAGER.to_owned()), ..PatchParams::default() },
+        &Patch::Merge(&patch),
+    )
+    .await
+    .map(drop)
+    .map_err(ApplyError::api(desired))
 }
 
 /// A StatefulSet's claim templates are immutable, and a release of Berth before 0.4 put
