@@ -4,6 +4,7 @@
 //! digest the policy pins and, when signatures are required, a signature by one of the
 //! policy's keys over the manifest digest.
 
+use oci_client::Reference;
 use oci_client::secrets::RegistryAuth;
 use sigstore::cosign::verification_constraint::PublicKeyVerifier;
 
@@ -47,67 +48,51 @@ pub struct Fetched {
 pub async fn fetch(request: &Request<'_>, store: Option<&ContentStore>, limits: &PullLimits) -> Result<Fetched, OciError> {
     let reference = registry::parse_reference(request.reference)?;
     let repository = format!("{}/{}", reference.registry(), reference.repository());
-    let client = registry::client(request.insecure, limits);
-    let offline = |cause: OciError| from_store_offline(request, store, &repository, reference.digest(), cause);
+    match online(request, &reference, &repository, store, limits).await {
+        // Whichever request found the registry down, the stored copy stands in.
+        Err(cause) if cause.is_transient() => from_store_offline(request, store, &repository, reference.digest(), cause),
+        other => other,
+    }
+}
 
-    let manifest_digest = match registry::resolve(&client, &reference, &request.auth, limits).await {
-        Ok(digest) => digest,
-        Err(e) if e.is_transient() => return offline(e),
-        Err(e) => return Err(e),
-    };
+/// The fetch while the registry answers: one HEAD request when the reference still
+/// names a stored manifest, the pull otherwise.
+async fn online(
+    request: &Request<'_>,
+    reference: &Reference,
+    repository: &str,
+    store: Option<&ContentStore>,
+    limits: &PullLimits,
+) -> Result<Fetched, OciError> {
+    let client = registry::client(request.insecure, limits);
+    let manifest_digest = registry::resolve(&client, reference, &request.auth, limits).await?;
 
     if let Some(store) = store
         && let Some(record) = store.manifest(&manifest_digest)
         && let Some(wasm) = store.wasm(&record.wasm_digest)
     {
         check_digest(request, &record.wasm_digest)?;
-        let record = match request.keys {
-            None => record,
-            Some(keys) => {
-                let stored = record.signatures.clone().unwrap_or_default();
-                if signature::verify(request.reference, &manifest_digest, &stored, keys).is_ok() {
-                    record
-                } else {
-                    // Signed (or re-signed) since it was stored: ask the registry again.
-                    let found = match signature::fetch(&client, &reference, &manifest_digest, &request.auth, request.insecure, limits).await
-                    {
-                        Ok(found) => found,
-                        Err(e) if e.is_transient() => return offline(e),
-                        Err(e) => return Err(e),
-                    };
-                    signature::verify(request.reference, &manifest_digest, &found, keys)?;
-                    let record = ManifestRecord { signatures: Some(found), ..record };
-                    store.put(&wasm, &record)?;
-                    record
-                }
+        if let Some(keys) = request.keys {
+            let stored = record.signatures.clone().unwrap_or_default();
+            if signature::verify(request.reference, &manifest_digest, &stored, keys).is_err() {
+                // Signed (or re-signed) since it was stored: ask the registry again.
+                let found = verified_signatures(&client, request, reference, &manifest_digest, keys, limits).await?;
+                store.put(&wasm, &ManifestRecord { signatures: Some(found), ..record })?;
             }
-        };
-        return Ok(Fetched { wasm, manifest_digest: record.manifest_digest, origin: Origin::Store });
+        }
+        return Ok(Fetched { wasm, manifest_digest, origin: Origin::Store });
     }
 
-    let pinned = reference.clone_with_digest(manifest_digest.clone());
-    let pulled = match registry::pull(&client, &pinned, &request.auth, limits).await {
-        Ok(pulled) => pulled,
-        Err(e) if e.is_transient() => return offline(e),
-        Err(e) => return Err(e),
-    };
+    let pinned = reference.clone_with_digest(manifest_digest);
+    let pulled = registry::pull(&client, &pinned, &request.auth, limits).await?;
     check_digest(request, &sha256(&pulled.wasm))?;
     let signatures = match request.keys {
         None => None,
-        Some(keys) => {
-            let found = match signature::fetch(&client, &reference, &pulled.manifest_digest, &request.auth, request.insecure, limits).await
-            {
-                Ok(found) => found,
-                Err(e) if e.is_transient() => return offline(e),
-                Err(e) => return Err(e),
-            };
-            signature::verify(request.reference, &pulled.manifest_digest, &found, keys)?;
-            Some(found)
-        }
+        Some(keys) => Some(verified_signatures(&client, request, reference, &pulled.manifest_digest, keys, limits).await?),
     };
     if let Some(store) = store {
         let record = ManifestRecord {
-            repository,
+            repository: repository.to_owned(),
             manifest_digest: pulled.manifest_digest.clone(),
             wasm_digest: request.expected.to_owned(),
             signatures,
@@ -118,6 +103,20 @@ pub async fn fetch(request: &Request<'_>, store: Option<&ContentStore>, limits: 
         }
     }
     Ok(Fetched { wasm: pulled.wasm, manifest_digest: pulled.manifest_digest, origin: Origin::Registry })
+}
+
+/// The registry's signatures of the artifact at `digest`, once one of `keys` verifies.
+async fn verified_signatures(
+    client: &oci_client::Client,
+    request: &Request<'_>,
+    reference: &Reference,
+    digest: &str,
+    keys: &[PublicKeyVerifier],
+    limits: &PullLimits,
+) -> Result<Vec<StoredSignature>, OciError> {
+    let found = signature::fetch(client, reference, digest, &request.auth, request.insecure, limits).await?;
+    signature::verify(request.reference, digest, &found, keys)?;
+    Ok(found)
 }
 
 /// A tag moved to other bytes is refused, never followed.
