@@ -482,10 +482,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 
 /// The user-supplied values of a Helm release, from its record in `namespace`.
 fn release_values(release: &str, namespace: &str) -> anyhow::Result<serde_json::Value> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the async runtime")?;
-    runtime.block_on(async {
+    with_cluster(async |client| Ok(berth::helm_import::values_from_cluster(&client, release, namespace).await?))
+}
+
+/// The runtime of a one-shot command's network calls.
+fn one_shot_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the async runtime")
+}
+
+/// Runs a one-shot command's `work` against the cluster of the current kubeconfig (or
+/// the in-cluster configuration).
+fn with_cluster<T>(work: impl AsyncFnOnce(kube::Client) -> anyhow::Result<T>) -> anyhow::Result<T> {
+    one_shot_runtime()?.block_on(async {
         let client = kube::Client::try_default().await.context("no Kubernetes configuration (kubeconfig or in-cluster)")?;
-        Ok(berth::helm_import::values_from_cluster(&client, release, namespace).await?)
+        work(client).await
     })
 }
 
@@ -693,9 +703,7 @@ fn backup_job(sandbox: &Sandbox, file: &Path, plugins: Option<&Path>, default_na
 /// `berth backup list|describe`: reads HarborBackups with the current kubeconfig.
 fn backup(command: &BackupCommand) -> anyhow::Result<()> {
     use berth_api::backup::HarborBackup;
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the async runtime")?;
-    runtime.block_on(async {
-        let client = kube::Client::try_default().await.context("no Kubernetes configuration (kubeconfig or in-cluster)")?;
+    with_cluster(async |client| {
         match command {
             BackupCommand::List { namespace } => {
                 let api: kube::Api<HarborBackup> = kube::Api::namespaced(client, namespace);

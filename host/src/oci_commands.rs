@@ -40,10 +40,6 @@ impl RegistryArgs {
     }
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the async runtime")
-}
-
 fn password() -> Zeroizing<Vec<u8>> {
     Zeroizing::new(std::env::var("COSIGN_PASSWORD").unwrap_or_default().into_bytes())
 }
@@ -57,7 +53,7 @@ pub fn push(plugin: &Plugin, wasm: Vec<u8>, target: &str, args: &RegistryArgs) -
     let wasm_digest = sha256(&wasm);
     let config = artifact::config_blob(&d.name, &d.version, &d.component, &wasm_digest);
     let client = registry::client(args.insecure, &PullLimits::default());
-    let manifest_digest = runtime()?.block_on(registry::push(&client, &reference, &auth, wasm, config))?;
+    let manifest_digest = crate::one_shot_runtime()?.block_on(registry::push(&client, &reference, &auth, wasm, config))?;
     let pinned = format!("{}/{}@{manifest_digest}", reference.registry(), reference.repository());
     println!("pushed:           {target}");
     println!("manifest digest:  {manifest_digest}   (what `berth plugins sign` signs)");
@@ -107,7 +103,7 @@ pub fn sign(target: &str, key: &Path, args: &RegistryArgs) -> anyhow::Result<()>
     let private = Zeroizing::new(std::fs::read(key).with_context(|| format!("reading {}", key.display()))?);
     let limits = PullLimits::default();
     let client = registry::client(args.insecure, &limits);
-    let runtime = runtime()?;
+    let runtime = crate::one_shot_runtime()?;
     let digest = runtime.block_on(registry::resolve(&client, &reference, &auth, &limits))?;
     runtime.block_on(signature::sign(&reference, &digest, private, password(), &auth, args.insecure, &limits))?;
     println!("signed:           {}/{}@{digest}", reference.registry(), reference.repository());
@@ -121,7 +117,7 @@ pub fn pull_checked(target: &str, keys: &[PathBuf], args: &RegistryArgs) -> anyh
     let auth = args.auth(&reference)?;
     let limits = PullLimits::default();
     let client = registry::client(args.insecure, &limits);
-    let runtime = runtime()?;
+    let runtime = crate::one_shot_runtime()?;
     let pulled = runtime.block_on(registry::pull(&client, &reference, &auth, &limits))?;
     if !keys.is_empty() {
         let verifiers = keys
