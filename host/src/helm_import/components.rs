@@ -63,6 +63,21 @@ fn image(v: &Values, base: &str, default_repository: &str, version: &str) -> Opt
     Some(format!("{repository}:{}", tag.unwrap_or(default_tag)))
 }
 
+/// One container's settings (a Berth ContainerSpec): resources, extra env, image.
+fn container(v: &Values, base: &str, default_repository: &str, version: &str) -> Map<String, Value> {
+    let mut container = Map::new();
+    if let Some(resources) = v.non_empty(&format!("{base}.resources")) {
+        container.insert("resources".to_owned(), resources);
+    }
+    if let Some(env) = v.non_empty(&format!("{base}.extraEnvVars")) {
+        container.insert("env".to_owned(), env);
+    }
+    if let Some(image) = image(v, base, default_repository, version) {
+        container.insert("image".to_owned(), json!(image));
+    }
+    container
+}
+
 fn component(v: &Values, base: &str, image_name: &str, version: &str) -> Map<String, Value> {
     let mut spec = pod(v, base);
     if let Some(image) = image(v, base, &format!("goharbor/{image_name}"), version) {
@@ -104,36 +119,11 @@ pub(super) fn all(v: &Values, spec: &mut Map<String, Value>, version: &str) -> R
 
     insert(spec, "portal", component(v, "portal", "harbor-portal", version));
 
-    let mut registry = component(v, "registry.registry", "registry-photon", version);
-    for key in [
-        "replicas",
-        "nodeSelector",
-        "tolerations",
-        "affinity",
-        "topologySpreadConstraints",
-        "priorityClassName",
-        "podAnnotations",
-        "podLabels",
-        "serviceAccountName",
-    ] {
-        // The chart puts the pod's knobs on `registry`, the containers' on `registry.registry`.
-        if let Some(value) = v
-            .non_empty(&format!("registry.{key}"))
-            .or_else(|| v.get(&format!("registry.{key}")).filter(|v| v.is_number() || v.is_string()).cloned())
-        {
-            registry.insert(key.to_owned(), value);
-        }
-    }
-    let mut controller = Map::new();
-    if let Some(resources) = v.non_empty("registry.controller.resources") {
-        controller.insert("resources".to_owned(), resources);
-    }
-    if let Some(env) = v.non_empty("registry.controller.extraEnvVars") {
-        controller.insert("env".to_owned(), env);
-    }
-    if let Some(image) = image(v, "registry.controller", "goharbor/harbor-registryctl", version) {
-        controller.insert("image".to_owned(), json!(image));
-    }
+    // The chart puts the pod's knobs on `registry` and each container's on
+    // `registry.registry` and `registry.controller`.
+    let mut registry = pod(v, "registry");
+    registry.extend(container(v, "registry.registry", "goharbor/registry-photon", version));
+    let controller = container(v, "registry.controller", "goharbor/harbor-registryctl", version);
     if !controller.is_empty() {
         registry.insert("controller".to_owned(), Value::Object(controller));
     }

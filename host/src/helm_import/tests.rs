@@ -81,6 +81,8 @@ core:
   image: {repository: mirror.example.com/goharbor/harbor-core, tag: v2.15.1}
 registry:
   replicas: 2
+  registry: {resources: {requests: {cpu: 100m}}}
+  controller: {resources: {requests: {cpu: 50m}}}
   relativeurls: true
   upload_purging: {enabled: false}
 jobservice:
@@ -110,6 +112,8 @@ trace:
     assert_eq!(spec["core"]["podAnnotations"]["team"], "registry");
     assert_eq!(spec["core"]["image"], "mirror.example.com/goharbor/harbor-core:v2.15.1");
     assert_eq!(spec["registry"]["replicas"], 2);
+    assert_eq!(spec["registry"]["resources"]["requests"]["cpu"], "100m");
+    assert_eq!(spec["registry"]["controller"]["resources"]["requests"]["cpu"], "50m");
     assert_eq!(spec["registry"]["relativeUrls"], true);
     assert_eq!(spec["registry"]["uploadPurging"]["enabled"], false);
     assert_eq!(spec["jobservice"]["jobLoggers"], json!(["database"]));

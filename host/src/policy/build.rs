@@ -47,7 +47,7 @@ pub struct OciVersion {
 #[derive(Debug, Clone)]
 pub struct OciBytes {
     pub wasm: Vec<u8>,
-    /// "oci:<reference>@<manifest digest>", for logs.
+    /// "oci@<manifest digest>", for logs.
     pub label: String,
     /// Set when the registry was unreachable and the local store stood in for it.
     pub unreachable: Option<String>,
