@@ -174,7 +174,12 @@ pub async fn push(client: &Client, reference: &Reference, auth: &RegistryAuth, w
     Ok(digest)
 }
 
-async fn bounded<T>(reference: &Reference, limits: &PullLimits, work: impl Future<Output = Result<T, OciError>>) -> Result<T, OciError> {
+/// `work` within the limits' timeout, which becomes a `Timeout` naming the registry.
+pub(super) async fn bounded<T>(
+    reference: &Reference,
+    limits: &PullLimits,
+    work: impl Future<Output = Result<T, OciError>>,
+) -> Result<T, OciError> {
     tokio::time::timeout(limits.timeout, work)
         .await
         .unwrap_or_else(|_| Err(OciError::Timeout { registry: reference.resolve_registry().to_owned(), limit: limits.timeout }))

@@ -109,9 +109,7 @@ pub async fn sign(
         client.push_signature(None, &auth, &signature_image, layers).await.map_err(sign_err)?;
         Ok(())
     };
-    tokio::time::timeout(limits.timeout, work)
-        .await
-        .unwrap_or_else(|_| Err(OciError::Timeout { registry: reference.resolve_registry().to_owned(), limit: limits.timeout }))
+    registry::bounded(reference, limits, work).await
 }
 
 /// The signatures the registry holds for the artifact at `digest`.
@@ -151,9 +149,7 @@ pub async fn fetch(
             .map(|l| StoredSignature { payload: base64::engine::general_purpose::STANDARD.encode(&l.raw_data), signature: l.signature })
             .collect())
     };
-    tokio::time::timeout(limits.timeout, work)
-        .await
-        .unwrap_or_else(|_| Err(OciError::Timeout { registry: reference.resolve_registry().to_owned(), limit: limits.timeout }))
+    registry::bounded(reference, limits, work).await
 }
 
 /// Which of `keys` signed the artifact at `digest`, judged from `signatures` alone (no
