@@ -33,6 +33,9 @@ pub struct HarborClusterStatus {
     pub conditions: Vec<StatusCondition>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub components: Vec<ComponentStatus>,
+    /// How far taking over a Helm release (`spec.adopt`) has come.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adoption: Option<AdoptionStatus>,
     /// The shard ("index/count") whose replica reconciles this cluster, when the
     /// operator runs sharded (`berth run --shards`): the writer of this status.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -221,4 +224,22 @@ pub struct UpgradeRecord {
     /// The spec generation it was planned for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub generation: Option<i64>,
+}
+
+/// Taking over a Helm release: `Adopting` while any of its objects is not Berth's yet,
+/// `Adopted` once every object Berth renders is Berth's and the chart-only ones are gone.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct AdoptionStatus {
+    pub helm_release: String,
+    /// Adopting or Adopted.
+    pub phase: String,
+    /// "Kind/name" of the chart-only objects still waiting to be removed, with why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub waiting: Vec<String>,
+    /// "Kind/name" of the chart's objects Berth leaves in place: claims Berth does not
+    /// render (data is never deleted) and kinds it does not remove.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kept: Vec<String>,
 }

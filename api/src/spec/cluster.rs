@@ -125,6 +125,13 @@ pub struct HarborClusterSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upgrade: Option<UpgradeSpec>,
 
+    /// Take over an existing install of Harbor made by the official Helm chart: its
+    /// objects (same names, from `berth import`) become this cluster's, its generated
+    /// Secrets are kept with every value as it is, and its chart-only objects are removed
+    /// once nothing reads them. Without it Berth never touches an object it did not create.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adopt: Option<AdoptSpec>,
+
     /// What deleting the HarborCluster does to its data: `Retain` (default) keeps the
     /// data volumes and generated Secrets (the data-encryption key among them), `Delete`
     /// removes them too. Everything else is always garbage-collected.
@@ -135,6 +142,21 @@ pub struct HarborClusterSpec {
     /// ...): this cluster stays on that version whatever a PluginPolicy rollout does.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub plugins: BTreeMap<String, PluginPin>,
+}
+
+/// Which install to take over.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct AdoptSpec {
+    /// The Helm release name (`helm list` shows it). Objects carrying the chart's labels
+    /// `release=<name>` and `heritage=Helm`, or Helm's `meta.helm.sh/release-name`
+    /// annotation with it, in this namespace, are adopted.
+    #[cfg_attr(
+        feature = "schema",
+        schemars(length(min = 1, max = 53), regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"))
+    )]
+    pub helm_release: String,
 }
 
 /// A plugin version or digest one HarborCluster is held to. Exactly one of the two.
