@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
 
 use super::Context;
+use super::adopt;
 use super::error::api_message;
 use super::live::Live;
 use super::resources::{ChildKind, child_kind};
@@ -40,7 +41,7 @@ pub enum ApplyError {
     )]
     OwnedByAnother { kind: &'static str, name: String, owner_kind: String, owner_name: String },
     #[error(
-        "{kind} {name} already exists and Berth did not create it; Berth never takes over an object it did not make (delete or rename it, or render this cluster under another name)"
+        "{kind} {name} already exists and Berth did not create it; Berth never takes over an object it did not make (delete or rename it, render this cluster under another name, or, for a Helm chart install, name its release in spec.adopt.helmRelease)"
     )]
     NotCreatedByBerth { kind: &'static str, name: String },
 }
@@ -177,44 +178,94 @@ pub fn up_to_date(live: &Live, cache: &AppliedCache, namespace: &str, kind: &'st
 /// Applies a component's prepared objects in order; stops at the first refusal and says
 /// which object it was. Returns how many objects were patched. `owner_uid` is the
 /// HarborCluster's: an object another HarborCluster controls is never taken over.
-pub async fn apply_all(
-    ctx: &Context,
-    namespace: &str,
-    live: &Live,
-    objects: &[Desired],
-    cluster: &str,
-    owner_uid: &str,
-) -> Result<usize, ApplyError> {
+pub async fn apply_all(ctx: &Context, namespace: &str, live: &Live, objects: &[Desired], owner: Owner<'_>) -> Result<Outcome, ApplyError> {
     let params = PatchParams::apply(super::FIELD_MANAGER).force();
-    let mut patched = 0;
+    let mut outcome = Outcome::default();
     for desired in objects {
         if up_to_date(live, &ctx.applied, namespace, desired.kind, &desired.name, &desired.hash) {
             continue;
         }
-        if live.get(desired.kind.kind, &desired.name).is_none() {
-            refuse_foreign(ctx, namespace, desired, cluster, owner_uid).await?;
+        let live_object = live.get(desired.kind.kind, &desired.name);
+        let existing = match live_object {
+            Some(_) => Existing::Ours,
+            None => refuse_foreign(ctx, namespace, desired, owner).await?,
+        };
+        let mut body = desired.object.clone();
+        if let Some(live_object) = live_object {
+            keep_live_fields(desired.kind.kind, &mut body, &live_object.data);
         }
-        let object = keep_claim_template_metadata(live, desired);
-        let body = object.as_ref().unwrap_or(&desired.object);
         let api = desired.kind.api(&ctx.client, namespace);
-        ctx.metrics.write("patch", desired.kind.kind);
-        let applied = match api.patch(&desired.name, &params, &Patch::Apply(body)).await {
-            Err(e) if switches_to_recreate(desired, &e) => {
-                clear_rolling_update(ctx, &api, desired).await?;
+        let applied = match (existing, owner.release) {
+            (Existing::Release, Some(release)) => {
                 ctx.metrics.write("patch", desired.kind.kind);
-                api.patch(&desired.name, &params, &Patch::Apply(body)).await
+                let taken = adopt::takeover::take_over(&api, desired.kind.kind, &desired.name, &body, release, &params)
+                    .await
+                    .map_err(ApplyError::api(desired))?;
+                outcome.taken_over.push((format!("{}/{}", desired.kind.kind, desired.name), taken.removed));
+                taken.object
             }
-            other => other,
-        }
-        .map_err(ApplyError::api(desired))?;
+            _ => {
+                if let Some(release) = owner.release.filter(|_| adopted(live_object)) {
+                    // An adopted Service keeps the chart's selector: its live body is not cached.
+                    let full = if desired.kind.kind == "Service" {
+                        Some(api.get(&desired.name).await.map_err(ApplyError::api(desired))?)
+                    } else {
+                        None
+                    };
+                    let full = full.map(|o| serde_json::to_value(o).unwrap_or(Value::Null)).unwrap_or(Value::Null);
+                    adopt::takeover::shape(desired.kind.kind, &mut body, &full, release);
+                }
+                ctx.metrics.write("patch", desired.kind.kind);
+                match api.patch(&desired.name, &params, &Patch::Apply(&body)).await {
+                    Err(e) if switches_to_recreate(desired, &e) => {
+                        clear_rolling_update(ctx, &api, desired).await?;
+                        ctx.metrics.write("patch", desired.kind.kind);
+                        api.patch(&desired.name, &params, &Patch::Apply(&body)).await
+                    }
+                    other => other,
+                }
+                .map_err(ApplyError::api(desired))?
+            }
+        };
         ctx.applied.put(
             (namespace.to_owned(), desired.kind.kind, desired.name.clone()),
             desired.hash.clone(),
             marker(desired.kind, &applied),
         );
-        patched += 1;
+        outcome.patched += 1;
     }
-    Ok(patched)
+    Ok(outcome)
+}
+
+/// Whose objects a component's apply may write: this HarborCluster's (by label and owner
+/// uid), and with `spec.adopt` the named Helm release's.
+#[derive(Debug, Clone, Copy)]
+pub struct Owner<'a> {
+    pub cluster: &'a str,
+    pub uid: &'a str,
+    pub release: Option<adopt::Release<'a>>,
+}
+
+/// What one component's apply did.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub patched: usize,
+    /// "Kind/name" of each object taken over from the Helm release, with the fields the
+    /// takeover removed.
+    pub taken_over: Vec<(String, Vec<String>)>,
+}
+
+/// What was found under a name before the first apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Existing {
+    /// Nothing, or this cluster's own object not yet in the watch cache.
+    Ours,
+    /// An object of the Helm release being adopted.
+    Release,
+}
+
+fn adopted(live: Option<&DynamicObject>) -> bool {
+    live.and_then(|o| o.metadata.annotations.as_ref()).is_some_and(|a| a.contains_key(adopt::ADOPTED_ANNOTATION))
 }
 
 /// Whether the API server refused a Deployment moving to the Recreate strategy because
@@ -247,40 +298,66 @@ async fn clear_rolling_update(ctx: &Context, api: &kube::Api<kube::api::DynamicO
     .map_err(ApplyError::api(desired))
 }
 
-/// A StatefulSet's claim templates are immutable, and a release of Berth before 0.4 put
-/// the Harbor version among their labels: re-applied after an upgrade, they would be
-/// refused. A template's labels and annotations touch nothing that runs (they label the
-/// claims the StatefulSet creates), so the live template's are kept; a change of its
-/// spec (a size, a class) is still sent, and refused by the API server, truthfully.
-/// `None` when there is nothing to keep.
-fn keep_claim_template_metadata(live: &Live, desired: &Desired) -> Option<Map<String, Value>> {
-    if desired.kind.kind != "StatefulSet" {
-        return None;
+/// A workload's selector, a StatefulSet's service name, pod management policy and claim
+/// templates cannot change on a live object. Where the live object's differ from the
+/// render (an adopted chart workload selects `release, app, component`), the live ones
+/// are kept, and a kept selector's labels are added to the pod template's, so the pods
+/// still match it. Nothing that runs depends on which labels select a pod.
+///
+/// A claim template the render asks nothing new of (every field it sets has the live
+/// value) is sent exactly as it is live, defaults included; otherwise only its labels
+/// and annotations are kept (a release of Berth before 0.4 put the Harbor version among
+/// them), and a change of its spec (a size, a class) is sent, and refused by the API
+/// server, truthfully.
+pub fn keep_live_fields(kind: &str, body: &mut Map<String, Value>, live: &Value) {
+    if !matches!(kind, "Deployment" | "StatefulSet") {
+        return;
     }
-    let live = live.get("StatefulSet", &desired.name)?;
-    let live_templates = live.data.get("spec")?.get("volumeClaimTemplates")?.as_array()?;
-    let mut object = desired.object.clone();
-    let templates = object.get_mut("spec")?.get_mut("volumeClaimTemplates")?.as_array_mut()?;
-    let mut changed = false;
+    let Some(live_spec) = live.get("spec") else { return };
+    let Some(spec) = body.get_mut("spec").and_then(Value::as_object_mut) else { return };
+    if let Some(selector) = live_spec.get("selector").filter(|s| spec.get("selector") != Some(*s)) {
+        spec.insert("selector".to_owned(), selector.clone());
+        let labels = object_map(object_map(object_map(spec, "template"), "metadata"), "labels");
+        for (key, value) in selector.get("matchLabels").and_then(Value::as_object).into_iter().flatten() {
+            labels.insert(key.clone(), value.clone());
+        }
+    }
+    if kind != "StatefulSet" {
+        return;
+    }
+    for field in ["serviceName", "podManagementPolicy"] {
+        if let Some(value) = live_spec.get(field) {
+            spec.insert(field.to_owned(), value.clone());
+        }
+    }
+    let Some(live_templates) = live_spec.get("volumeClaimTemplates").and_then(Value::as_array) else { return };
+    let Some(templates) = spec.get_mut("volumeClaimTemplates").and_then(Value::as_array_mut) else { return };
     for template in templates.iter_mut() {
         let name = template.pointer("/metadata/name").and_then(Value::as_str).map(str::to_owned);
         let Some(live_template) = live_templates.iter().find(|t| t.pointer("/metadata/name").and_then(Value::as_str) == name.as_deref())
         else {
             continue;
         };
+        if template.get("spec").is_none_or(|wanted| live_template.get("spec").is_some_and(|have| is_subset(wanted, have))) {
+            *template = live_template.clone();
+            continue;
+        }
         let Some(metadata) = template.get_mut("metadata").and_then(Value::as_object_mut) else { continue };
         for field in ["labels", "annotations"] {
-            let kept = live_template.get("metadata").and_then(|m| m.get(field)).cloned();
-            if metadata.get(field) != kept.as_ref() {
-                changed = true;
-                match kept {
-                    Some(kept) => metadata.insert(field.to_owned(), kept),
-                    None => metadata.remove(field),
-                };
-            }
+            match live_template.get("metadata").and_then(|m| m.get(field)).cloned() {
+                Some(kept) => metadata.insert(field.to_owned(), kept),
+                None => metadata.remove(field),
+            };
         }
     }
-    changed.then_some(object)
+}
+
+/// Whether every field `wanted` sets has the same value in `have`.
+fn is_subset(wanted: &Value, have: &Value) -> bool {
+    match (wanted, have) {
+        (Value::Object(wanted), Value::Object(have)) => wanted.iter().all(|(k, v)| have.get(k).is_some_and(|h| is_subset(v, h))),
+        _ => wanted == have,
+    }
 }
 
 /// An object missing from this cluster's live set is looked up once before the first
@@ -289,22 +366,24 @@ fn keep_claim_template_metadata(live: &Live, desired: &Desired) -> Option<Map<St
 /// one of the namespace's own such as `Service/kubernetes` or `ConfigMap/kube-root-ca.crt`)
 /// fails this component, saying whose it is, rather than being force-applied and then
 /// owned and pruned. One carrying the label is ours, created moments ago and not yet in
-/// the watch cache.
-async fn refuse_foreign(ctx: &Context, namespace: &str, desired: &Desired, cluster: &str, owner_uid: &str) -> Result<(), ApplyError> {
+/// the watch cache. The exception is explicit: with `spec.adopt`, an object of the named
+/// Helm release (and no other owner) is taken over.
+async fn refuse_foreign(ctx: &Context, namespace: &str, desired: &Desired, owner: Owner<'_>) -> Result<Existing, ApplyError> {
     let existing = desired.kind.api(&ctx.client, namespace).get_metadata_opt(&desired.name).await.map_err(ApplyError::api(desired))?;
     let Some(existing) = existing else {
-        return Ok(());
+        return Ok(Existing::Ours);
     };
     let controller = existing.metadata.owner_references.iter().flatten().find(|r| r.controller == Some(true));
-    let labelled = existing.metadata.labels.as_ref().and_then(|l| l.get(CLUSTER_LABEL)).is_some_and(|c| c == cluster);
+    let labelled = existing.metadata.labels.as_ref().and_then(|l| l.get(CLUSTER_LABEL)).is_some_and(|c| c == owner.cluster);
     match controller {
-        Some(other) if other.uid != owner_uid => Err(ApplyError::OwnedByAnother {
+        Some(other) if other.uid != owner.uid => Err(ApplyError::OwnedByAnother {
             kind: desired.kind.kind,
             name: desired.name.clone(),
             owner_kind: other.kind.clone(),
             owner_name: other.name.clone(),
         }),
-        _ if labelled => Ok(()),
+        _ if labelled => Ok(Existing::Ours),
+        _ if owner.release.is_some_and(|r| r.owns(&existing.metadata)) => Ok(Existing::Release),
         _ => Err(ApplyError::NotCreatedByBerth { kind: desired.kind.kind, name: desired.name.clone() }),
     }
 }
@@ -312,6 +391,7 @@ async fn refuse_foreign(ctx: &Context, namespace: &str, desired: &Desired, clust
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn rendered(api_version: &str, kind: &str, name: &str) -> RenderedObject {
         let object = serde_json::json!({"apiVersion": api_version, "kind": kind, "metadata": {"name": name}});
@@ -355,25 +435,65 @@ mod tests {
     }
 
     #[test]
-    fn a_claim_templates_live_labels_are_kept_and_its_spec_is_not() {
-        let template = |labels: Value, size: &str| serde_json::json!({"metadata": {"name": "data", "labels": labels}, "spec": {"resources": {"requests": {"storage": size}}}});
-        let sts = |template: Value| {
-            let object = serde_json::json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "db"},
-                "spec": {"volumeClaimTemplates": [template]}});
-            let Value::Object(object) = object else { unreachable!() };
-            RenderedObject { component: "database".to_owned(), object }
+    fn a_claim_template_is_kept_as_it_is_live_unless_its_spec_changes() {
+        let template = |labels: Value, size: &str| {
+            json!({"metadata": {"name": "data", "labels": labels},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}}})
         };
-        let old_labels = serde_json::json!({"app": "harbor", "app.kubernetes.io/version": "2.14.2"});
-        let desired =
-            prepare(&[sts(template(serde_json::json!({"app": "harbor"}), "2Gi"))], &owner()).unwrap_or_else(|e| panic!("{e}")).remove(0);
-        let mut live = Live::default();
-        assert!(keep_claim_template_metadata(&live, &desired).is_none(), "nothing live, nothing kept");
-        let live_object: DynamicObject =
-            serde_json::from_value(Value::Object(sts(template(old_labels.clone(), "1Gi")).object)).unwrap_or_else(|e| panic!("{e}"));
-        live.objects.insert(("StatefulSet", "db".to_owned()), (desired.kind, live_object));
-        let kept = Value::Object(keep_claim_template_metadata(&live, &desired).unwrap_or_else(|| panic!("kept")));
-        assert_eq!(kept.pointer("/spec/volumeClaimTemplates/0/metadata/labels"), Some(&old_labels));
-        assert_eq!(kept.pointer("/spec/volumeClaimTemplates/0/spec/resources/requests/storage"), Some(&Value::from("2Gi")));
+        let sts = |template: Value, selector: Value| {
+            let object = json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "db"},
+                "spec": {"selector": {"matchLabels": selector}, "serviceName": "db",
+                         "template": {"metadata": {"labels": {"berth": "db"}}}, "volumeClaimTemplates": [template]}});
+            let Value::Object(object) = object else { unreachable!() };
+            object
+        };
+        let chart_labels = json!({"app": "harbor", "chart": "harbor", "heritage": "Helm", "release": "h"});
+        let chart_selector = json!({"release": "h", "app": "harbor", "component": "database"});
+        let mut live_template = template(chart_labels.clone(), "1Gi");
+        live_template["spec"]["volumeMode"] = json!("Filesystem");
+        let mut live = Value::Object(sts(live_template.clone(), chart_selector.clone()));
+        live["spec"]["serviceName"] = json!("h-harbor-database");
+
+        // Asking nothing new: the live template goes back whole, defaults and labels too.
+        let mut body = sts(template(json!({"berth": "db"}), "1Gi"), json!({"berth": "db"}));
+        keep_live_fields("StatefulSet", &mut body, &live);
+        let body = Value::Object(body);
+        assert_eq!(body.pointer("/spec/volumeClaimTemplates/0"), Some(&live_template));
+        assert_eq!(body.pointer("/spec/selector/matchLabels"), Some(&chart_selector));
+        assert_eq!(body.pointer("/spec/serviceName"), Some(&json!("h-harbor-database")));
+        let pod_labels = body.pointer("/spec/template/metadata/labels").cloned().unwrap_or_default();
+        assert_eq!(
+            pod_labels,
+            json!({"berth": "db", "release": "h", "app": "harbor", "component": "database"}),
+            "the pods still match the kept selector"
+        );
+
+        // A new size: the labels are kept, the new spec is sent (and refused) as it is.
+        let mut body = sts(template(json!({"berth": "db"}), "2Gi"), json!({"berth": "db"}));
+        keep_live_fields("StatefulSet", &mut body, &live);
+        let body = Value::Object(body);
+        assert_eq!(body.pointer("/spec/volumeClaimTemplates/0/metadata/labels"), Some(&chart_labels));
+        assert_eq!(body.pointer("/spec/volumeClaimTemplates/0/spec/resources/requests/storage"), Some(&json!("2Gi")));
+        assert_eq!(body.pointer("/spec/volumeClaimTemplates/0/spec/volumeMode"), None);
+    }
+
+    #[test]
+    fn a_deployment_keeps_only_its_selector_and_other_kinds_nothing() {
+        let body = |selector: Value| {
+            let Value::Object(o) =
+                json!({"spec": {"selector": {"matchLabels": selector}, "template": {"metadata": {"labels": {"a": "1"}}}}})
+            else {
+                unreachable!()
+            };
+            o
+        };
+        let live = Value::Object(body(json!({"a": "1"})));
+        let mut same = body(json!({"a": "1"}));
+        keep_live_fields("Deployment", &mut same, &live);
+        assert_eq!(same, body(json!({"a": "1"})), "a selector that did not change changes nothing");
+        let mut service = body(json!({"b": "2"}));
+        keep_live_fields("Service", &mut service, &live);
+        assert_eq!(service, body(json!({"b": "2"})));
     }
 
     #[test]

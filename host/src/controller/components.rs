@@ -27,6 +27,9 @@ pub struct Applied {
     pub failed: BTreeSet<String>,
     /// (kind, name, applied hash) of every object prepared for applying.
     pub hashes: Vec<(&'static ChildKind, String, String)>,
+    /// "Kind/name" of each object taken over from an adopted Helm release, with the
+    /// fields the takeover removed.
+    pub taken_over: Vec<(String, Vec<String>)>,
 }
 
 impl Applied {
@@ -55,6 +58,10 @@ pub async fn apply(
                 applied.desired.extend(render.objects.iter().map(|o| (o.kind().to_owned(), o.name().to_owned())));
                 apply_one(ctx, cluster, &render, live, &mut applied.hashes)
                     .await
+                    .map(|outcome| {
+                        applied.taken_over.extend(outcome.taken_over);
+                        outcome.patched
+                    })
                     .map_err(|source| Failure::Apply { component: component.clone(), source })
             }
             Err(source) => {
@@ -85,10 +92,11 @@ async fn apply_one(
     render: &ComponentRender,
     live: &Live,
     hashes: &mut Vec<(&'static ChildKind, String, String)>,
-) -> std::result::Result<usize, apply::ApplyError> {
+) -> std::result::Result<apply::Outcome, apply::ApplyError> {
     let desired = apply::prepare(&render.objects, &cluster.owner)?;
     hashes.extend(desired.iter().map(|d| (d.kind, d.name.clone(), d.hash.clone())));
-    apply::apply_all(ctx, cluster.namespace, live, &desired, cluster.name, &cluster.uid).await
+    let owner = apply::Owner { cluster: cluster.name, uid: &cluster.uid, release: super::adopt::Release::of(cluster.hc) };
+    apply::apply_all(ctx, cluster.namespace, live, &desired, owner).await
 }
 
 fn describe_render(report: &mut ComponentReport, render: &ComponentRender) {

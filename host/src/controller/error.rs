@@ -23,6 +23,9 @@ pub enum Error {
     Secret(#[source] SecretError),
     #[error("Secret {name} belongs to HarborCluster {owner} of this namespace; rename one of the two clusters so their fullnames differ")]
     ForeignSecret { name: String, owner: String },
+    /// Taking over a Helm release's Secrets (or finding one without `spec.adopt`) failed.
+    #[error("taking over the chart's Secrets failed")]
+    Adopt(#[source] super::adopt::secrets::AdoptError),
     #[error("serialising {what} failed")]
     Serialize {
         what: String,
@@ -58,6 +61,7 @@ impl Error {
             Error::MissingMetadata(_) => "missing_metadata",
             Error::Render(_) => "render",
             Error::Secret(_) | Error::ForeignSecret { .. } => "secret",
+            Error::Adopt(_) => "adopt",
             Error::Serialize { .. } => "serialize",
             Error::Join(_) => "join",
             Error::ComponentsFailed(_) => "components_failed",

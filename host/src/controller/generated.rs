@@ -3,11 +3,13 @@
 //! They carry the cluster label and `berth.dev/generated` but no owner reference, so the
 //! garbage collector never takes the data-encryption key with a deleted HarborCluster
 //! (Retain); the finalizer deletes them only under the Delete policy. A Secret of the
-//! same name that already exists (a chart install being adopted) is used as it is.
+//! same name that Berth did not create is taken over when it belongs to the Helm release
+//! `spec.adopt` names (see [`super::adopt::secrets`]), and refused otherwise.
 
 use std::collections::BTreeMap;
 
-use crate::contract::GeneratedSecret;
+use super::adopt::Release;
+use crate::contract::{GeneratedSecret, SecretNames};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, PostParams};
 use serde_json::Value;
@@ -19,9 +21,18 @@ use crate::render::CLUSTER_LABEL;
 /// Label on Secrets Berth generated (and may delete under the Delete policy).
 pub const GENERATED_LABEL: &str = "berth.dev/generated";
 
-/// Makes sure every Secret in the inventory exists. Returns the names it created. A
-/// Secret `live` already holds (it carries the cluster label) needs no lookup; any other
-/// is looked up by name, since an adopted chart Secret carries no Berth label.
+/// What [`ensure`] did.
+#[derive(Debug, Default)]
+pub struct Ensured {
+    /// Names of the Secrets generated now.
+    pub created: Vec<String>,
+    /// The Helm release's Secrets taken over now.
+    pub adopted: Vec<super::adopt::secrets::Adopted>,
+}
+
+/// Makes sure every Secret in the inventory exists. A Secret `live` already holds (it
+/// carries the cluster label) needs no lookup; any other is looked up by name, since a
+/// chart Secret to adopt carries no Berth label.
 pub async fn ensure(
     ctx: &Context,
     namespace: &str,
@@ -29,9 +40,13 @@ pub async fn ensure(
     labels: &BTreeMap<String, String>,
     inventory: &[GeneratedSecret],
     live: &super::live::Live,
-) -> Result<Vec<String>> {
+    adopting: Option<(Release<'_>, &SecretNames)>,
+) -> Result<Ensured> {
     let api: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
-    let mut created = Vec::new();
+    let mut ensured = Ensured::default();
+    let mut all_labels = labels.clone();
+    all_labels.insert(CLUSTER_LABEL.to_owned(), cluster.to_owned());
+    all_labels.insert(GENERATED_LABEL.to_owned(), "true".to_owned());
     for secret in inventory {
         if live.get("Secret", &secret.name).is_some() {
             continue;
@@ -43,8 +58,21 @@ pub async fn ensure(
             // Two HarborClusters whose fullnames coincide ("demo" and "demo-harbor") would
             // share the data-encryption key: a Secret another cluster generated is never ours.
             let owner = existing.metadata.labels.as_ref().and_then(|l| l.get(CLUSTER_LABEL));
-            if let Some(owner) = owner.filter(|owner| *owner != cluster) {
-                return Err(Error::ForeignSecret { name: secret.name.clone(), owner: owner.clone() });
+            match (owner, adopting) {
+                (Some(owner), _) if owner != cluster => {
+                    return Err(Error::ForeignSecret { name: secret.name.clone(), owner: owner.clone() });
+                }
+                (Some(_), _) => {}
+                (None, Some((release, names))) if release.owns(&existing.metadata) => {
+                    // Values are read only here, to copy the keys Berth's pods need.
+                    let full = api.get(&secret.name).await.map_err(Error::kube(format!("reading Secret {namespace}/{}", secret.name)))?;
+                    let adopted =
+                        super::adopt::secrets::adopt(&api, release, names, secret, full, &all_labels).await.map_err(Error::Adopt)?;
+                    ensured.adopted.push(adopted);
+                }
+                (None, _) => {
+                    return Err(Error::Adopt(super::adopt::secrets::AdoptError::NotCreatedByBerth { name: secret.name.clone() }));
+                }
             }
             continue;
         }
@@ -56,20 +84,17 @@ pub async fn ensure(
             .map_err(Error::Secret)?;
         let mut object = crate::secrets::secret_object(&secret.name, &data);
         if let Some(Value::Object(metadata)) = object.get_mut("metadata") {
-            let mut all_labels = labels.clone();
-            all_labels.insert(CLUSTER_LABEL.to_owned(), cluster.to_owned());
-            all_labels.insert(GENERATED_LABEL.to_owned(), "true".to_owned());
             metadata.insert("namespace".to_owned(), Value::String(namespace.to_owned()));
             metadata.insert(
                 "labels".to_owned(),
-                serde_json::to_value(all_labels).map_err(|source| Error::Serialize { what: "Secret labels".to_owned(), source })?,
+                serde_json::to_value(&all_labels).map_err(|source| Error::Serialize { what: "Secret labels".to_owned(), source })?,
             );
         }
         let typed: Secret = serde_json::from_value(Value::Object(object))
             .map_err(|source| Error::Serialize { what: format!("Secret {}", secret.name), source })?;
         ctx.metrics.write("create", "Secret");
         match api.create(&PostParams { field_manager: Some(super::FIELD_MANAGER.to_owned()), ..Default::default() }, &typed).await {
-            Ok(_) => created.push(secret.name.clone()),
+            Ok(_) => ensured.created.push(secret.name.clone()),
             // Another writer got there first: theirs stands, ours is discarded.
             Err(e) if is_already_exists(&e) => {}
             Err(e) => {
@@ -77,5 +102,5 @@ pub async fn ensure(
             }
         }
     }
-    Ok(created)
+    Ok(ensured)
 }

@@ -20,6 +20,7 @@
 //! policy watch, [`events`] publishing Events, [`backup`]
 //! backups and restores, [`upgrade`] a change of `spec.version` step by step.
 
+pub mod adopt;
 pub mod apply;
 pub mod backup;
 pub mod child_index;

@@ -31,12 +31,13 @@ impl ChildKind {
     /// - every kind: `managedFields` (ownership is decided by owner references and labels),
     ///   its uid and creation time, every label but Berth's own (`berth.dev/`: cluster,
     ///   component, generated, upgrade; the chart's and `app.kubernetes.io/` labels are
-    ///   for selectors and people, never read back), and every annotation but the two a
-    ///   reconcile reads (the applied hash, the token key's format): the rest (plugin,
+    ///   for selectors and people, never read back), and every annotation but the three a
+    ///   reconcile reads (the applied hash, the token key's format, the adoption mark): the rest (plugin,
     ///   digest, config checksums, a chart's last-applied configuration) is what was
     ///   applied, which the hash stands for;
-    /// - a Deployment or StatefulSet: its spec but for replicas, selector, claim templates
-    ///   (re-applied as they are) and each container's name and image (the upgrade's
+    /// - a Deployment or StatefulSet: its spec but for replicas, the fields that cannot
+    ///   change (selector, service name, pod management policy and claim templates, kept
+    ///   as they are when re-applied) and each container's name and image (the upgrade's
     ///   health gate compares them), and its status but for the replica counts;
     /// - any other kind: its whole body (a ConfigMap's or a Secret's data included: the
     ///   token-key conversion, the one reader of a Secret's values, reads the Secret
@@ -57,7 +58,12 @@ impl ChildKind {
             ("apps", "Deployment" | "StatefulSet") => {
                 fields.retain(|key, _| matches!(key.as_str(), "spec" | "status"));
                 if let Some(spec) = fields.get_mut("spec").and_then(Value::as_object_mut) {
-                    spec.retain(|key, _| matches!(key.as_str(), "replicas" | "selector" | "volumeClaimTemplates" | "template"));
+                    spec.retain(|key, _| {
+                        matches!(
+                            key.as_str(),
+                            "replicas" | "selector" | "volumeClaimTemplates" | "template" | "serviceName" | "podManagementPolicy"
+                        )
+                    });
                     if let Some(template) = spec.get_mut("template") {
                         *template = lean_template(template);
                     }
@@ -80,7 +86,8 @@ const WORKLOAD_STATUS: [&str; 5] = ["observedGeneration", "replicas", "readyRepl
 const BERTH_LABELS: &str = "berth.dev/";
 
 /// The annotations a reconcile reads off a live child.
-const READ_ANNOTATIONS: [&str; 2] = [super::apply::APPLIED_HASH_ANNOTATION, crate::secrets::KEY_FORMAT_ANNOTATION];
+const READ_ANNOTATIONS: [&str; 3] =
+    [super::apply::APPLIED_HASH_ANNOTATION, crate::secrets::KEY_FORMAT_ANNOTATION, super::adopt::ADOPTED_ANNOTATION];
 
 /// A pod template reduced to its containers' names and images.
 fn lean_template(template: &Value) -> Value {
@@ -165,7 +172,7 @@ mod tests {
             object.data,
             serde_json::json!({
                 "spec": {
-                    "replicas": 1, "selector": {"matchLabels": {"c": "db"}},
+                    "replicas": 1, "serviceName": "db", "selector": {"matchLabels": {"c": "db"}},
                     "volumeClaimTemplates": [{"metadata": {"name": "data"}}],
                     "template": {"spec": {"containers": [{"name": "db", "image": "harbor-db:v2.15.1"}]}},
                 },

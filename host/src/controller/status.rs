@@ -143,8 +143,9 @@ pub fn build(generation: Option<i64>, spec: &HarborClusterSpec, reports: &[Compo
         history: Vec::new(),
         conditions: [ready_condition, rendered, applied, components_ready].into_iter().chain(tls_condition(spec)).collect(),
         components,
-        // The writer fills it in.
+        // The writer fills them in.
         shard: None,
+        adoption: None,
     }
 }
 
@@ -186,6 +187,18 @@ pub fn tls_condition(spec: &HarborClusterSpec) -> Option<StatusCondition> {
 
 /// Status for a spec the host refuses before any plugin runs.
 pub fn invalid_spec(generation: Option<i64>, spec: &HarborClusterSpec, message: &str) -> HarborClusterStatus {
+    not_applied(generation, spec, "InvalidSpec", message, "nothing is applied for an invalid spec")
+}
+
+/// Nothing applied because the namespace holds Secrets Berth may not take as they are:
+/// not its own and no adopted release's, or a release's it cannot take over.
+pub fn adoption_blocked(generation: Option<i64>, spec: &HarborClusterSpec, message: &str) -> HarborClusterStatus {
+    let mut status = not_applied(generation, spec, "AdoptionBlocked", message, "nothing is applied before the Secrets are Berth's");
+    status.conditions[1] = condition("Rendered", true, "Rendered", "every component rendered");
+    status
+}
+
+fn not_applied(generation: Option<i64>, spec: &HarborClusterSpec, reason: &str, message: &str, why: &str) -> HarborClusterStatus {
     HarborClusterStatus {
         observed_generation: generation,
         phase: Some(PHASE_FAILED.to_owned()),
@@ -195,12 +208,13 @@ pub fn invalid_spec(generation: Option<i64>, spec: &HarborClusterSpec, message: 
         upgrade: None,
         history: Vec::new(),
         conditions: vec![
-            condition("Ready", false, "InvalidSpec", message),
-            condition("Rendered", false, "InvalidSpec", message),
-            condition("Applied", false, "NotAttempted", "nothing is applied for an invalid spec"),
-            condition("ComponentsReady", false, "NotAttempted", "nothing is applied for an invalid spec"),
+            condition("Ready", false, reason, message),
+            condition("Rendered", false, reason, message),
+            condition("Applied", false, "NotAttempted", why),
+            condition("ComponentsReady", false, "NotAttempted", why),
         ],
         shard: None,
+        adoption: None,
         components: Vec::new(),
     }
 }

@@ -18,7 +18,7 @@ use super::render_cache::{self, Inputs, Settled};
 use super::{Context, Error, FIELD_MANAGER, HarborCluster, Result, generated, prune, rollout, status, token_key, upgrade};
 use crate::policy::RenderPlan;
 use crate::render::{ClusterRender, ClusterRenderError};
-use berth_api::status::UpgradePhase;
+use berth_api::status::{AdoptionStatus, UpgradePhase};
 
 /// The HarborCluster being reconciled, with what every step reads off its metadata.
 pub struct Cluster<'a> {
@@ -64,6 +64,7 @@ pub async fn apply(hc: &HarborCluster, ctx: &Context, namespace: &str, name: &st
         if settled.still_applied(&ctx.applied, &cluster, &live) {
             ctx.metrics.render_skipped();
             let mut status = status::build(hc.metadata.generation, &as_rendered.spec, &settled.reports, &live);
+            status.adoption = hc.status.as_ref().and_then(|s| s.adoption.clone());
             course.finish_status(&mut status);
             write_status(ctx, hc, namespace, status).await?;
             let next_backup = super::backup::schedule_tick(ctx, hc, namespace, name).await?;
@@ -79,13 +80,21 @@ pub async fn apply(hc: &HarborCluster, ctx: &Context, namespace: &str, name: &st
     rollout::judge_canaries(ctx, &as_rendered, namespace, &plan, &rendered).await?;
     let live = Live::read(ctx, namespace, name).await?;
     let converted = convert_token_key(ctx, &cluster, &rendered, &live).await?;
-    let created = if restore.is_none() { ensure_secrets(ctx, &cluster, &rendered, &live).await? } else { false };
+    let created = match restore {
+        Some(_) => false,
+        None => match ensure_secrets(ctx, &cluster, &rendered, &live).await {
+            Err(Error::Adopt(e)) => return adoption_blocked(ctx, &cluster, e, &course).await,
+            other => other?,
+        },
+    };
     let generated_secrets: BTreeSet<String> = rendered.secrets.iter().map(|s| s.name.clone()).collect();
     let fullname = rendered.topology.fullname.clone();
     let workloads = if course.upgrade.is_some() { upgrade::checks::workloads(&rendered) } else { Vec::new() };
     let applied = components::apply(ctx, &cluster, &plan, rendered.components, &live).await;
     prune_stale(ctx, &cluster, &live, &applied, &generated_secrets).await;
+    let adoption = adopt(ctx, &cluster, &applied).await?;
     let mut status = status::build(hc.metadata.generation, &as_rendered.spec, &applied.reports, &live);
+    status.adoption = adoption.clone();
     let not_ready = status.components.iter().filter(|c| !c.ready).map(|c| c.name.clone()).collect();
     let reconciled = upgrade::Reconciled { live: &live, workloads: &workloads, fullname: &fullname, not_ready, failed: &applied.failed };
     upgrade::advance(ctx, hc, namespace, &mut course, &reconciled).await?;
@@ -94,7 +103,8 @@ pub async fn apply(hc: &HarborCluster, ctx: &Context, namespace: &str, name: &st
     // Settled when every component applied and the Secrets were all there already: the
     // next reconcile with the same inputs checks the live objects instead of rendering.
     let secrets = render_cache::secret_versions(generated_secrets, &live);
-    if let Some(secrets) = secrets.filter(|_| quiet && course.quiet() && !converted && !created && applied.failed.is_empty()) {
+    let adopting = adoption.as_ref().is_some_and(|a| a.phase != ADOPTED);
+    if let Some(secrets) = secrets.filter(|_| quiet && course.quiet() && !converted && !created && !adopting && applied.failed.is_empty()) {
         ctx.renders.remember(key, Settled { inputs, secrets, objects: applied.hashes.clone(), reports: applied.reports.clone() });
     }
     // No scheduled backup of a database an upgrade is migrating or left half-migrated.
@@ -109,8 +119,64 @@ pub async fn apply(hc: &HarborCluster, ctx: &Context, namespace: &str, name: &st
         (None, _, Some(upgrade)) => Action::requeue(upgrade.min(next_backup.unwrap_or(upgrade))),
         // Succeeded: the resync, or the next scheduled backup if that comes first.
         (None, Some(next), None) => Action::requeue(next.min(super::RESYNC)),
+        // Adopting: the chart's leftovers wait for rollouts no watch of ours reports.
+        (None, None, None) if adopting => Action::requeue(ADOPTION_RECHECK),
         (None, None, None) => action,
     })
+}
+
+/// How soon a cluster still adopting a Helm release looks again for the chart's objects.
+const ADOPTION_RECHECK: std::time::Duration = std::time::Duration::from_secs(30);
+const ADOPTED: &str = "Adopted";
+
+/// With `spec.adopt`: reports the objects taken over this time, removes the chart's
+/// leftovers once every component applied, and says how far the adoption has come.
+async fn adopt(ctx: &Context, cluster: &Cluster<'_>, applied: &Applied) -> Result<Option<AdoptionStatus>> {
+    let Some(release) = super::adopt::Release::of(cluster.hc) else { return Ok(None) };
+    if !applied.taken_over.is_empty() {
+        for (object, removed) in &applied.taken_over {
+            tracing::info!(cluster = cluster.name, namespace = cluster.namespace, release = release.name, object, removed = ?removed, "taken over from Helm");
+        }
+        ctx.event(cluster.hc, EventType::Normal, "TakenOverFromHelm", "Adopt", &takeover_note(release.name, &applied.taken_over)).await;
+    }
+    let previous = cluster.hc.status.as_ref().and_then(|s| s.adoption.clone()).filter(|a| a.helm_release == release.name);
+    if let Some(done) = previous.filter(|a| a.phase == ADOPTED) {
+        return Ok(Some(done));
+    }
+    let mut status = AdoptionStatus { helm_release: release.name.to_owned(), phase: "Adopting".to_owned(), ..AdoptionStatus::default() };
+    // Leftovers go only after every component applied: until then the chart's objects are
+    // what a failed component still runs on.
+    if !applied.failed.is_empty() {
+        return Ok(Some(status));
+    }
+    let sweep = super::adopt::leftovers::sweep(ctx, cluster.namespace, release, &applied.desired)
+        .await
+        .map_err(Error::kube(format!("removing the chart-only objects of Helm release {}", release.name)))?;
+    if !sweep.removed.is_empty() {
+        let note =
+            format!("removed the chart-only objects of Helm release {} that nothing reads: {}", release.name, sweep.removed.join(", "));
+        ctx.event(cluster.hc, EventType::Normal, "ChartObjectsRemoved", "Delete", &note).await;
+    }
+    if sweep.waiting.is_empty() {
+        status.phase = ADOPTED.to_owned();
+    }
+    (status.waiting, status.kept) = (sweep.waiting, sweep.kept);
+    Ok(Some(status))
+}
+
+/// The Event note for objects taken over: each with how many fields went, then the
+/// fields themselves while the note stays short (the log has them all).
+fn takeover_note(release: &str, taken: &[(String, Vec<String>)]) -> String {
+    let mut note = format!("took over {} objects of Helm release {release}; fields only Helm set, removed:", taken.len());
+    for (object, removed) in taken.iter().filter(|(_, removed)| !removed.is_empty()) {
+        let item = format!(" {object} ({}): {};", removed.len(), removed.join(", "));
+        if note.len() + item.len() > 900 {
+            note.push_str(" … (every field is in the operator's log)");
+            break;
+        }
+        note.push_str(&item);
+    }
+    note
 }
 
 /// Every enabled component through its plugin. A spec the host refuses comes back as
@@ -133,6 +199,25 @@ async fn refuse(ctx: &Context, cluster: &Cluster<'_>, failure: &Failure, course:
         ctx.warn(cluster.hc, failure).await;
     }
     Ok(Action::await_change())
+}
+
+/// A Secret Berth may not take stops the reconcile before anything applies; status and
+/// a Warning Event say which and why, and the error retries with backoff (the chart's
+/// Secret may be repaired, or `spec.adopt` set, without the HarborCluster changing).
+async fn adoption_blocked(
+    ctx: &Context,
+    cluster: &Cluster<'_>,
+    error: super::adopt::secrets::AdoptError,
+    course: &upgrade::Course,
+) -> Result<Action> {
+    let message = error.to_string();
+    let mut status = status::adoption_blocked(cluster.hc.metadata.generation, &cluster.hc.spec, &message);
+    course.finish_status(&mut status);
+    status.adoption = cluster.hc.status.as_ref().and_then(|s| s.adoption.clone());
+    if write_status(ctx, cluster.hc, cluster.namespace, status).await? {
+        ctx.event(cluster.hc, EventType::Warning, "AdoptionBlocked", "Adopt", &message).await;
+    }
+    Err(Error::Adopt(error))
 }
 
 /// Before [`ensure_secrets`]: an interrupted conversion leaves the core Secret briefly
@@ -163,20 +248,30 @@ fn workloads_of(rendered: &ClusterRender, component: &str) -> Vec<(String, Strin
 /// Before any component applies: their pods reference these Secrets by name. Returns
 /// whether it created any.
 async fn ensure_secrets(ctx: &Context, cluster: &Cluster<'_>, rendered: &ClusterRender, live: &Live) -> Result<bool> {
-    let created = generated::ensure(
+    let adopting = super::adopt::Release::of(cluster.hc).map(|release| (release, &rendered.topology.secrets));
+    let ensured = generated::ensure(
         ctx,
         cluster.namespace,
         cluster.name,
         &crate::labels::cluster_labels(cluster.name, &cluster.hc.spec.version),
         &rendered.secrets,
         live,
+        adopting,
     )
     .await?;
-    if created.is_empty() {
-        return Ok(false);
+    if !ensured.adopted.is_empty() {
+        let described: Vec<String> = ensured
+            .adopted
+            .iter()
+            .map(|a| if a.copied.is_empty() { a.name.clone() } else { format!("{} (copied {})", a.name, a.copied.join(", ")) })
+            .collect();
+        let note = format!("took over the chart's Secrets with every value kept: {}", described.join(", "));
+        ctx.event(cluster.hc, EventType::Normal, "SecretsAdopted", "Adopt", &note).await;
     }
-    ctx.event(cluster.hc, EventType::Normal, "SecretsCreated", "Create", &format!("generated {}", created.join(", "))).await;
-    Ok(true)
+    if !ensured.created.is_empty() {
+        ctx.event(cluster.hc, EventType::Normal, "SecretsCreated", "Create", &format!("generated {}", ensured.created.join(", "))).await;
+    }
+    Ok(!ensured.created.is_empty() || !ensured.adopted.is_empty())
 }
 
 /// A delete that fails is only logged: the object is still stale next reconcile.
