@@ -62,6 +62,8 @@ pub fn import(values: Value, release: &str, namespace: &str) -> Result<Imported,
     redis(&v, &mut spec)?;
     components::all(&v, &mut spec, &version)?;
     not_carried(&v);
+    // What the import is for: taking the install over where it runs.
+    spec.insert("adopt".to_owned(), json!({"helmRelease": release}));
 
     let cluster = json!({
         "apiVersion": "berth.dev/v1alpha1",
@@ -411,7 +413,7 @@ fn database(v: &Values, spec: &mut Map<String, Value>, release: &str) -> Result<
             }
             v.notes_push(
                 "database.internal.password",
-                "the internal database's password (chart default \"changeit\"): Berth generates its own on first apply, so adopting the chart's database needs the chart's password carried over (adoption, not done yet)",
+                "the internal database's password (chart default \"changeit\"): no Berth field; spec.adopt keeps it from the chart's <fullname>-database Secret, a new install gets a generated one",
             );
             v.not_carried("database.internal.initContainer", "Berth's database pod has its own permissions init container");
             database.insert("internal".to_owned(), Value::Object(internal));
@@ -523,7 +525,7 @@ fn redis(v: &Values, spec: &mut Map<String, Value>) -> Result<(), ImportError> {
 
 /// Chart values Berth has no field for yet, named with why they matter.
 fn not_carried(v: &Values) {
-    let generated = "Berth generates this value into a Secret of its own; carrying the chart's over is adoption's work (not done yet)";
+    let generated = "no Berth field: the chart keeps this value in its generated Secret, which spec.adopt takes over as it is; a value in a Secret of your own (existing*) stops the adoption, naming it";
     for path in [
         "secretKey",
         "existingSecretSecretKey",

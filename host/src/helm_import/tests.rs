@@ -29,6 +29,7 @@ fn the_chart_defaults_become_an_ingress_install_with_the_caveats_listed() {
     assert_eq!(spec["database"]["type"], "internal");
     assert_eq!(spec["redis"]["type"], "internal");
     assert_eq!(spec["storage"]["type"], "filesystem");
+    assert_eq!(spec["adopt"], serde_json::json!({"helmRelease": "prod"}), "what the import is for: taking the release over");
     // The chart's self-signed certificate and internal database password are not carried.
     assert!(noted(&notes, "expose.tls.certSource"), "{notes:?}");
     assert!(noted(&notes, "database.internal.password"), "{notes:?}");
