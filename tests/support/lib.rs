@@ -2,6 +2,7 @@
 //! and rendering an example file through the bundled plugins.
 
 pub mod berth_process;
+pub mod chart_install;
 pub mod control_plane;
 pub mod day_two;
 pub mod job_runner;
