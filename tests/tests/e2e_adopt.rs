@@ -244,6 +244,11 @@ async fn a_chart_install_with_default_values_is_taken_over_and_its_leftovers_go_
             "envFrom": [{"secretRef": {"name": format!("{}-registryctl", install.fullname)}}]}]}}))
         .map_err(fail("pod")),
     );
+    // No controller-manager runs here to make the namespace's default ServiceAccount.
+    let account: k8s_openapi::api::core::v1::ServiceAccount =
+        or_panic(serde_json::from_value(json!({"metadata": {"name": "default"}})).map_err(fail("sa")));
+    let accounts: Api<k8s_openapi::api::core::v1::ServiceAccount> = Api::namespaced(admin.clone(), NS);
+    or_panic(accounts.create(&PostParams::default(), &account).await.map(drop).map_err(fail("service account")));
     let pods: Api<Pod> = Api::namespaced(admin.clone(), NS);
     or_panic(pods.create(&PostParams::default(), &old_pod).await.map(drop).map_err(fail("old pod")));
 
