@@ -196,7 +196,7 @@ async fn check_taken_over(admin: &Client, namespace: &str, install: &ChartInstal
                 );
                 let annotations = now["metadata"]["annotations"].as_object().cloned().unwrap_or_default();
                 assert!(annotations.keys().all(|k| !k.starts_with("meta.helm.sh/")), "{kind} {name}: {annotations:?}");
-                assert_eq!(annotations.get("berth.dev/adopted-from"), Some(&json!(format!("helm-release/{RELEASE}"))));
+                assert_eq!(annotations.get("berth.dev/adopted-from"), Some(&json!(format!("helm-release/{RELEASE}"))), "{kind} {name}");
             }
         }
         match kind {

@@ -187,7 +187,7 @@ pub async fn apply_all(ctx: &Context, namespace: &str, live: &Live, objects: &[D
         }
         let live_object = live.get(desired.kind.kind, &desired.name);
         let existing = match live_object {
-            Some(_) => Existing::Ours,
+            Some(object) => Existing::Ours { adopted: adopted(&object.metadata) },
             None => refuse_foreign(ctx, namespace, desired, owner).await?,
         };
         let mut body = desired.object.clone();
@@ -205,7 +205,7 @@ pub async fn apply_all(ctx: &Context, namespace: &str, live: &Live, objects: &[D
                 taken.object
             }
             _ => {
-                if let Some(release) = owner.release.filter(|_| adopted(live_object)) {
+                if let Some(release) = owner.release.filter(|_| existing == Existing::Ours { adopted: true }) {
                     // An adopted Service keeps the chart's selector: its live body is not cached.
                     let full = if desired.kind.kind == "Service" {
                         Some(api.get(&desired.name).await.map_err(ApplyError::api(desired))?)
@@ -258,14 +258,16 @@ pub struct Outcome {
 /// What was found under a name before the first apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Existing {
-    /// Nothing, or this cluster's own object not yet in the watch cache.
-    Ours,
+    /// Nothing, or this cluster's own object (perhaps not yet in the watch cache), and
+    /// whether it was taken over from a Helm release: each apply keeps its adoption mark
+    /// and, for a Service, the chart's selector.
+    Ours { adopted: bool },
     /// An object of the Helm release being adopted.
     Release,
 }
 
-fn adopted(live: Option<&DynamicObject>) -> bool {
-    live.and_then(|o| o.metadata.annotations.as_ref()).is_some_and(|a| a.contains_key(adopt::ADOPTED_ANNOTATION))
+fn adopted(metadata: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> bool {
+    metadata.annotations.as_ref().is_some_and(|a| a.contains_key(adopt::ADOPTED_ANNOTATION))
 }
 
 /// Whether the API server refused a Deployment moving to the Recreate strategy because
@@ -371,7 +373,7 @@ fn is_subset(wanted: &Value, have: &Value) -> bool {
 async fn refuse_foreign(ctx: &Context, namespace: &str, desired: &Desired, owner: Owner<'_>) -> Result<Existing, ApplyError> {
     let existing = desired.kind.api(&ctx.client, namespace).get_metadata_opt(&desired.name).await.map_err(ApplyError::api(desired))?;
     let Some(existing) = existing else {
-        return Ok(Existing::Ours);
+        return Ok(Existing::Ours { adopted: false });
     };
     let controller = existing.metadata.owner_references.iter().flatten().find(|r| r.controller == Some(true));
     let labelled = existing.metadata.labels.as_ref().and_then(|l| l.get(CLUSTER_LABEL)).is_some_and(|c| c == owner.cluster);
@@ -382,7 +384,7 @@ async fn refuse_foreign(ctx: &Context, namespace: &str, desired: &Desired, owner
             owner_kind: other.kind.clone(),
             owner_name: other.name.clone(),
         }),
-        _ if labelled => Ok(Existing::Ours),
+        _ if labelled => Ok(Existing::Ours { adopted: adopted(&existing.metadata) }),
         _ if owner.release.is_some_and(|r| r.owns(&existing.metadata)) => Ok(Existing::Release),
         _ => Err(ApplyError::NotCreatedByBerth { kind: desired.kind.kind, name: desired.name.clone() }),
     }
